@@ -1,0 +1,73 @@
+//! # canary-core
+//!
+//! Decides whether a canary deployment may be promoted, and drives the validation flow.
+//!
+//! This crate holds the domain: [`CanaryMetrics`], [`RollbackThresholds`], the
+//! [`RollbackPolicy`] that turns two sets of metrics into an [`Evaluation`] with its evidence,
+//! and the [`CanaryValidator`] that deploys, waits, analyses, promotes or rolls back, and
+//! notifies. It does no I/O of its own: metrics, deployments and notifications go through
+//! the traits [`MetricsSource`], [`Deployer`] and [`Notifier`], which the adapter crates
+//! (`canary-prometheus`, `canary-helm`, `canary-notify`) implement.
+//!
+//! ```
+//! use canary_core::{CanaryMetrics, RollbackDecision, RollbackPolicy};
+//!
+//! let baseline = CanaryMetrics::new("v1.0.0")
+//!     .with_latency_p50_ms(40.0).with_latency_p95_ms(150.0).with_latency_p99_ms(1000.0)
+//!     .with_error_rate_percent(1.0).with_model_confidence(0.9)
+//!     .with_request_rate_rps(100.0).with_sample_count(5000.0);
+//! let canary = CanaryMetrics { version: "v1.1.0".into(), ..baseline.clone() }
+//!     .with_latency_p99_ms(1600.0);
+//!
+//! let evaluation = RollbackPolicy::default().evaluate(&baseline, &canary);
+//! assert_eq!(evaluation.decision, RollbackDecision::RollbackAuto);
+//! assert_eq!(evaluation.comparison("latency_p99").unwrap().ratio, Some(1.6));
+//! println!("{}", evaluation.primary_reason);
+//! ```
+//!
+//! The rules and their precedence are documented in [`policy`].
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `test-util` | no | [`test_util`]: in-memory fakes of the three traits, a manual clock, proptest strategies, mockall mocks and the conformance suites every adapter runs |
+
+pub mod business;
+pub mod clock;
+pub mod deployer;
+pub mod error;
+pub mod metrics;
+pub mod notifier;
+pub mod policy;
+pub mod report;
+pub mod source;
+pub mod telemetry;
+pub mod thresholds;
+pub mod validator;
+pub mod version;
+
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+pub use business::{business_check_fn, BusinessCheck, BusinessVerdict};
+pub use clock::{Clock, SystemClock};
+pub use deployer::{
+    CanarySpec, Deployer, DeploymentStatus, ReleaseState, RollbackTarget, TrafficWeight,
+};
+pub use error::{BoxError, Error, Result};
+pub use metrics::CanaryMetrics;
+pub use notifier::{DecisionEvent, Notifier, Outcome};
+pub use policy::{
+    ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison,
+    MetricSpec, RollbackDecision, RollbackPolicy, Rule,
+};
+pub use report::{Action, ActionRecord, ValidationReport};
+pub use source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
+pub use telemetry::ValidationMetrics;
+pub use thresholds::RollbackThresholds;
+pub use validator::{
+    CanaryValidator, ManualReviewAction, Region, ValidationRequest, ValidatorConfig,
+    DEFAULT_PROGRESSIVE_WEIGHTS,
+};
+pub use version::Version;

@@ -1,0 +1,343 @@
+//! What a validation did and why: [`ValidationReport`], as JSON and as Markdown.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::deployer::RollbackTarget;
+use crate::notifier::Outcome;
+use crate::policy::{num, value_text, ComparisonStatus, Evaluation, RollbackDecision};
+
+/// One analysis: a region at a traffic weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The region, for multi-region validation.
+    pub region: Option<String>,
+    /// 1-based step number within the region.
+    pub step: usize,
+    /// The canary's traffic weight during the step, for progressive validation.
+    pub weight: Option<u8>,
+    /// When the warm-up of the step began.
+    pub started_at: DateTime<Utc>,
+    /// How long the step waited before the analysis.
+    pub waited_seconds: f64,
+    /// The analysis, with its evidence.
+    pub evaluation: Evaluation,
+}
+
+/// An operation the validator carried out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Action {
+    /// Read the production version to compare against.
+    ResolveBaseline,
+    /// Installed or upgraded the canary.
+    DeployCanary {
+        /// The canary's version.
+        version: String,
+    },
+    /// Changed the canary's share of traffic.
+    SetWeight {
+        /// The new weight, in percent.
+        percent: u8,
+    },
+    /// Promoted the canary to production.
+    Promote {
+        /// The promoted version.
+        version: String,
+    },
+    /// Rolled back.
+    Rollback {
+        /// What was rolled back.
+        target: RollbackTarget,
+    },
+    /// Left the canary in place for a person to decide.
+    HoldForReview,
+}
+
+impl Action {
+    /// A short sentence for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::ResolveBaseline => "read the production version".into(),
+            Action::DeployCanary { version } => format!("deployed canary {version}"),
+            Action::SetWeight { percent } => format!("set canary weight to {percent}%"),
+            Action::Promote { version } => format!("promoted {version} to production"),
+            Action::Rollback {
+                target: RollbackTarget::Canary,
+            } => "rolled back the canary".into(),
+            Action::Rollback {
+                target: RollbackTarget::Production { revision },
+            } => match revision {
+                Some(r) => format!("rolled production back to revision {r}"),
+                None => "rolled production back to its previous revision".into(),
+            },
+            Action::HoldForReview => "left the canary in place for manual review".into(),
+        }
+    }
+}
+
+/// An action and how it went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// When it finished.
+    pub at: DateTime<Utc>,
+    /// The region, for multi-region validation.
+    pub region: Option<String>,
+    /// What was done.
+    pub action: Action,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// The error and all its causes, if it failed.
+    pub error: Option<String>,
+}
+
+/// A notification attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// The notifier's name (never its URL).
+    pub notifier: String,
+    /// Whether the event was accepted.
+    pub delivered: bool,
+    /// The error and all its causes, if not.
+    pub error: Option<String>,
+}
+
+/// The step that failed, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// The region, for multi-region validation.
+    pub region: Option<String>,
+    /// What was being done, e.g. "fetch metrics".
+    pub step: String,
+    /// The error and all its causes.
+    pub error: String,
+    /// Whether trying again later may succeed.
+    pub retryable: bool,
+}
+
+/// The outcome of the user's business check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusinessCheckRecord {
+    /// The check's name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Its explanation.
+    pub details: String,
+}
+
+/// When things happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// When the validation began.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// From the first deploy to the decision, if a decision was reached.
+    pub analysis_seconds: Option<f64>,
+    /// Time spent in warm-up waits (the longest region, for multi-region).
+    pub waited_seconds: f64,
+    /// From start to end.
+    pub total_seconds: f64,
+}
+
+/// Everything a validation did, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    /// The canary's version.
+    pub version: String,
+    /// The baseline's version, if known.
+    pub baseline_version: Option<String>,
+    /// What happened to the canary.
+    pub outcome: Outcome,
+    /// True exactly when the canary was promoted.
+    pub success: bool,
+    /// The analysis' decision, if one was reached.
+    pub decision: Option<RollbackDecision>,
+    /// The main reason, for people.
+    pub reason: String,
+    /// The deciding evaluation: the most cautious region's last step.
+    pub evaluation: Option<Evaluation>,
+    /// Every analysis, in order.
+    pub steps: Vec<StepReport>,
+    /// The business check, if one ran.
+    pub business_check: Option<BusinessCheckRecord>,
+    /// Every action, in the order it finished.
+    pub actions: Vec<ActionRecord>,
+    /// Every notification attempt.
+    pub notifications: Vec<NotificationRecord>,
+    /// The failure, when `outcome` is `failed`.
+    pub failure: Option<FailureRecord>,
+    /// Timings.
+    pub timings: Timings,
+}
+
+impl ValidationReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    /// The report for people: the decision first, then the evidence, then the actions.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let decision = self.decision.map(|d| d.as_str()).unwrap_or("none");
+        let _ = writeln!(
+            md,
+            "## Canary {} vs {}: {} (decision: {})\n",
+            self.version,
+            self.baseline_version.as_deref().unwrap_or("unknown baseline"),
+            self.outcome.as_str().replace('_', " ").to_uppercase(),
+            decision
+        );
+        let _ = writeln!(md, "**Reason:** {}\n", self.reason);
+        if let Some(e) = &self.evaluation {
+            let _ = writeln!(md, "**Recommendation:** {}\n", e.recommendation);
+        }
+        if let Some(f) = &self.failure {
+            let region = f.region.as_deref().map(|r| format!(" in {r}")).unwrap_or_default();
+            let _ = writeln!(md, "**Failed step:** {}{region}: {}\n", f.step, f.error);
+        }
+        if !self.steps.is_empty() {
+            md.push_str("### Evidence\n\n");
+            md.push_str("| Region | Step | Weight | Metric | Baseline | Canary | Ratio | Change | Threshold | Status |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+            for s in &self.steps {
+                for c in &s.evaluation.comparisons {
+                    let threshold = match (c.rollback_threshold, c.warning_threshold) {
+                        (Some(r), _) => format!("rollback {}×, proceed {}×", num(r), num(c.proceed_tolerance)),
+                        (None, Some(w)) => format!("warn {}×", num(w)),
+                        (None, None) => "—".into(),
+                    };
+                    let status = match c.status {
+                        ComparisonStatus::Improved => "improved",
+                        ComparisonStatus::Degraded => "**degraded**",
+                        ComparisonStatus::Stable => "stable",
+                        ComparisonStatus::NoData => "**no data**",
+                    };
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        s.region.as_deref().unwrap_or("—"),
+                        s.step,
+                        s.weight.map(|w| format!("{w}%")).unwrap_or_else(|| "—".into()),
+                        c.metric,
+                        value_text(c.baseline, &c.unit),
+                        value_text(c.canary, &c.unit),
+                        c.ratio.map(|r| format!("{}×", num(r))).unwrap_or_else(|| "—".into()),
+                        c.change_percent.map(|p| format!("{:+}%", num(p))).unwrap_or_else(|| "—".into()),
+                        threshold,
+                        status
+                    );
+                }
+                let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | | samples | {} | {} | | | min {} | |",
+                    s.region.as_deref().unwrap_or("—"),
+                    s.step,
+                    samples(s.evaluation.baseline_samples),
+                    samples(s.evaluation.canary_samples),
+                    num(s.evaluation.min_sample_count)
+                );
+            }
+            md.push('\n');
+            if let Some(e) = &self.evaluation {
+                if !e.triggered_conditions.is_empty() {
+                    md.push_str("Rules that fired:\n\n");
+                    for c in &e.triggered_conditions {
+                        let rule = serde_json::to_value(c.rule).ok();
+                        let rule = rule.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
+                        let _ = writeln!(md, "- `{rule}`: {}", c.message);
+                    }
+                    md.push('\n');
+                }
+                let queries: Vec<_> = e
+                    .comparisons
+                    .iter()
+                    .filter_map(|c| c.canary_query.as_ref().map(|q| (c, q)))
+                    .collect();
+                if !queries.is_empty() {
+                    md.push_str("Queries (canary):\n\n");
+                    for (c, q) in queries {
+                        let _ = writeln!(md, "- {}: `{}`", c.metric, q);
+                    }
+                    md.push('\n');
+                }
+                for w in &e.warnings {
+                    let _ = writeln!(md, "- warning: {w}");
+                }
+            }
+            if let Some(b) = &self.business_check {
+                let _ = writeln!(
+                    md,
+                    "Business check `{}`: {} ({})\n",
+                    b.name,
+                    if b.passed { "passed" } else { "did not pass" },
+                    b.details
+                );
+            }
+        }
+        md.push_str("### Actions\n\n");
+        if self.actions.is_empty() {
+            md.push_str("None.\n");
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            let region = a.region.as_deref().map(|r| format!("[{r}] ")).unwrap_or_default();
+            let result = match &a.error {
+                None => "ok".to_owned(),
+                Some(e) => format!("FAILED: {e}"),
+            };
+            let _ = writeln!(
+                md,
+                "{}. {} {region}{} — {result}",
+                i + 1,
+                a.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                a.action.describe()
+            );
+        }
+        if !self.notifications.is_empty() {
+            md.push_str("\n### Notifications\n\n");
+            for n in &self.notifications {
+                match &n.error {
+                    None => {
+                        let _ = writeln!(md, "- {}: delivered", n.notifier);
+                    }
+                    Some(e) => {
+                        let _ = writeln!(md, "- {}: NOT delivered: {e}", n.notifier);
+                    }
+                }
+            }
+        }
+        let t = &self.timings;
+        let _ = writeln!(
+            md,
+            "\n_Started {}, took {} s ({} s waiting{})._",
+            t.started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            num(t.total_seconds),
+            num(t.waited_seconds),
+            t.analysis_seconds
+                .map(|a| format!(", {} s to decision", num(a)))
+                .unwrap_or_default()
+        );
+        md
+    }
+}
+
+/// Serde for `Duration` as fractional seconds.
+pub(crate) mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,860 @@
+//! The guide's `CanaryValidator`: deploy, wait, analyse, act, notify, report.
+//!
+//! One flow serves every shape of the guide: a single analysis, a progressive canary (one
+//! analysis per traffic weight, stopping at the first step that does not proceed), several
+//! regions at once (one source and one deployer each, promoting only if every region
+//! proceeds), and a user's business check that must pass too.
+//!
+//! # Failure handling
+//!
+//! If any step fails — resolving the baseline, deploying, shifting traffic, fetching metrics,
+//! the business check, promoting — the canary is rolled back in every region where it was
+//! (or may have been) deployed, and the report's outcome is `failed` with the cause.
+//! Notifications are best-effort: a failing notifier is recorded in the report and changes
+//! nothing else.
+//!
+//! # Cancellation
+//!
+//! [`CanaryValidator::validate_until`] takes a cancel signal. It is honoured while the
+//! baseline is resolved, the canary deployed, during warm-ups and analyses: the running step
+//! is dropped, the canary rolled back, and the outcome is `cancelled`. Once the validator acts
+//! on a decision (promote or roll back) it finishes that first. Dropping the future returned
+//! by `validate` abandons the flow without cleanup; prefer a cancel signal.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::future::{self, Either};
+use serde::{Deserialize, Serialize};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::business::BusinessCheck;
+use crate::clock::{elapsed, Clock, SystemClock};
+use crate::deployer::{CanarySpec, Deployer, RollbackTarget, TrafficWeight};
+use crate::error::{chain, Error, Result};
+use crate::notifier::{DecisionEvent, Notifier, Outcome};
+use crate::policy::{Condition, Evaluation, RollbackDecision, RollbackPolicy, Rule};
+use crate::report::{
+    Action, ActionRecord, BusinessCheckRecord, FailureRecord, NotificationRecord, StepReport,
+    Timings, ValidationReport,
+};
+use crate::source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
+use crate::telemetry::ValidationMetrics;
+use crate::version::Version;
+
+/// The guide's progressive traffic weights, in percent.
+pub const DEFAULT_PROGRESSIVE_WEIGHTS: [u8; 4] = [5, 10, 25, 50];
+
+/// What to do with the canary when the decision is `RollbackManual`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManualReviewAction {
+    /// Leave the canary as it is and notify: a person decides.
+    #[default]
+    Hold,
+    /// Roll the canary back, and notify.
+    Rollback,
+}
+
+/// How the validator runs. Plain data, with defaults, that deserializes from YAML or TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// Wait before each analysis, so the canary warms up and collects samples (seconds).
+    #[serde(with = "crate::report::seconds")]
+    pub warmup: Duration,
+    /// The window rates and quantiles are taken over (seconds).
+    #[serde(with = "crate::report::seconds")]
+    pub analysis_window: Duration,
+    /// Traffic weights of a progressive canary, increasing. Empty: one analysis at the weight
+    /// the deploy sets.
+    pub progressive_weights: Vec<u8>,
+    /// What `RollbackManual` does to the canary.
+    pub on_manual_review: ManualReviewAction,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        ValidatorConfig {
+            warmup: Duration::from_secs(600),
+            analysis_window: Duration::from_secs(300),
+            progressive_weights: Vec::new(),
+            on_manual_review: ManualReviewAction::Hold,
+        }
+    }
+}
+
+impl ValidatorConfig {
+    /// The default configuration with the guide's progressive weights 5, 10, 25, 50.
+    pub fn progressive() -> Self {
+        ValidatorConfig {
+            progressive_weights: DEFAULT_PROGRESSIVE_WEIGHTS.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// Checks the configuration; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.analysis_window < Duration::from_secs(1) {
+            return Err(Error::InvalidConfig {
+                field: "analysis_window".into(),
+                reason: "must be at least 1 s".into(),
+            });
+        }
+        let weights = &self.progressive_weights;
+        if let Some(w) = weights.iter().find(|&&w| w == 0 || w > 100) {
+            return Err(Error::InvalidConfig {
+                field: "progressive_weights".into(),
+                reason: format!("{w} is not a weight between 1 and 100"),
+            });
+        }
+        if weights.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(Error::InvalidConfig {
+                field: "progressive_weights".into(),
+                reason: format!("{weights:?} must increase strictly"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where a canary runs: one metrics source and one deployer, optionally named.
+#[derive(Clone)]
+pub struct Region {
+    /// The region's name; `None` for a single-region validation.
+    pub name: Option<String>,
+    /// Its metrics.
+    pub source: Arc<dyn MetricsSource>,
+    /// Its deployments.
+    pub deployer: Arc<dyn Deployer>,
+}
+
+impl Region {
+    /// A named region.
+    pub fn new(
+        name: impl Into<String>,
+        source: Arc<dyn MetricsSource>,
+        deployer: Arc<dyn Deployer>,
+    ) -> Self {
+        Region {
+            name: Some(name.into()),
+            source,
+            deployer,
+        }
+    }
+}
+
+/// What to validate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidationRequest {
+    /// The canary's version.
+    pub version: Version,
+    /// The version to compare with; `None` asks each region's deployer for production's.
+    pub baseline_version: Option<Version>,
+    /// A values file for the canary deploy (the guide's `values-canary.yaml`).
+    pub values_file: Option<PathBuf>,
+    /// Overrides the configured warm-up for this run (the guide's `wait_time_minutes`).
+    pub warmup: Option<Duration>,
+}
+
+impl ValidationRequest {
+    /// Validates `version` against production.
+    pub fn new(version: Version) -> Self {
+        ValidationRequest {
+            version,
+            baseline_version: None,
+            values_file: None,
+            warmup: None,
+        }
+    }
+    /// Compares with `baseline` instead of asking the deployer.
+    pub fn with_baseline(mut self, baseline: Version) -> Self {
+        self.baseline_version = Some(baseline);
+        self
+    }
+    /// Deploys the canary with this values file.
+    pub fn with_values_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.values_file = Some(path.into());
+        self
+    }
+    /// Waits this long before each analysis.
+    pub fn with_warmup(mut self, warmup: Duration) -> Self {
+        self.warmup = Some(warmup);
+        self
+    }
+}
+
+/// Runs canary validations. See the [module docs](self) for the flow.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use canary_core::test_util::{RecordingDeployer, ScriptedSource, healthy_metrics, ManualClock};
+/// use canary_core::{CanaryValidator, Outcome, ValidationRequest, Version};
+/// # tokio_test_block_on(async {
+/// let source = Arc::new(ScriptedSource::new());
+/// source.set("v1", healthy_metrics("v1"));
+/// source.set("v2", healthy_metrics("v2"));
+/// let deployer = Arc::new(RecordingDeployer::with_production("v1"));
+/// let validator = CanaryValidator::new(source, deployer.clone())
+///     .with_clock(Arc::new(ManualClock::default()));
+/// let report = validator.validate(ValidationRequest::new(Version::new("v2")?)).await;
+/// assert_eq!(report.outcome, Outcome::Promoted);
+/// # Ok::<_, canary_core::Error>(()) }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output { futures::executor::block_on(f) }
+/// ```
+#[derive(Clone)]
+pub struct CanaryValidator {
+    regions: Vec<Region>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    policy: RollbackPolicy,
+    config: ValidatorConfig,
+    clock: Arc<dyn Clock>,
+    metrics: Option<ValidationMetrics>,
+    business_check: Option<Arc<dyn BusinessCheck>>,
+}
+
+impl CanaryValidator {
+    /// A single-region validator with the default policy and configuration.
+    pub fn new(source: Arc<dyn MetricsSource>, deployer: Arc<dyn Deployer>) -> Self {
+        Self::with_regions(vec![Region {
+            name: None,
+            source,
+            deployer,
+        }])
+        .expect("one unnamed region is valid")
+    }
+
+    /// A validator over several regions, run concurrently. Names must be present and unique.
+    pub fn multi_region(regions: Vec<Region>) -> Result<Self> {
+        let mut names: Vec<&str> = Vec::new();
+        for r in &regions {
+            match r.name.as_deref() {
+                Some(n) if !n.is_empty() && !names.contains(&n) => names.push(n),
+                other => {
+                    return Err(Error::InvalidConfig {
+                        field: "regions".into(),
+                        reason: format!("every region needs a unique name, got {other:?}"),
+                    })
+                }
+            }
+        }
+        Self::with_regions(regions)
+    }
+
+    fn with_regions(regions: Vec<Region>) -> Result<Self> {
+        if regions.is_empty() {
+            return Err(Error::InvalidConfig {
+                field: "regions".into(),
+                reason: "at least one region is needed".into(),
+            });
+        }
+        Ok(CanaryValidator {
+            regions,
+            notifiers: Vec::new(),
+            policy: RollbackPolicy::default(),
+            config: ValidatorConfig::default(),
+            clock: Arc::new(SystemClock),
+            metrics: None,
+            business_check: None,
+        })
+    }
+
+    /// Adds a notifier; every notifier gets every decision.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
+        self
+    }
+
+    /// Uses `policy` to decide.
+    pub fn with_policy(mut self, policy: RollbackPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses `config`, after validating it.
+    pub fn with_config(mut self, config: ValidatorConfig) -> Result<Self> {
+        config.validate()?;
+        self.config = config;
+        Ok(self)
+    }
+
+    /// Waits and reads time through `clock` (tests use a manual clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Records outcomes into these series.
+    pub fn with_metrics(mut self, metrics: ValidationMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Requires `check` to pass too before promoting.
+    pub fn with_business_check(mut self, check: Arc<dyn BusinessCheck>) -> Self {
+        self.business_check = Some(check);
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RollbackPolicy {
+        &self.policy
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ValidatorConfig {
+        &self.config
+    }
+
+    /// Runs the whole flow and reports. Never panics and never returns early: every failure
+    /// ends in the report, with the canary rolled back.
+    pub async fn validate(&self, request: ValidationRequest) -> ValidationReport {
+        self.validate_until(request, future::pending()).await
+    }
+
+    /// Like [`validate`](Self::validate), but stops, rolls back and reports `cancelled` when
+    /// `cancel` completes before the decision is acted on.
+    pub async fn validate_until(
+        &self,
+        request: ValidationRequest,
+        cancel: impl Future<Output = ()>,
+    ) -> ValidationReport {
+        let span = info_span!(
+            "canary_validation",
+            version = %request.version,
+            baseline = request.baseline_version.as_ref().map(Version::as_str).unwrap_or(""),
+            regions = self.regions.len(),
+        );
+        self.run(request, cancel).instrument(span).await
+    }
+
+    async fn run(
+        &self,
+        request: ValidationRequest,
+        cancel: impl Future<Output = ()>,
+    ) -> ValidationReport {
+        let started_at = self.clock.now();
+        let journal = Mutex::new(Journal::new(self.regions.len()));
+        let analysis = {
+            let analysis = self.analyze(&request, &journal);
+            futures::pin_mut!(analysis);
+            futures::pin_mut!(cancel);
+            match future::select(analysis, cancel).await {
+                Either::Left((result, _)) => Some(result),
+                Either::Right(((), _)) => None,
+            }
+        };
+        let decided_at = self.clock.now();
+
+        let mut verdict = Verdict::default();
+        match analysis {
+            None => {
+                let step = lock(&journal).current_step();
+                warn!(%step, "validation cancelled; rolling back the canary");
+                let rollback_failure = self.rollback_deployed(&journal).await;
+                verdict.outcome = Outcome::Cancelled;
+                verdict.reason = format!("cancelled during {step}; the canary was rolled back");
+                verdict.failure = Some(FailureRecord {
+                    region: None,
+                    step: step.clone(),
+                    error: chain(&Error::Cancelled { step }),
+                    retryable: false,
+                });
+                if let Some(f) = rollback_failure {
+                    verdict.reason = format!(
+                        "cancelled, and rolling back the canary failed: {}; roll it back by hand",
+                        f.error
+                    );
+                    verdict.outcome = Outcome::Failed;
+                    verdict.failure = Some(f.record());
+                }
+            }
+            Some(Err(failure)) => {
+                warn!(step = %failure.step, error = %chain(&failure.error), "step failed; rolling back the canary");
+                verdict.fail(failure);
+                if let Some(f) = self.rollback_deployed(&journal).await {
+                    verdict.reason.push_str(&format!(
+                        "; rolling back the canary failed too: {}; roll it back by hand",
+                        chain(&f.error)
+                    ));
+                }
+            }
+            Some(Ok(results)) => {
+                self.decide_and_act(&request, &journal, results, &mut verdict)
+                    .await;
+            }
+        }
+        let analysis_seconds = verdict
+            .decision
+            .map(|_| elapsed(started_at, decided_at).as_secs_f64());
+
+        let journal = journal.into_inner().unwrap_or_else(|p| p.into_inner());
+        let baseline_version = request
+            .baseline_version
+            .as_ref()
+            .map(|v| v.to_string())
+            .or_else(|| journal.baselines.iter().flatten().next().cloned());
+        let waited_seconds = self
+            .regions
+            .iter()
+            .map(|r| {
+                journal
+                    .steps
+                    .iter()
+                    .filter(|s| s.region == r.name)
+                    .map(|s| s.waited_seconds)
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        let mut report = ValidationReport {
+            version: request.version.to_string(),
+            baseline_version,
+            outcome: verdict.outcome,
+            success: verdict.outcome == Outcome::Promoted,
+            decision: verdict.decision,
+            reason: verdict.reason,
+            evaluation: verdict.evaluation,
+            steps: journal.steps,
+            business_check: verdict.business,
+            actions: journal.actions,
+            notifications: Vec::new(),
+            failure: verdict.failure,
+            timings: Timings {
+                started_at,
+                finished_at: started_at,
+                analysis_seconds,
+                waited_seconds,
+                total_seconds: 0.0,
+            },
+        };
+        report.notifications = self.notify(&report).await;
+        report.timings.finished_at = self.clock.now();
+        report.timings.total_seconds = elapsed(started_at, report.timings.finished_at).as_secs_f64();
+        self.record_metrics(&report);
+        info!(outcome = report.outcome.as_str(), reason = %report.reason, "validation finished");
+        report
+    }
+
+    async fn decide_and_act(
+        &self,
+        request: &ValidationRequest,
+        journal: &Mutex<Journal>,
+        results: Vec<(RollbackDecision, Evaluation)>,
+        verdict: &mut Verdict,
+    ) {
+        let (mut decision, mut evaluation) = results
+            .into_iter()
+            .reduce(|a, b| if b.0.rank() < a.0.rank() { b } else { a })
+            .expect("at least one region");
+
+        if let (RollbackDecision::Proceed, Some(check)) = (decision, &self.business_check) {
+            match check.check(&request.version, &evaluation).await {
+                Ok(v) => {
+                    if !v.passed {
+                        decision = RollbackDecision::RollbackManual;
+                        let message = format!("business check {} did not pass: {}", check.name(), v.details);
+                        evaluation.decision = decision;
+                        evaluation.primary_reason = message.clone();
+                        evaluation.recommendation = format!(
+                            "The technical analysis passed, but the business check did not: a person should review {} before promoting it.",
+                            request.version
+                        );
+                        evaluation.triggered_conditions.insert(
+                            0,
+                            Condition {
+                                rule: Rule::BusinessCheck,
+                                metric: None,
+                                message,
+                            },
+                        );
+                    }
+                    verdict.business = Some(BusinessCheckRecord {
+                        name: check.name(),
+                        passed: v.passed,
+                        details: v.details,
+                    });
+                }
+                Err(e) => {
+                    let error = Error::BusinessCheck {
+                        check: check.name(),
+                        source: Box::new(e),
+                    };
+                    verdict.fail(StepFailure {
+                        region: None,
+                        step: "business check".into(),
+                        error,
+                    });
+                    self.rollback_deployed(journal).await;
+                    return;
+                }
+            }
+        }
+
+        info!(%decision, reason = %evaluation.primary_reason, "decision");
+        verdict.decision = Some(decision);
+        verdict.reason = evaluation.primary_reason.clone();
+        verdict.evaluation = Some(evaluation);
+        verdict.outcome = match decision {
+            RollbackDecision::Proceed => {
+                let promoted = future::join_all(self.regions.iter().enumerate().map(|(i, r)| async move {
+                    let result = r.deployer.promote(&request.version).await;
+                    self.record(journal, i, Action::Promote { version: request.version.to_string() }, &result);
+                    (i, result)
+                }))
+                .await;
+                let mut failed = promoted.into_iter().filter_map(|(i, r)| r.err().map(|e| (i, e)));
+                match failed.next() {
+                    None => Outcome::Promoted,
+                    Some((i, error)) => {
+                        // Regions that did promote stay promoted; the failing ones lose the canary.
+                        let failing: Vec<usize> = std::iter::once(i).chain(failed.map(|(j, _)| j)).collect();
+                        verdict.fail(StepFailure { region: self.regions[i].name.clone(), step: "promote".into(), error });
+                        self.rollback_regions(journal, &failing).await;
+                        return;
+                    }
+                }
+            }
+            RollbackDecision::RollbackAuto => self.rollback_or_fail(journal, verdict).await,
+            RollbackDecision::RollbackManual => match self.config.on_manual_review {
+                ManualReviewAction::Rollback => self.rollback_or_fail(journal, verdict).await,
+                ManualReviewAction::Hold => {
+                    for i in 0..self.regions.len() {
+                        self.record(journal, i, Action::HoldForReview, &Ok(()));
+                    }
+                    Outcome::HeldForReview
+                }
+            },
+        };
+    }
+
+    async fn rollback_or_fail(&self, journal: &Mutex<Journal>, verdict: &mut Verdict) -> Outcome {
+        match self.rollback_deployed(journal).await {
+            None => Outcome::RolledBack,
+            Some(f) => {
+                let decision_reason = std::mem::take(&mut verdict.reason);
+                verdict.fail(f);
+                verdict.reason = format!(
+                    "{decision_reason}; rolling back the canary failed: {}; roll it back by hand",
+                    verdict.failure.as_ref().map(|f| f.error.as_str()).unwrap_or("")
+                );
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// Rolls the canary back wherever it was (or may have been) deployed.
+    async fn rollback_deployed(&self, journal: &Mutex<Journal>) -> Option<StepFailure> {
+        let deployed: Vec<usize> = {
+            let j = lock(journal);
+            (0..self.regions.len()).filter(|&i| j.deployed[i]).collect()
+        };
+        self.rollback_regions(journal, &deployed).await
+    }
+
+    async fn rollback_regions(&self, journal: &Mutex<Journal>, regions: &[usize]) -> Option<StepFailure> {
+        let results = future::join_all(regions.iter().map(|&i| async move {
+            let result = self.regions[i].deployer.rollback(&RollbackTarget::Canary).await;
+            self.record(journal, i, Action::Rollback { target: RollbackTarget::Canary }, &result);
+            (i, result)
+        }))
+        .await;
+        results.into_iter().find_map(|(i, r)| {
+            r.err().map(|error| StepFailure {
+                region: self.regions[i].name.clone(),
+                step: "roll back the canary".into(),
+                error,
+            })
+        })
+    }
+
+    async fn analyze(
+        &self,
+        request: &ValidationRequest,
+        journal: &Mutex<Journal>,
+    ) -> Result<Vec<(RollbackDecision, Evaluation)>, StepFailure> {
+        future::try_join_all(
+            self.regions
+                .iter()
+                .enumerate()
+                .map(|(i, region)| self.analyze_region(i, region, request, journal)),
+        )
+        .await
+    }
+
+    async fn analyze_region(
+        &self,
+        i: usize,
+        region: &Region,
+        request: &ValidationRequest,
+        journal: &Mutex<Journal>,
+    ) -> Result<(RollbackDecision, Evaluation), StepFailure> {
+        let fail = |step: &str, error: Error| StepFailure {
+            region: region.name.clone(),
+            step: step.to_owned(),
+            error,
+        };
+        let baseline = match &request.baseline_version {
+            Some(v) => v.clone(),
+            None => {
+                let step = "resolve the production version";
+                lock(journal).step[i] = step.into();
+                let result = region.deployer.production_version().await;
+                self.record(journal, i, Action::ResolveBaseline, &result);
+                match result {
+                    Ok(Some(v)) => v,
+                    Ok(None) => return Err(fail(step, Error::NoBaseline { region: region.name.clone() })),
+                    Err(e) => return Err(fail(step, e)),
+                }
+            }
+        };
+        lock(journal).baselines[i] = Some(baseline.to_string());
+
+        {
+            let mut j = lock(journal);
+            j.step[i] = "deploy the canary".into();
+            // Marked before the call: a failed or cancelled deploy may have left something.
+            j.deployed[i] = true;
+        }
+        let spec = CanarySpec {
+            version: request.version.clone(),
+            values_file: request.values_file.clone(),
+        };
+        let result = region.deployer.deploy_canary(&spec).await;
+        self.record(journal, i, Action::DeployCanary { version: request.version.to_string() }, &result);
+        result.map_err(|e| fail("deploy the canary", e))?;
+
+        let weights: Vec<Option<u8>> = if self.config.progressive_weights.is_empty() {
+            vec![None]
+        } else {
+            self.config.progressive_weights.iter().copied().map(Some).collect()
+        };
+        let warmup = request.warmup.unwrap_or(self.config.warmup);
+        let mut last = None;
+        for (n, weight) in weights.into_iter().enumerate() {
+            let span = info_span!(
+                "canary_step",
+                region = region.name.as_deref().unwrap_or(""),
+                step = n + 1,
+                weight = weight.unwrap_or(0)
+            );
+            let evaluation = self
+                .analyze_step(i, region, request, &baseline, n + 1, weight, warmup, journal)
+                .instrument(span)
+                .await?;
+            let decision = evaluation.decision;
+            last = Some((decision, evaluation));
+            if decision != RollbackDecision::Proceed {
+                break;
+            }
+        }
+        Ok(last.expect("at least one step"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn analyze_step(
+        &self,
+        i: usize,
+        region: &Region,
+        request: &ValidationRequest,
+        baseline: &Version,
+        step: usize,
+        weight: Option<u8>,
+        warmup: Duration,
+        journal: &Mutex<Journal>,
+    ) -> Result<Evaluation, StepFailure> {
+        let fail = |what: &str, error: Error| StepFailure {
+            region: region.name.clone(),
+            step: what.to_owned(),
+            error,
+        };
+        if let Some(percent) = weight {
+            lock(journal).step[i] = format!("step {step}: set canary weight to {percent}%");
+            let result = match TrafficWeight::new(percent) {
+                Ok(w) => region.deployer.set_canary_weight(w).await,
+                Err(e) => Err(e),
+            };
+            self.record(journal, i, Action::SetWeight { percent }, &result);
+            result.map_err(|e| fail("set the canary weight", e))?;
+        }
+        lock(journal).step[i] = format!("step {step}: warm-up");
+        let started_at = self.clock.now();
+        self.clock.sleep(warmup).await;
+
+        lock(journal).step[i] = format!("step {step}: analysis");
+        let at = self.clock.now();
+        let window = self.config.analysis_window;
+        let bq = MetricsQuery::new(baseline.as_str(), Arm::Baseline, window).at(at);
+        let cq = MetricsQuery::new(request.version.as_str(), Arm::Canary, window).at(at);
+        let (b, c) = fetch_pair(region.source.as_ref(), &bq, &cq).await;
+        let checked = |m: Result<_>| m.and_then(|m: crate::CanaryMetrics| m.validate().map(|()| m));
+        let b = checked(b).map_err(|e| fail("fetch baseline metrics", e))?;
+        let c = checked(c).map_err(|e| fail("fetch canary metrics", e))?;
+        let evaluation = self.policy.evaluate(&b, &c);
+        info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
+        lock(journal).steps.push(StepReport {
+            region: region.name.clone(),
+            step,
+            weight,
+            started_at,
+            waited_seconds: warmup.as_secs_f64(),
+            evaluation: evaluation.clone(),
+        });
+        Ok(evaluation)
+    }
+
+    fn record<T>(&self, journal: &Mutex<Journal>, i: usize, action: Action, result: &Result<T>) {
+        let region = self.regions[i].name.clone();
+        match result {
+            Ok(_) => info!(region = region.as_deref().unwrap_or(""), action = %action.describe(), "action"),
+            Err(e) => warn!(region = region.as_deref().unwrap_or(""), action = %action.describe(), error = %chain(e), "action failed"),
+        }
+        lock(journal).actions.push(ActionRecord {
+            at: self.clock.now(),
+            region,
+            action,
+            ok: result.is_ok(),
+            error: result.as_ref().err().map(|e| chain(e)),
+        });
+    }
+
+    async fn notify(&self, report: &ValidationReport) -> Vec<NotificationRecord> {
+        let event = DecisionEvent {
+            outcome: report.outcome,
+            decision: report.decision,
+            version: report.version.clone(),
+            baseline_version: report.baseline_version.clone(),
+            region: None,
+            reason: report.reason.clone(),
+            evaluation: report.evaluation.clone(),
+            actions: report
+                .actions
+                .iter()
+                .map(|a| {
+                    let region = a.region.as_deref().map(|r| format!("[{r}] ")).unwrap_or_default();
+                    let status = if a.ok { "" } else { " (FAILED)" };
+                    format!("{region}{}{status}", a.action.describe())
+                })
+                .collect(),
+        };
+        future::join_all(self.notifiers.iter().map(|n| {
+            let event = &event;
+            async move {
+                let result = n.notify(event).await;
+                if let Err(e) = &result {
+                    warn!(notifier = %n.name(), error = %chain(e), "notification failed");
+                }
+                NotificationRecord {
+                    notifier: n.name(),
+                    delivered: result.is_ok(),
+                    error: result.err().map(|e| chain(&e)),
+                }
+            }
+        }))
+        .await
+    }
+
+    fn record_metrics(&self, report: &ValidationReport) {
+        let Some(m) = &self.metrics else { return };
+        m.success.set(i64::from(report.success));
+        if report.outcome == Outcome::Promoted {
+            m.promotions.inc();
+        }
+        let rolled_back = report.actions.iter().any(|a| {
+            a.ok && matches!(a.action, Action::Rollback { .. })
+        });
+        if rolled_back {
+            m.rollbacks.inc();
+        }
+        if report.decision == Some(RollbackDecision::RollbackManual) {
+            m.manual_reviews.inc();
+        }
+        if let Some(s) = report.timings.analysis_seconds {
+            m.analysis_duration.observe(s);
+        }
+    }
+}
+
+/// What the flow has done so far; shared by concurrent regions and kept when a step is
+/// cancelled.
+struct Journal {
+    actions: Vec<ActionRecord>,
+    steps: Vec<StepReport>,
+    deployed: Vec<bool>,
+    baselines: Vec<Option<String>>,
+    step: Vec<String>,
+}
+
+impl Journal {
+    fn new(regions: usize) -> Self {
+        Journal {
+            actions: Vec::new(),
+            steps: Vec::new(),
+            deployed: vec![false; regions],
+            baselines: vec![None; regions],
+            step: vec!["start".into(); regions],
+        }
+    }
+
+    fn current_step(&self) -> String {
+        let mut steps = self.step.clone();
+        steps.dedup();
+        steps.join(", ")
+    }
+}
+
+fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
+    // No code panics while holding the lock, but a poisoned journal is still readable.
+    journal.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct StepFailure {
+    region: Option<String>,
+    step: String,
+    error: Error,
+}
+
+impl StepFailure {
+    fn record(&self) -> FailureRecord {
+        FailureRecord {
+            region: self.region.clone(),
+            step: self.step.clone(),
+            error: chain(&self.error),
+            retryable: self.error.is_retryable(),
+        }
+    }
+}
+
+/// The end state of a run, filled in as it goes.
+struct Verdict {
+    outcome: Outcome,
+    decision: Option<RollbackDecision>,
+    reason: String,
+    evaluation: Option<Evaluation>,
+    business: Option<BusinessCheckRecord>,
+    failure: Option<FailureRecord>,
+}
+
+impl Default for Verdict {
+    fn default() -> Self {
+        Verdict {
+            outcome: Outcome::Failed,
+            decision: None,
+            reason: String::new(),
+            evaluation: None,
+            business: None,
+            failure: None,
+        }
+    }
+}
+
+impl Verdict {
+    fn fail(&mut self, failure: StepFailure) {
+        let record = failure.record();
+        let region = record.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
+        self.outcome = Outcome::Failed;
+        self.reason = format!("{} failed{region}: {}", record.step, record.error);
+        self.failure = Some(record);
+    }
+}
