@@ -227,7 +227,7 @@ impl ValidationReport {
                         value_text(c.baseline, &c.unit),
                         value_text(c.canary, &c.unit),
                         c.ratio.map(|r| format!("{}×", num(r))).unwrap_or_else(|| "—".into()),
-                        c.change_percent.map(|p| format!("{:+}%", num(p))).unwrap_or_else(|| "—".into()),
+                        c.change_percent.map(|p| format!("{}{}%", if p > 0.0 { "+" } else { "" }, num(p))).unwrap_or_else(|| "—".into()),
                         threshold,
                         status
                     );

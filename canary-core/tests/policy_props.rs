@@ -1,0 +1,125 @@
+//! Invariants of the rollback policy, checked with proptest.
+
+use canary_core::test_util::strategies::{
+    judged_metric, raw_thresholds, scenario, sufficient_metrics, thresholds, worsen,
+};
+use canary_core::{CanaryMetrics, RollbackDecision, RollbackPolicy, RollbackThresholds};
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Invariant: making the canary worse on any judged metric never moves the decision towards Proceed.
+    #[test]
+    fn worse_canary_never_gets_a_better_decision(
+        (policy, baseline, canary) in scenario(),
+        metric in judged_metric(),
+        factor in 1.0..4.0f64,
+        step in 0.0..50.0f64,
+    ) {
+        let before = policy.evaluate(&baseline, &canary);
+        let worse = worsen(&canary, &policy, metric, factor, step);
+        let after = policy.evaluate(&baseline, &worse);
+        prop_assert!(
+            after.decision.rank() <= before.decision.rank(),
+            "{metric}: {} -> {} ({:?} -> {:?})",
+            before.decision, after.decision, canary.value(metric), worse.value(metric)
+        );
+    }
+
+    /// Invariant: identical baseline and canary with enough samples proceed, under any valid thresholds.
+    #[test]
+    fn identical_arms_with_enough_samples_proceed(t in thresholds(), m in sufficient_metrics("v1")) {
+        let m = m.clone().with_sample_count(m.sample_count.unwrap().max(t.min_sample_count));
+        let policy = RollbackPolicy::new(t).unwrap();
+        let e = policy.evaluate(&m, &CanaryMetrics { version: "v2".into(), ..m.clone() });
+        prop_assert_eq!(e.decision, RollbackDecision::Proceed, "{}", e.primary_reason);
+        prop_assert!(e.triggered_conditions.is_empty());
+    }
+
+    /// Invariant: a missing or NaN judged metric on either side never gives Proceed.
+    #[test]
+    fn missing_or_nan_data_never_proceeds(
+        (policy, baseline, canary) in scenario(),
+        metric in judged_metric(),
+        nan in any::<bool>(),
+        on_canary in any::<bool>(),
+    ) {
+        let (mut b, mut c) = (baseline, canary);
+        let target = if on_canary { &mut c } else { &mut b };
+        target.set_value(metric, if nan { Some(f64::NAN) } else { None });
+        let e = policy.evaluate(&b, &c);
+        prop_assert_ne!(e.decision, RollbackDecision::Proceed);
+    }
+
+    /// Invariant: fewer samples than the minimum in either arm never gives Proceed (or an automatic rollback).
+    #[test]
+    fn too_little_data_never_proceeds(
+        (policy, baseline, canary) in scenario(),
+        fraction in 0.0..1.0f64,
+        on_canary in any::<bool>(),
+    ) {
+        let min = policy.thresholds().min_sample_count;
+        prop_assume!(min > 0.0);
+        let (mut b, mut c) = (baseline, canary);
+        let target = if on_canary { &mut c } else { &mut b };
+        target.sample_count = Some(min * fraction);
+        let e = policy.evaluate(&b, &c);
+        prop_assert_eq!(e.decision, RollbackDecision::RollbackManual);
+        prop_assert!(e.primary_reason.starts_with("insufficient data"));
+    }
+
+    /// Invariant: threshold validation accepts exactly the valid space.
+    #[test]
+    fn threshold_validation_accepts_exactly_the_valid_space(t in raw_thresholds()) {
+        let ratio = |v: f64| v.is_finite() && v > 1.0;
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let valid = ratio(t.latency_p99_threshold)
+            && ratio(t.error_rate_threshold)
+            && ratio(t.proceed_tolerance)
+            && ratio(t.latency_p95_warning)
+            && ratio(t.latency_p50_warning)
+            && ratio(t.error_rate_warning)
+            && t.confidence_threshold > 0.0 && t.confidence_threshold <= 1.0
+            && t.min_sample_count.is_finite() && t.min_sample_count >= 0.0
+            && positive(t.latency_floor_ms)
+            && positive(t.error_rate_floor_percent)
+            && positive(t.confidence_floor);
+        prop_assert_eq!(t.validate().is_ok(), valid, "{:?}", t);
+        prop_assert_eq!(RollbackPolicy::new(t).is_ok(), valid);
+    }
+
+    /// Invariant: every valid generated threshold set validates.
+    #[test]
+    fn generated_thresholds_are_valid(t in thresholds()) {
+        prop_assert!(t.validate().is_ok());
+    }
+
+    /// Invariant: metrics, thresholds, evaluations and policies survive a JSON round trip.
+    #[test]
+    fn serde_round_trips((policy, baseline, canary) in scenario()) {
+        let back: CanaryMetrics = serde_json::from_str(&serde_json::to_string(&canary).unwrap()).unwrap();
+        prop_assert_eq!(&back, &canary);
+        let t: RollbackThresholds = serde_json::from_str(&serde_json::to_string(policy.thresholds()).unwrap()).unwrap();
+        prop_assert_eq!(&t, policy.thresholds());
+        let p: RollbackPolicy = serde_json::from_str(&serde_json::to_string(&policy).unwrap()).unwrap();
+        prop_assert_eq!(&p, &policy);
+        let e = policy.evaluate(&baseline, &canary);
+        let back: canary_core::Evaluation = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        prop_assert_eq!(back, e);
+    }
+
+    /// Invariant: every decision explains itself: a reason, a recommendation, one comparison per metric.
+    #[test]
+    fn every_decision_carries_its_evidence((policy, baseline, canary) in scenario()) {
+        let e = policy.evaluate(&baseline, &canary);
+        prop_assert!(!e.primary_reason.is_empty() && !e.recommendation.is_empty());
+        prop_assert_eq!(e.comparisons.len(), policy.metrics().len());
+        if e.decision != RollbackDecision::Proceed {
+            prop_assert!(!e.triggered_conditions.is_empty());
+        }
+        for c in &e.comparisons {
+            prop_assert!(c.ratio.is_some_and(f64::is_finite));
+        }
+    }
+}
