@@ -18,3 +18,8 @@ pub use canary_helm as helm;
 pub use canary_notify as notify;
 #[cfg(feature = "prometheus")]
 pub use canary_prometheus as prometheus;
+
+// Runs the README's Rust example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

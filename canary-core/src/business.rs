@@ -33,7 +33,8 @@ pub trait BusinessCheck: Send + Sync {
     async fn check(&self, version: &Version, evaluation: &Evaluation) -> Result<BusinessVerdict>;
 }
 
-type CheckFn = dyn Fn(Version, Evaluation) -> BoxFuture<'static, Result<BusinessVerdict>> + Send + Sync;
+type CheckFn =
+    dyn Fn(Version, Evaluation) -> BoxFuture<'static, Result<BusinessVerdict>> + Send + Sync;
 
 /// A business check from an async closure.
 pub struct FnBusinessCheck {

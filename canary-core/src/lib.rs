@@ -59,8 +59,8 @@ pub use error::{BoxError, Error, Result};
 pub use metrics::CanaryMetrics;
 pub use notifier::{DecisionEvent, Notifier, Outcome};
 pub use policy::{
-    ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison,
-    MetricSpec, RollbackDecision, RollbackPolicy, Rule,
+    ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison, MetricSpec,
+    RollbackDecision, RollbackPolicy, Rule,
 };
 pub use report::{Action, ActionRecord, ValidationReport};
 pub use source::{fetch_pair, Arm, MetricsQuery, MetricsSource};

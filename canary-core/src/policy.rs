@@ -225,7 +225,12 @@ impl MetricSpec {
             check(&field("warning_ratio"), w, ok(w), requirement)?;
         }
         if let Some(t) = self.proceed_tolerance {
-            check(&field("proceed_tolerance"), t, is_ratio(t), RATIO_REQUIREMENT)?;
+            check(
+                &field("proceed_tolerance"),
+                t,
+                is_ratio(t),
+                RATIO_REQUIREMENT,
+            )?;
         }
         check(
             &field("floor"),
@@ -385,7 +390,11 @@ impl Default for RollbackPolicy {
 /// The six built-in metrics, judged with `t`.
 pub fn default_metrics(t: &RollbackThresholds) -> Vec<MetricSpec> {
     use Direction::*;
-    let latency = |name| MetricSpec::new(name, LowerIsBetter).with_unit("ms").with_floor(t.latency_floor_ms);
+    let latency = |name| {
+        MetricSpec::new(name, LowerIsBetter)
+            .with_unit("ms")
+            .with_floor(t.latency_floor_ms)
+    };
     vec![
         latency(names::LATENCY_P50).with_warning_ratio(t.latency_p50_warning),
         latency(names::LATENCY_P95).with_warning_ratio(t.latency_p95_warning),
@@ -493,8 +502,8 @@ impl RollbackPolicy {
                 ));
                 continue;
             };
-            let under_floor = c.baseline.unwrap_or(0.0) <= spec.floor
-                && c.canary.unwrap_or(0.0) <= spec.floor;
+            let under_floor =
+                c.baseline.unwrap_or(0.0) <= spec.floor && c.canary.unwrap_or(0.0) <= spec.floor;
             if under_floor {
                 continue;
             }
@@ -512,8 +521,7 @@ impl RollbackPolicy {
                     ),
                 ));
             }
-            if spec.criticality == Criticality::Critical && c.status == ComparisonStatus::Degraded
-            {
+            if spec.criticality == Criticality::Critical && c.status == ComparisonStatus::Degraded {
                 regressions.push(condition(
                     Rule::ProceedTolerance,
                     c,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deployer::RollbackTarget;
 use crate::notifier::Outcome;
-use crate::policy::{num, value_text, ComparisonStatus, Evaluation, RollbackDecision};
+use crate::policy::{num, value_text, ComparisonStatus, Criticality, Evaluation, RollbackDecision};
 
 /// One analysis: a region at a traffic weight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,7 +188,9 @@ impl ValidationReport {
             md,
             "## Canary {} vs {}: {} (decision: {})\n",
             self.version,
-            self.baseline_version.as_deref().unwrap_or("unknown baseline"),
+            self.baseline_version
+                .as_deref()
+                .unwrap_or("unknown baseline"),
             self.outcome.as_str().replace('_', " ").to_uppercase(),
             decision
         );
@@ -197,7 +199,11 @@ impl ValidationReport {
             let _ = writeln!(md, "**Recommendation:** {}\n", e.recommendation);
         }
         if let Some(f) = &self.failure {
-            let region = f.region.as_deref().map(|r| format!(" in {r}")).unwrap_or_default();
+            let region = f
+                .region
+                .as_deref()
+                .map(|r| format!(" in {r}"))
+                .unwrap_or_default();
             let _ = writeln!(md, "**Failed step:** {}{region}: {}\n", f.step, f.error);
         }
         if !self.steps.is_empty() {
@@ -207,11 +213,16 @@ impl ValidationReport {
             for s in &self.steps {
                 for c in &s.evaluation.comparisons {
                     let threshold = match (c.rollback_threshold, c.warning_threshold) {
-                        (Some(r), _) => format!("rollback {}×, proceed {}×", num(r), num(c.proceed_tolerance)),
+                        (Some(r), _) => format!(
+                            "rollback {}×, proceed {}×",
+                            num(r),
+                            num(c.proceed_tolerance)
+                        ),
                         (None, Some(w)) => format!("warn {}×", num(w)),
                         (None, None) => "—".into(),
                     };
                     let status = match c.status {
+                        _ if c.criticality == Criticality::Informational => "not judged",
                         ComparisonStatus::Improved => "improved",
                         ComparisonStatus::Degraded => "**degraded**",
                         ComparisonStatus::Stable => "stable",
@@ -222,12 +233,18 @@ impl ValidationReport {
                         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                         s.region.as_deref().unwrap_or("—"),
                         s.step,
-                        s.weight.map(|w| format!("{w}%")).unwrap_or_else(|| "—".into()),
+                        s.weight
+                            .map(|w| format!("{w}%"))
+                            .unwrap_or_else(|| "—".into()),
                         c.metric,
                         value_text(c.baseline, &c.unit),
                         value_text(c.canary, &c.unit),
-                        c.ratio.map(|r| format!("{}×", num(r))).unwrap_or_else(|| "—".into()),
-                        c.change_percent.map(|p| format!("{}{}%", if p > 0.0 { "+" } else { "" }, num(p))).unwrap_or_else(|| "—".into()),
+                        c.ratio
+                            .map(|r| format!("{}×", num(r)))
+                            .unwrap_or_else(|| "—".into()),
+                        c.change_percent
+                            .map(percent_change)
+                            .unwrap_or_else(|| "—".into()),
                         threshold,
                         status
                     );
@@ -285,7 +302,11 @@ impl ValidationReport {
             md.push_str("None.\n");
         }
         for (i, a) in self.actions.iter().enumerate() {
-            let region = a.region.as_deref().map(|r| format!("[{r}] ")).unwrap_or_default();
+            let region = a
+                .region
+                .as_deref()
+                .map(|r| format!("[{r}] "))
+                .unwrap_or_default();
             let result = match &a.error {
                 None => "ok".to_owned(),
                 Some(e) => format!("FAILED: {e}"),
@@ -323,6 +344,16 @@ impl ValidationReport {
                 .unwrap_or_default()
         );
         md
+    }
+}
+
+/// `+87.5%`, `-4.7%`, `0%`: one decimal is enough for people.
+fn percent_change(p: f64) -> String {
+    let text = format!("{p:+.1}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    match text {
+        "+" | "-" | "+0" | "-0" => "0%".to_owned(),
+        t => format!("{t}%"),
     }
 }
 

@@ -103,7 +103,10 @@ mod tests {
         assert!(text.contains("canary_validation_success 0"), "{text}");
         assert!(text.contains("canary_promotion_total 0"), "{text}");
         assert!(text.contains("canary_manual_review_total 0"), "{text}");
-        assert!(text.contains("canary_analysis_duration_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("canary_analysis_duration_seconds_count 1"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -431,7 +431,8 @@ impl CanaryValidator {
         };
         report.notifications = self.notify(&report).await;
         report.timings.finished_at = self.clock.now();
-        report.timings.total_seconds = elapsed(started_at, report.timings.finished_at).as_secs_f64();
+        report.timings.total_seconds =
+            elapsed(started_at, report.timings.finished_at).as_secs_f64();
         self.record_metrics(&report);
         info!(outcome = report.outcome.as_str(), reason = %report.reason, "validation finished");
         report
@@ -454,7 +455,11 @@ impl CanaryValidator {
                 Ok(v) => {
                     if !v.passed {
                         decision = RollbackDecision::RollbackManual;
-                        let message = format!("business check {} did not pass: {}", check.name(), v.details);
+                        let message = format!(
+                            "business check {} did not pass: {}",
+                            check.name(),
+                            v.details
+                        );
                         evaluation.decision = decision;
                         evaluation.primary_reason = message.clone();
                         evaluation.recommendation = format!(
@@ -498,19 +503,34 @@ impl CanaryValidator {
         verdict.evaluation = Some(evaluation);
         verdict.outcome = match decision {
             RollbackDecision::Proceed => {
-                let promoted = future::join_all(self.regions.iter().enumerate().map(|(i, r)| async move {
-                    let result = r.deployer.promote(&request.version).await;
-                    self.record(journal, i, Action::Promote { version: request.version.to_string() }, &result);
-                    (i, result)
-                }))
-                .await;
-                let mut failed = promoted.into_iter().filter_map(|(i, r)| r.err().map(|e| (i, e)));
+                let promoted =
+                    future::join_all(self.regions.iter().enumerate().map(|(i, r)| async move {
+                        let result = r.deployer.promote(&request.version).await;
+                        self.record(
+                            journal,
+                            i,
+                            Action::Promote {
+                                version: request.version.to_string(),
+                            },
+                            &result,
+                        );
+                        (i, result)
+                    }))
+                    .await;
+                let mut failed = promoted
+                    .into_iter()
+                    .filter_map(|(i, r)| r.err().map(|e| (i, e)));
                 match failed.next() {
                     None => Outcome::Promoted,
                     Some((i, error)) => {
                         // Regions that did promote stay promoted; the failing ones lose the canary.
-                        let failing: Vec<usize> = std::iter::once(i).chain(failed.map(|(j, _)| j)).collect();
-                        verdict.fail(StepFailure { region: self.regions[i].name.clone(), step: "promote".into(), error });
+                        let failing: Vec<usize> =
+                            std::iter::once(i).chain(failed.map(|(j, _)| j)).collect();
+                        verdict.fail(StepFailure {
+                            region: self.regions[i].name.clone(),
+                            step: "promote".into(),
+                            error,
+                        });
                         self.rollback_regions(journal, &failing).await;
                         return;
                     }
@@ -535,7 +555,8 @@ impl CanaryValidator {
             Some(f) => {
                 let decision_reason = std::mem::take(&mut verdict.reason);
                 verdict.fail(f);
-                verdict.reason = format!(
+                verdict.reason =
+                    format!(
                     "{decision_reason}; rolling back the canary failed: {}; roll it back by hand",
                     verdict.failure.as_ref().map(|f| f.error.as_str()).unwrap_or("")
                 );
@@ -553,10 +574,24 @@ impl CanaryValidator {
         self.rollback_regions(journal, &deployed).await
     }
 
-    async fn rollback_regions(&self, journal: &Mutex<Journal>, regions: &[usize]) -> Option<StepFailure> {
+    async fn rollback_regions(
+        &self,
+        journal: &Mutex<Journal>,
+        regions: &[usize],
+    ) -> Option<StepFailure> {
         let results = future::join_all(regions.iter().map(|&i| async move {
-            let result = self.regions[i].deployer.rollback(&RollbackTarget::Canary).await;
-            self.record(journal, i, Action::Rollback { target: RollbackTarget::Canary }, &result);
+            let result = self.regions[i]
+                .deployer
+                .rollback(&RollbackTarget::Canary)
+                .await;
+            self.record(
+                journal,
+                i,
+                Action::Rollback {
+                    target: RollbackTarget::Canary,
+                },
+                &result,
+            );
             (i, result)
         }))
         .await;
@@ -604,7 +639,14 @@ impl CanaryValidator {
                 self.record(journal, i, Action::ResolveBaseline, &result);
                 match result {
                     Ok(Some(v)) => v,
-                    Ok(None) => return Err(fail(step, Error::NoBaseline { region: region.name.clone() })),
+                    Ok(None) => {
+                        return Err(fail(
+                            step,
+                            Error::NoBaseline {
+                                region: region.name.clone(),
+                            },
+                        ))
+                    }
                     Err(e) => return Err(fail(step, e)),
                 }
             }
@@ -622,13 +664,25 @@ impl CanaryValidator {
             values_file: request.values_file.clone(),
         };
         let result = region.deployer.deploy_canary(&spec).await;
-        self.record(journal, i, Action::DeployCanary { version: request.version.to_string() }, &result);
+        self.record(
+            journal,
+            i,
+            Action::DeployCanary {
+                version: request.version.to_string(),
+            },
+            &result,
+        );
         result.map_err(|e| fail("deploy the canary", e))?;
 
         let weights: Vec<Option<u8>> = if self.config.progressive_weights.is_empty() {
             vec![None]
         } else {
-            self.config.progressive_weights.iter().copied().map(Some).collect()
+            self.config
+                .progressive_weights
+                .iter()
+                .copied()
+                .map(Some)
+                .collect()
         };
         let warmup = request.warmup.unwrap_or(self.config.warmup);
         let mut last = None;
@@ -640,7 +694,16 @@ impl CanaryValidator {
                 weight = weight.unwrap_or(0)
             );
             let evaluation = self
-                .analyze_step(i, region, request, &baseline, n + 1, weight, warmup, journal)
+                .analyze_step(
+                    i,
+                    region,
+                    request,
+                    &baseline,
+                    n + 1,
+                    weight,
+                    warmup,
+                    journal,
+                )
                 .instrument(span)
                 .await?;
             let decision = evaluation.decision;
@@ -707,8 +770,12 @@ impl CanaryValidator {
     fn record<T>(&self, journal: &Mutex<Journal>, i: usize, action: Action, result: &Result<T>) {
         let region = self.regions[i].name.clone();
         match result {
-            Ok(_) => info!(region = region.as_deref().unwrap_or(""), action = %action.describe(), "action"),
-            Err(e) => warn!(region = region.as_deref().unwrap_or(""), action = %action.describe(), error = %chain(e), "action failed"),
+            Ok(_) => {
+                info!(region = region.as_deref().unwrap_or(""), action = %action.describe(), "action")
+            }
+            Err(e) => {
+                warn!(region = region.as_deref().unwrap_or(""), action = %action.describe(), error = %chain(e), "action failed")
+            }
         }
         lock(journal).actions.push(ActionRecord {
             at: self.clock.now(),
@@ -732,7 +799,11 @@ impl CanaryValidator {
                 .actions
                 .iter()
                 .map(|a| {
-                    let region = a.region.as_deref().map(|r| format!("[{r}] ")).unwrap_or_default();
+                    let region = a
+                        .region
+                        .as_deref()
+                        .map(|r| format!("[{r}] "))
+                        .unwrap_or_default();
                     let status = if a.ok { "" } else { " (FAILED)" };
                     format!("{region}{}{status}", a.action.describe())
                 })
@@ -761,9 +832,10 @@ impl CanaryValidator {
         if report.outcome == Outcome::Promoted {
             m.promotions.inc();
         }
-        let rolled_back = report.actions.iter().any(|a| {
-            a.ok && matches!(a.action, Action::Rollback { .. })
-        });
+        let rolled_back = report
+            .actions
+            .iter()
+            .any(|a| a.ok && matches!(a.action, Action::Rollback { .. }));
         if rolled_back {
             m.rollbacks.inc();
         }
@@ -852,7 +924,11 @@ impl Default for Verdict {
 impl Verdict {
     fn fail(&mut self, failure: StepFailure) {
         let record = failure.record();
-        let region = record.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
+        let region = record
+            .region
+            .as_deref()
+            .map(|r| format!(" in region {r}"))
+            .unwrap_or_default();
         self.outcome = Outcome::Failed;
         self.reason = format!("{} failed{region}: {}", record.step, record.error);
         self.failure = Some(record);

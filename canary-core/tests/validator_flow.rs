@@ -68,7 +68,10 @@ async fn healthy_canary_is_promoted() {
     assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
     assert!(report.success);
     assert_eq!(report.decision, Some(RollbackDecision::Proceed));
-    assert_eq!(rig.deployer.calls(), vec![ProductionVersion, deploy("v2"), Promote("v2".into())]);
+    assert_eq!(
+        rig.deployer.calls(),
+        vec![ProductionVersion, deploy("v2"), Promote("v2".into())]
+    );
     assert_eq!(rig.deployer.production(), Some(v("v2")));
     assert_eq!(report.baseline_version.as_deref(), Some("v1"));
     // One warm-up, then both arms fetched at the same time over the configured window.
@@ -76,9 +79,14 @@ async fn healthy_canary_is_promoted() {
     let calls = rig.source.calls();
     assert_eq!(calls.len(), 2);
     let at = rig.clock.now() - ChronoDuration::seconds(0);
-    assert!(calls.iter().all(|q| q.at == Some(at) && q.window == Duration::from_secs(300)));
+    assert!(calls
+        .iter()
+        .all(|q| q.at == Some(at) && q.window == Duration::from_secs(300)));
     assert_eq!(
-        calls.iter().map(|q| (q.version.as_str(), q.arm)).collect::<Vec<_>>(),
+        calls
+            .iter()
+            .map(|q| (q.version.as_str(), q.arm))
+            .collect::<Vec<_>>(),
         vec![("v1", Arm::Baseline), ("v2", Arm::Canary)]
     );
     let events = rig.notifier.events();
@@ -93,49 +101,73 @@ use canary_core::Clock as _;
 #[tokio::test]
 async fn regressing_canary_is_rolled_back_automatically() {
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_latency_p99_ms(320.0 * 1.6));
+    rig.source
+        .set("v2", healthy_metrics("v2").with_latency_p99_ms(320.0 * 1.6));
     let report = rig.validator().validate(request()).await;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.decision, Some(RollbackDecision::RollbackAuto));
     assert_eq!(
         rig.deployer.calls(),
-        vec![ProductionVersion, deploy("v2"), Rollback(RollbackTarget::Canary)]
+        vec![
+            ProductionVersion,
+            deploy("v2"),
+            Rollback(RollbackTarget::Canary)
+        ]
     );
     assert_eq!(rig.deployer.production(), Some(v("v1")));
     assert!(report.reason.contains("latency_p99"), "{}", report.reason);
     let event = &rig.notifier.events()[0];
     assert_eq!(event.outcome, Outcome::RolledBack);
-    assert!(event.evaluation.as_ref().unwrap().fired(Rule::RollbackThreshold));
+    assert!(event
+        .evaluation
+        .as_ref()
+        .unwrap()
+        .fired(Rule::RollbackThreshold));
     assert_eq!(event.actions.last().unwrap(), "rolled back the canary");
 }
 
 #[tokio::test]
 async fn manual_review_holds_the_canary_by_default() {
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_latency_p99_ms(320.0 * 1.2));
+    rig.source
+        .set("v2", healthy_metrics("v2").with_latency_p99_ms(320.0 * 1.2));
     let report = rig.validator().validate(request()).await;
     assert_eq!(report.outcome, Outcome::HeldForReview);
     assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
     assert_eq!(rig.deployer.calls(), vec![ProductionVersion, deploy("v2")]);
-    assert_eq!(rig.deployer.canary(), Some(v("v2")), "the canary is left as it is");
+    assert_eq!(
+        rig.deployer.canary(),
+        Some(v("v2")),
+        "the canary is left as it is"
+    );
     assert_eq!(rig.notifier.events()[0].outcome, Outcome::HeldForReview);
 }
 
 #[tokio::test]
 async fn manual_review_rolls_back_when_configured() {
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_latency_p99_ms(320.0 * 1.2));
+    rig.source
+        .set("v2", healthy_metrics("v2").with_latency_p99_ms(320.0 * 1.2));
     let config = ValidatorConfig {
         on_manual_review: ManualReviewAction::Rollback,
         ..Default::default()
     };
-    let report = rig.validator().with_config(config).unwrap().validate(request()).await;
+    let report = rig
+        .validator()
+        .with_config(config)
+        .unwrap()
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
     assert_eq!(
         rig.deployer.calls(),
-        vec![ProductionVersion, deploy("v2"), Rollback(RollbackTarget::Canary)]
+        vec![
+            ProductionVersion,
+            deploy("v2"),
+            Rollback(RollbackTarget::Canary)
+        ]
     );
 }
 
@@ -144,7 +176,11 @@ async fn missing_canary_series_never_proceeds() {
     let rig = Rig::new(); // no script for v2: every metric is no data
     let report = rig.validator().validate(request()).await;
     assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
-    assert!(report.reason.starts_with("insufficient data"), "{}", report.reason);
+    assert!(
+        report.reason.starts_with("insufficient data"),
+        "{}",
+        report.reason
+    );
     assert!(!rig.deployer.calls().iter().any(|c| matches!(c, Promote(_))));
 }
 
@@ -152,22 +188,40 @@ async fn missing_canary_series_never_proceeds() {
 async fn deploy_failure_rolls_back_and_alerts_with_the_cause() {
     let rig = Rig::new();
     rig.source.set("v2", healthy_metrics("v2"));
-    rig.deployer.fail_on(DeployerOp::DeployCanary, "UPGRADE FAILED: timed out waiting for the condition");
+    rig.deployer.fail_on(
+        DeployerOp::DeployCanary,
+        "UPGRADE FAILED: timed out waiting for the condition",
+    );
     let report = rig.validator().validate(request()).await;
 
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(report.decision, None);
     assert_eq!(
         rig.deployer.calls(),
-        vec![ProductionVersion, deploy("v2"), Rollback(RollbackTarget::Canary)]
+        vec![
+            ProductionVersion,
+            deploy("v2"),
+            Rollback(RollbackTarget::Canary)
+        ]
     );
     let failure = report.failure.as_ref().unwrap();
     assert_eq!(failure.step, "deploy the canary");
-    assert!(failure.error.contains("timed out waiting"), "{}", failure.error);
-    assert!(rig.source.calls().is_empty(), "no analysis after a failed deploy");
+    assert!(
+        failure.error.contains("timed out waiting"),
+        "{}",
+        failure.error
+    );
+    assert!(
+        rig.source.calls().is_empty(),
+        "no analysis after a failed deploy"
+    );
     let event = &rig.notifier.events()[0];
     assert_eq!(event.outcome, Outcome::Failed);
-    assert!(event.reason.contains("timed out waiting"), "{}", event.reason);
+    assert!(
+        event.reason.contains("timed out waiting"),
+        "{}",
+        event.reason
+    );
 }
 
 #[tokio::test]
@@ -178,7 +232,12 @@ async fn source_error_mid_analysis_rolls_back() {
     let step2 = rig.clock.now() + ChronoDuration::seconds(1000);
     rig.source.fail_from("v2", step2, "Prometheus answered 503");
     let config = ValidatorConfig::progressive();
-    let report = rig.validator().with_config(config).unwrap().validate(request()).await;
+    let report = rig
+        .validator()
+        .with_config(config)
+        .unwrap()
+        .validate(request())
+        .await;
 
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(
@@ -207,23 +266,42 @@ async fn impossible_metrics_from_a_source_fail_the_validation() {
     let report = rig.validator().validate(request()).await;
     assert_eq!(report.outcome, Outcome::Failed);
     assert!(report.reason.contains("error_rate"), "{}", report.reason);
-    assert_eq!(rig.deployer.calls().last(), Some(&Rollback(RollbackTarget::Canary)));
+    assert_eq!(
+        rig.deployer.calls().last(),
+        Some(&Rollback(RollbackTarget::Canary))
+    );
 }
 
 #[tokio::test]
 async fn notifier_down_never_blocks_the_rollback() {
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_error_rate_percent(5.0));
+    rig.source
+        .set("v2", healthy_metrics("v2").with_error_rate_percent(5.0));
     let down = Arc::new(RecordingNotifier::failing("slack", "connection refused"));
-    let report = rig.validator().with_notifier(down.clone()).validate(request()).await;
+    let report = rig
+        .validator()
+        .with_notifier(down.clone())
+        .validate(request())
+        .await;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
-    assert_eq!(rig.deployer.calls().last(), Some(&Rollback(RollbackTarget::Canary)));
+    assert_eq!(
+        rig.deployer.calls().last(),
+        Some(&Rollback(RollbackTarget::Canary))
+    );
     assert_eq!(report.notifications.len(), 2);
-    let slack = report.notifications.iter().find(|n| n.notifier == "slack").unwrap();
+    let slack = report
+        .notifications
+        .iter()
+        .find(|n| n.notifier == "slack")
+        .unwrap();
     assert!(!slack.delivered);
     assert!(slack.error.as_ref().unwrap().contains("connection refused"));
-    assert_eq!(rig.notifier.events().len(), 1, "the working notifier still got the event");
+    assert_eq!(
+        rig.notifier.events().len(),
+        1,
+        "the working notifier still got the event"
+    );
     assert_eq!(down.events().len(), 1);
 }
 
@@ -262,7 +340,11 @@ async fn progressive_canary_stops_at_the_first_step_that_does_not_proceed() {
     rig.source.set("v2", healthy_metrics("v2"));
     // From step 3 on (after 3 warm-ups), the canary's errors spike.
     let step3 = rig.clock.now() + ChronoDuration::seconds(3 * 600);
-    rig.source.set_from("v2", step3, healthy_metrics("v2").with_error_rate_percent(3.0));
+    rig.source.set_from(
+        "v2",
+        step3,
+        healthy_metrics("v2").with_error_rate_percent(3.0),
+    );
     let report = rig
         .validator()
         .with_config(ValidatorConfig::progressive())
@@ -284,7 +366,11 @@ async fn progressive_canary_stops_at_the_first_step_that_does_not_proceed() {
     let decisions: Vec<_> = report.steps.iter().map(|s| s.evaluation.decision).collect();
     assert_eq!(
         decisions,
-        vec![RollbackDecision::Proceed, RollbackDecision::Proceed, RollbackDecision::RollbackAuto]
+        vec![
+            RollbackDecision::Proceed,
+            RollbackDecision::Proceed,
+            RollbackDecision::RollbackAuto
+        ]
     );
 }
 
@@ -292,7 +378,9 @@ async fn progressive_canary_stops_at_the_first_step_that_does_not_proceed() {
 async fn the_request_warmup_overrides_the_configured_one() {
     let rig = Rig::new();
     rig.source.set("v2", healthy_metrics("v2"));
-    rig.validator().validate(request().with_warmup(Duration::from_secs(60))).await;
+    rig.validator()
+        .validate(request().with_warmup(Duration::from_secs(60)))
+        .await;
     assert_eq!(rig.clock.sleeps(), vec![Duration::from_secs(60)]);
 }
 
@@ -302,14 +390,21 @@ struct RegionRig {
 }
 
 fn regions(n: usize) -> (RegionRig, CanaryValidator) {
-    let mut rig = RegionRig { sources: vec![], deployers: vec![] };
+    let mut rig = RegionRig {
+        sources: vec![],
+        deployers: vec![],
+    };
     let mut regions = vec![];
     for i in 0..n {
         let source = Arc::new(ScriptedSource::new());
         source.set("v1", healthy_metrics("v1"));
         source.set("v2", healthy_metrics("v2"));
         let deployer = Arc::new(RecordingDeployer::with_production("v1"));
-        regions.push(Region::new(format!("region-{i}"), source.clone(), deployer.clone()));
+        regions.push(Region::new(
+            format!("region-{i}"),
+            source.clone(),
+            deployer.clone(),
+        ));
         rig.sources.push(source);
         rig.deployers.push(deployer);
     }
@@ -325,7 +420,10 @@ async fn every_region_must_proceed_to_promote() {
     let report = validator.validate(request()).await;
     assert_eq!(report.outcome, Outcome::Promoted);
     for d in &rig.deployers {
-        assert_eq!(d.calls(), vec![ProductionVersion, deploy("v2"), Promote("v2".into())]);
+        assert_eq!(
+            d.calls(),
+            vec![ProductionVersion, deploy("v2"), Promote("v2".into())]
+        );
     }
     assert_eq!(report.steps.len(), 3);
 }
@@ -338,7 +436,14 @@ async fn a_regressing_region_rolls_back_every_region() {
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.decision, Some(RollbackDecision::RollbackAuto));
     for d in &rig.deployers {
-        assert_eq!(d.calls(), vec![ProductionVersion, deploy("v2"), Rollback(RollbackTarget::Canary)]);
+        assert_eq!(
+            d.calls(),
+            vec![
+                ProductionVersion,
+                deploy("v2"),
+                Rollback(RollbackTarget::Canary)
+            ]
+        );
     }
     assert!(report.reason.contains("model_confidence"));
 }
@@ -346,12 +451,19 @@ async fn a_regressing_region_rolls_back_every_region() {
 #[tokio::test]
 async fn a_failing_region_fails_the_validation_and_rolls_back_everywhere() {
     let (rig, validator) = regions(2);
-    rig.deployers[1].fail_on(DeployerOp::DeployCanary, "Error: another operation (install/upgrade/rollback) is in progress");
+    rig.deployers[1].fail_on(
+        DeployerOp::DeployCanary,
+        "Error: another operation (install/upgrade/rollback) is in progress",
+    );
     let report = validator.validate(request()).await;
     assert_eq!(report.outcome, Outcome::Failed);
     let failure = report.failure.unwrap();
     assert_eq!(failure.region.as_deref(), Some("region-1"));
-    assert!(report.reason.contains("in region region-1"), "{}", report.reason);
+    assert!(
+        report.reason.contains("in region region-1"),
+        "{}",
+        report.reason
+    );
     for d in &rig.deployers {
         assert_eq!(d.calls().last(), Some(&Rollback(RollbackTarget::Canary)));
         assert!(!d.calls().iter().any(|c| matches!(c, Promote(_))));
@@ -383,9 +495,16 @@ async fn cancellation_during_warmup_rolls_back() {
     assert!(report.reason.contains("warm-up"), "{}", report.reason);
     assert_eq!(
         rig.deployer.calls(),
-        vec![ProductionVersion, deploy("v2"), Rollback(RollbackTarget::Canary)]
+        vec![
+            ProductionVersion,
+            deploy("v2"),
+            Rollback(RollbackTarget::Canary)
+        ]
     );
-    assert!(rig.source.calls().is_empty(), "no analysis after cancellation");
+    assert!(
+        rig.source.calls().is_empty(),
+        "no analysis after cancellation"
+    );
     assert_eq!(rig.notifier.events()[0].outcome, Outcome::Cancelled);
 }
 
@@ -393,7 +512,8 @@ async fn cancellation_during_warmup_rolls_back() {
 async fn cancellation_before_the_deadline_does_not_interrupt() {
     let rig = Rig::new();
     rig.source.set("v2", healthy_metrics("v2"));
-    let validator = CanaryValidator::new(rig.source.clone(), rig.deployer.clone()).with_clock(Arc::new(SystemClock));
+    let validator = CanaryValidator::new(rig.source.clone(), rig.deployer.clone())
+        .with_clock(Arc::new(SystemClock));
     let cancel = tokio::time::sleep(Duration::from_secs(3600));
     let report = validator.validate_until(request(), cancel).await;
     assert_eq!(report.outcome, Outcome::Promoted);
@@ -403,8 +523,10 @@ async fn cancellation_before_the_deadline_does_not_interrupt() {
 async fn dropping_the_future_mid_flow_abandons_it_without_acting() {
     let rig = Rig::new();
     rig.source.set("v2", healthy_metrics("v2"));
-    let validator = CanaryValidator::new(rig.source.clone(), rig.deployer.clone()).with_clock(Arc::new(SystemClock));
-    let result = tokio::time::timeout(Duration::from_millis(20), validator.validate(request())).await;
+    let validator = CanaryValidator::new(rig.source.clone(), rig.deployer.clone())
+        .with_clock(Arc::new(SystemClock));
+    let result =
+        tokio::time::timeout(Duration::from_millis(20), validator.validate(request())).await;
     assert!(result.is_err(), "the 10 min warm-up cannot finish in 20 ms");
     assert_eq!(rig.deployer.calls(), vec![ProductionVersion, deploy("v2")]);
 }
@@ -417,8 +539,16 @@ async fn no_production_version_fails_before_deploying() {
     };
     let report = rig.validator().validate(request()).await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("pass one explicitly"), "{}", report.reason);
-    assert_eq!(rig.deployer.calls(), vec![ProductionVersion], "nothing to roll back");
+    assert!(
+        report.reason.contains("pass one explicitly"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(
+        rig.deployer.calls(),
+        vec![ProductionVersion],
+        "nothing to roll back"
+    );
 }
 
 #[tokio::test]
@@ -426,9 +556,15 @@ async fn an_explicit_baseline_skips_the_lookup() {
     let rig = Rig::new();
     rig.source.set("v0", healthy_metrics("v0"));
     rig.source.set("v2", healthy_metrics("v2"));
-    let report = rig.validator().validate(request().with_baseline(v("v0"))).await;
+    let report = rig
+        .validator()
+        .validate(request().with_baseline(v("v0")))
+        .await;
     assert_eq!(report.outcome, Outcome::Promoted);
-    assert_eq!(rig.deployer.calls(), vec![deploy("v2"), Promote("v2".into())]);
+    assert_eq!(
+        rig.deployer.calls(),
+        vec![deploy("v2"), Promote("v2".into())]
+    );
     assert_eq!(rig.source.calls()[0].version, "v0");
 }
 
@@ -437,9 +573,16 @@ async fn a_failing_business_check_sends_a_passing_canary_to_review() {
     let rig = Rig::new();
     rig.source.set("v2", healthy_metrics("v2"));
     let check = business_check_fn("conversion", |_, _| async {
-        Ok(BusinessVerdict { passed: false, details: "conversion -3%".into() })
+        Ok(BusinessVerdict {
+            passed: false,
+            details: "conversion -3%".into(),
+        })
     });
-    let report = rig.validator().with_business_check(Arc::new(check)).validate(request()).await;
+    let report = rig
+        .validator()
+        .with_business_check(Arc::new(check))
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::HeldForReview);
     assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
     assert!(report.reason.contains("conversion -3%"));
@@ -455,28 +598,56 @@ async fn both_checks_passing_promotes_and_a_broken_check_rolls_back() {
     let ok = business_check_fn("ab", |version, evaluation| async move {
         assert_eq!(version.as_str(), "v2");
         assert_eq!(evaluation.decision, RollbackDecision::Proceed);
-        Ok(BusinessVerdict { passed: true, details: "ok".into() })
+        Ok(BusinessVerdict {
+            passed: true,
+            details: "ok".into(),
+        })
     });
-    let report = rig.validator().with_business_check(Arc::new(ok)).validate(request()).await;
+    let report = rig
+        .validator()
+        .with_business_check(Arc::new(ok))
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::Promoted);
 
     let rig = Rig::new();
     rig.source.set("v2", healthy_metrics("v2"));
     let broken = business_check_fn("ab", |_, _| async {
-        Err(Error::InvalidConfig { field: "ab".into(), reason: "experiment not found".into() })
+        Err(Error::InvalidConfig {
+            field: "ab".into(),
+            reason: "experiment not found".into(),
+        })
     });
-    let report = rig.validator().with_business_check(Arc::new(broken)).validate(request()).await;
+    let report = rig
+        .validator()
+        .with_business_check(Arc::new(broken))
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("experiment not found"), "{}", report.reason);
-    assert_eq!(rig.deployer.calls().last(), Some(&Rollback(RollbackTarget::Canary)));
+    assert!(
+        report.reason.contains("experiment not found"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(
+        rig.deployer.calls().last(),
+        Some(&Rollback(RollbackTarget::Canary))
+    );
 }
 
 #[tokio::test]
 async fn a_business_check_never_softens_an_automatic_rollback() {
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_error_rate_percent(9.0));
-    let check = business_check_fn("ab", |_, _| async { panic!("not consulted after a technical rollback") });
-    let report = rig.validator().with_business_check(Arc::new(check)).validate(request()).await;
+    rig.source
+        .set("v2", healthy_metrics("v2").with_error_rate_percent(9.0));
+    let check = business_check_fn("ab", |_, _| async {
+        panic!("not consulted after a technical rollback")
+    });
+    let report = rig
+        .validator()
+        .with_business_check(Arc::new(check))
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert!(report.business_check.is_none());
 }
@@ -486,7 +657,8 @@ async fn the_flows_metrics_match_the_guides_alert_rules() {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = ValidationMetrics::register(&mut registry);
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_error_rate_percent(9.0));
+    rig.source
+        .set("v2", healthy_metrics("v2").with_error_rate_percent(9.0));
     rig.source.set("v3", healthy_metrics("v3"));
     let validator = rig.validator().with_metrics(metrics);
     validator.validate(request()).await;
@@ -497,7 +669,10 @@ async fn the_flows_metrics_match_the_guides_alert_rules() {
     let text = canary_core::telemetry::encode(&registry);
     assert!(text.contains("canary_promotion_total 1"), "{text}");
     assert!(text.contains("canary_validation_success 1"), "{text}");
-    assert!(text.contains("canary_analysis_duration_seconds_count 2"), "{text}");
+    assert!(
+        text.contains("canary_analysis_duration_seconds_count 2"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -505,24 +680,47 @@ async fn a_failed_rollback_is_reported_for_manual_action() {
     // A mock asserts the exact calls and their order.
     let mut deployer = MockDeployer::new();
     let mut seq = mockall::Sequence::new();
-    deployer.expect_production_version().times(1).in_sequence(&mut seq).returning(|| Ok(Some(v("v1"))));
-    deployer.expect_deploy_canary().times(1).in_sequence(&mut seq).returning(|_| Ok(()));
+    deployer
+        .expect_production_version()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(Some(v("v1"))));
+    deployer
+        .expect_deploy_canary()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
     deployer
         .expect_rollback()
         .withf(|t| *t == RollbackTarget::Canary)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Err(Error::deploy_failed("roll back the canary", false, "release: not found")));
+        .returning(|_| {
+            Err(Error::deploy_failed(
+                "roll back the canary",
+                false,
+                "release: not found",
+            ))
+        });
     deployer.expect_promote().never();
     let source = Arc::new(ScriptedSource::new());
     source.set("v1", healthy_metrics("v1"));
     source.set("v2", healthy_metrics("v2").with_latency_p99_ms(5000.0));
-    let validator = CanaryValidator::new(source, Arc::new(deployer)).with_clock(Arc::new(ManualClock::default()));
+    let validator = CanaryValidator::new(source, Arc::new(deployer))
+        .with_clock(Arc::new(ManualClock::default()));
     let report = validator.validate(request()).await;
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(report.decision, Some(RollbackDecision::RollbackAuto));
-    assert!(report.reason.contains("roll it back by hand"), "{}", report.reason);
-    assert!(report.reason.contains("release: not found"), "{}", report.reason);
+    assert!(
+        report.reason.contains("roll it back by hand"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        report.reason.contains("release: not found"),
+        "{}",
+        report.reason
+    );
 }
 
 /// A source that only answers once both arms are being fetched at the same time.
@@ -544,9 +742,13 @@ async fn baseline_and_canary_are_fetched_concurrently() {
     let inner = ScriptedSource::new();
     inner.set("v1", healthy_metrics("v1"));
     inner.set("v2", healthy_metrics("v2"));
-    let source = Arc::new(Rendezvous { barrier: tokio::sync::Barrier::new(2), inner });
+    let source = Arc::new(Rendezvous {
+        barrier: tokio::sync::Barrier::new(2),
+        inner,
+    });
     let deployer = Arc::new(RecordingDeployer::with_production("v1"));
-    let validator = CanaryValidator::new(source, deployer).with_clock(Arc::new(ManualClock::default()));
+    let validator =
+        CanaryValidator::new(source, deployer).with_clock(Arc::new(ManualClock::default()));
     let report = tokio::time::timeout(Duration::from_secs(10), validator.validate(request()))
         .await
         .expect("sequential fetches would wait at the barrier forever");
@@ -556,11 +758,18 @@ async fn baseline_and_canary_are_fetched_concurrently() {
 #[tokio::test]
 async fn the_report_reads_decision_first_then_evidence_then_actions() {
     let rig = Rig::new();
-    rig.source.set("v2", healthy_metrics("v2").with_latency_p99_ms(600.0));
+    rig.source
+        .set("v2", healthy_metrics("v2").with_latency_p99_ms(600.0));
     let report = rig.validator().validate(request()).await;
     let md = report.to_markdown();
-    let pos = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from\n{md}"));
-    assert!(md.starts_with("## Canary v2 vs v1: ROLLED BACK (decision: rollback_auto)"), "{md}");
+    let pos = |needle: &str| {
+        md.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from\n{md}"))
+    };
+    assert!(
+        md.starts_with("## Canary v2 vs v1: ROLLED BACK (decision: rollback_auto)"),
+        "{md}"
+    );
     assert!(pos("**Reason:**") < pos("### Evidence"));
     assert!(pos("### Evidence") < pos("### Actions"));
     assert!(md.contains("| — | 1 | — | latency_p99 | 320 ms | 600 ms | 1.875× | +87.5% | rollback 1.5×, proceed 1.1× | **degraded** |"), "{md}");
@@ -573,15 +782,28 @@ async fn the_report_reads_decision_first_then_evidence_then_actions() {
 #[test]
 fn configs_are_validated() {
     let bad = [
-        ValidatorConfig { progressive_weights: vec![10, 5], ..Default::default() },
-        ValidatorConfig { progressive_weights: vec![0, 5], ..Default::default() },
-        ValidatorConfig { progressive_weights: vec![50, 101], ..Default::default() },
-        ValidatorConfig { analysis_window: Duration::ZERO, ..Default::default() },
+        ValidatorConfig {
+            progressive_weights: vec![10, 5],
+            ..Default::default()
+        },
+        ValidatorConfig {
+            progressive_weights: vec![0, 5],
+            ..Default::default()
+        },
+        ValidatorConfig {
+            progressive_weights: vec![50, 101],
+            ..Default::default()
+        },
+        ValidatorConfig {
+            analysis_window: Duration::ZERO,
+            ..Default::default()
+        },
     ];
     for c in bad {
         assert!(c.validate().is_err(), "{c:?}");
     }
-    let c: ValidatorConfig = serde_json::from_str(r#"{"warmup": 30, "progressive_weights": [5, 50]}"#).unwrap();
+    let c: ValidatorConfig =
+        serde_json::from_str(r#"{"warmup": 30, "progressive_weights": [5, 50]}"#).unwrap();
     assert_eq!(c.warmup, Duration::from_secs(30));
     assert!(c.validate().is_ok());
 }
@@ -591,7 +813,14 @@ async fn the_fakes_pass_the_conformance_suites() {
     let source = ScriptedSource::new();
     source.set("v1", healthy_metrics("v1"));
     let at = chrono::Utc::now();
-    canary_core::test_util::conformance::metrics_source(&source, "v1", "v9", Duration::from_secs(300), at).await;
+    canary_core::test_util::conformance::metrics_source(
+        &source,
+        "v1",
+        "v9",
+        Duration::from_secs(300),
+        at,
+    )
+    .await;
     let deployer = RecordingDeployer::with_production("v1");
     canary_core::test_util::conformance::deployer(&deployer, &v("v2")).await;
     let notifier = RecordingNotifier::new("recorder");

@@ -28,9 +28,16 @@ fn decide(c: CanaryMetrics) -> Evaluation {
 fn p99_from_1000_to_1600_rolls_back_automatically() {
     let e = decide(canary().with_latency_p99_ms(1600.0));
     assert_eq!(e.decision, RollbackDecision::RollbackAuto);
-    assert!(e.primary_reason.contains("latency_p99"), "{}", e.primary_reason);
+    assert!(
+        e.primary_reason.contains("latency_p99"),
+        "{}",
+        e.primary_reason
+    );
     let c = e.comparison("latency_p99").unwrap();
-    assert_eq!((c.baseline, c.canary, c.ratio), (Some(1000.0), Some(1600.0), Some(1.6)));
+    assert_eq!(
+        (c.baseline, c.canary, c.ratio),
+        (Some(1000.0), Some(1600.0), Some(1.6))
+    );
     assert_eq!(c.rollback_threshold, Some(1.5));
     assert!((c.change_percent.unwrap() - 60.0).abs() < 1e-9);
     assert_eq!(c.status, ComparisonStatus::Degraded);
@@ -41,14 +48,20 @@ fn p99_from_1000_to_1600_rolls_back_automatically() {
 fn error_rate_from_1_to_2_5_rolls_back_automatically() {
     let e = decide(canary().with_error_rate_percent(2.5));
     assert_eq!(e.decision, RollbackDecision::RollbackAuto);
-    assert_eq!(e.triggered_conditions[0].metric.as_deref(), Some("error_rate"));
+    assert_eq!(
+        e.triggered_conditions[0].metric.as_deref(),
+        Some("error_rate")
+    );
 }
 
 #[test]
 fn confidence_from_0_90_to_0_70_rolls_back_automatically() {
     let e = decide(canary().with_model_confidence(0.70));
     assert_eq!(e.decision, RollbackDecision::RollbackAuto);
-    assert_eq!(e.triggered_conditions[0].metric.as_deref(), Some("model_confidence"));
+    assert_eq!(
+        e.triggered_conditions[0].metric.as_deref(),
+        Some("model_confidence")
+    );
 }
 
 #[test]
@@ -69,10 +82,17 @@ fn everything_within_ten_percent_proceeds() {
 
 #[test]
 fn p99_up_20_with_error_rate_up_80_needs_manual_review() {
-    let e = decide(canary().with_latency_p99_ms(1200.0).with_error_rate_percent(1.8));
+    let e = decide(
+        canary()
+            .with_latency_p99_ms(1200.0)
+            .with_error_rate_percent(1.8),
+    );
     assert_eq!(e.decision, RollbackDecision::RollbackManual);
     assert!(e.fired(Rule::ProceedTolerance));
-    assert!(e.fired(Rule::WarningThreshold), "error rate 1.8x crosses the 1.5x warning");
+    assert!(
+        e.fired(Rule::WarningThreshold),
+        "error rate 1.8x crosses the 1.5x warning"
+    );
     assert!(!e.fired(Rule::RollbackThreshold));
 }
 
@@ -97,9 +117,18 @@ fn custom_threshold_1_3_rolls_back_p99_up_40() {
 
 #[test]
 fn mixed_results_name_what_improved() {
-    let e = decide(canary().with_latency_p99_ms(1200.0).with_latency_p50_ms(60.0));
+    let e = decide(
+        canary()
+            .with_latency_p99_ms(1200.0)
+            .with_latency_p50_ms(60.0),
+    );
     assert_eq!(e.decision, RollbackDecision::RollbackManual);
-    assert!(e.primary_reason.starts_with("mixed results: latency_p50 improved"), "{}", e.primary_reason);
+    assert!(
+        e.primary_reason
+            .starts_with("mixed results: latency_p50 improved"),
+        "{}",
+        e.primary_reason
+    );
 }
 
 #[test]
@@ -109,7 +138,10 @@ fn non_critical_regression_beyond_warning_needs_review_and_below_it_proceeds() {
     assert!(e.fired(Rule::WarningThreshold));
     let e = decide(canary().with_latency_p95_ms(720.0)); // 1.2x: degraded, under the warning
     assert_eq!(e.decision, RollbackDecision::Proceed);
-    assert_eq!(e.comparison("latency_p95").unwrap().status, ComparisonStatus::Degraded);
+    assert_eq!(
+        e.comparison("latency_p95").unwrap().status,
+        ComparisonStatus::Degraded
+    );
 }
 
 #[test]
@@ -124,10 +156,18 @@ fn request_rate_is_reported_but_not_judged() {
 
 #[test]
 fn zero_baseline_error_rate_uses_the_floor() {
-    let b = CanaryMetrics { error_rate_percent: Some(0.0), ..baseline() };
+    let b = CanaryMetrics {
+        error_rate_percent: Some(0.0),
+        ..baseline()
+    };
     let policy = RollbackPolicy::default();
     let small = policy.evaluate(&b, &canary().with_error_rate_percent(0.3));
-    assert_eq!(small.decision, RollbackDecision::Proceed, "{:#?}", small.triggered_conditions);
+    assert_eq!(
+        small.decision,
+        RollbackDecision::Proceed,
+        "{:#?}",
+        small.triggered_conditions
+    );
     let c = small.comparison("error_rate").unwrap();
     assert!(c.floor_applied);
     assert_eq!(c.change_percent, None, "a change from 0 has no percentage");
@@ -148,9 +188,16 @@ fn zero_traffic_is_insufficient_data() {
     c.latency_p95_ms = None;
     let e = decide(c);
     assert_eq!(e.decision, RollbackDecision::RollbackManual);
-    assert!(e.primary_reason.starts_with("insufficient data"), "{}", e.primary_reason);
+    assert!(
+        e.primary_reason.starts_with("insufficient data"),
+        "{}",
+        e.primary_reason
+    );
     assert!(e.primary_reason.contains("0 requests"));
-    assert_eq!(e.comparison("latency_p99").unwrap().status, ComparisonStatus::NoData);
+    assert_eq!(
+        e.comparison("latency_p99").unwrap().status,
+        ComparisonStatus::NoData
+    );
 }
 
 #[test]
@@ -158,13 +205,26 @@ fn too_few_samples_in_either_arm_is_insufficient_even_with_a_regression() {
     let e = decide(canary().with_sample_count(99.0).with_latency_p99_ms(5000.0));
     assert_eq!(e.decision, RollbackDecision::RollbackManual);
     assert_eq!(e.triggered_conditions[0].rule, Rule::InsufficientSamples);
-    assert!(e.fired(Rule::RollbackThreshold), "the regression is still reported");
+    assert!(
+        e.fired(Rule::RollbackThreshold),
+        "the regression is still reported"
+    );
 
-    let b = CanaryMetrics { sample_count: Some(10.0), ..baseline() };
+    let b = CanaryMetrics {
+        sample_count: Some(10.0),
+        ..baseline()
+    };
     let e = RollbackPolicy::default().evaluate(&b, &canary());
-    assert!(e.primary_reason.contains("baseline v1.0.0 has 10 requests"), "{}", e.primary_reason);
+    assert!(
+        e.primary_reason.contains("baseline v1.0.0 has 10 requests"),
+        "{}",
+        e.primary_reason
+    );
 
-    let b = CanaryMetrics { sample_count: None, ..baseline() };
+    let b = CanaryMetrics {
+        sample_count: None,
+        ..baseline()
+    };
     let e = RollbackPolicy::default().evaluate(&b, &canary());
     assert_eq!(e.decision, RollbackDecision::RollbackManual);
     assert!(e.primary_reason.contains("no sample count"));
@@ -172,14 +232,23 @@ fn too_few_samples_in_either_arm_is_insufficient_even_with_a_regression() {
 
 #[test]
 fn missing_critical_metric_never_proceeds() {
-    for name in ["latency_p99", "error_rate", "model_confidence", "latency_p95"] {
+    for name in [
+        "latency_p99",
+        "error_rate",
+        "model_confidence",
+        "latency_p95",
+    ] {
         let mut c = canary();
         c.set_value(name, None);
         let e = decide(c);
         assert_eq!(e.decision, RollbackDecision::RollbackManual, "{name}");
         assert!(e.fired(Rule::MissingData));
         assert!(e.primary_reason.contains(name));
-        assert!(e.primary_reason.contains("canary v1.1.0 has no value"), "{}", e.primary_reason);
+        assert!(
+            e.primary_reason.contains("canary v1.1.0 has no value"),
+            "{}",
+            e.primary_reason
+        );
     }
 }
 
@@ -197,12 +266,24 @@ fn nan_anywhere_is_no_data() {
         c.set_value(name, Some(f64::NAN));
         let e = decide(c);
         assert_eq!(e.decision, RollbackDecision::RollbackManual, "{name}");
-        assert!(e.comparison(name).unwrap().no_data_reason.as_ref().unwrap().contains("NaN"));
+        assert!(e
+            .comparison(name)
+            .unwrap()
+            .no_data_reason
+            .as_ref()
+            .unwrap()
+            .contains("NaN"));
     }
     let c = canary().with_sample_count(f64::NAN);
     assert_eq!(decide(c).decision, RollbackDecision::RollbackManual);
-    let b = CanaryMetrics { latency_p99_ms: Some(f64::INFINITY), ..baseline() };
-    assert_eq!(RollbackPolicy::default().evaluate(&b, &canary()).decision, RollbackDecision::RollbackManual);
+    let b = CanaryMetrics {
+        latency_p99_ms: Some(f64::INFINITY),
+        ..baseline()
+    };
+    assert_eq!(
+        RollbackPolicy::default().evaluate(&b, &canary()).decision,
+        RollbackDecision::RollbackManual
+    );
 }
 
 #[test]
@@ -215,14 +296,22 @@ fn user_metrics_are_judged_like_built_ins() {
     let policy = RollbackPolicy::default().with_metric(conversion).unwrap();
     let b = baseline().with_custom("conversion_rate", 3.0);
     assert_eq!(
-        policy.evaluate(&b, &canary().with_custom("conversion_rate", 3.0)).decision,
+        policy
+            .evaluate(&b, &canary().with_custom("conversion_rate", 3.0))
+            .decision,
         RollbackDecision::Proceed
     );
     let e = policy.evaluate(&b, &canary().with_custom("conversion_rate", 2.5));
     assert_eq!(e.decision, RollbackDecision::RollbackAuto);
-    assert_eq!(e.triggered_conditions[0].metric.as_deref(), Some("conversion_rate"));
+    assert_eq!(
+        e.triggered_conditions[0].metric.as_deref(),
+        Some("conversion_rate")
+    );
     // Not measured: never proceeds.
-    assert_eq!(policy.evaluate(&b, &canary()).decision, RollbackDecision::RollbackManual);
+    assert_eq!(
+        policy.evaluate(&b, &canary()).decision,
+        RollbackDecision::RollbackManual
+    );
 }
 
 #[test]
@@ -230,14 +319,23 @@ fn metric_specs_are_validated() {
     let bad = [
         MetricSpec::new("", Direction::LowerIsBetter),
         MetricSpec::new("x", Direction::LowerIsBetter).with_rollback_ratio(2.0),
-        MetricSpec::new("x", Direction::LowerIsBetter).critical().with_rollback_ratio(0.9),
-        MetricSpec::new("x", Direction::HigherIsBetter).critical().with_rollback_ratio(1.2),
+        MetricSpec::new("x", Direction::LowerIsBetter)
+            .critical()
+            .with_rollback_ratio(0.9),
+        MetricSpec::new("x", Direction::HigherIsBetter)
+            .critical()
+            .with_rollback_ratio(1.2),
         MetricSpec::new("x", Direction::LowerIsBetter).with_floor(0.0),
-        MetricSpec::new("x", Direction::LowerIsBetter).informational().with_warning_ratio(1.2),
+        MetricSpec::new("x", Direction::LowerIsBetter)
+            .informational()
+            .with_warning_ratio(1.2),
         MetricSpec::new("sample_count", Direction::HigherIsBetter),
     ];
     for spec in bad {
-        assert!(RollbackPolicy::default().with_metric(spec.clone()).is_err(), "{spec:?}");
+        assert!(
+            RollbackPolicy::default().with_metric(spec.clone()).is_err(),
+            "{spec:?}"
+        );
     }
 }
 
@@ -246,7 +344,10 @@ fn a_policy_without_confidence_ignores_it() {
     let policy = RollbackPolicy::default().without_metric("model_confidence");
     let mut c = canary();
     c.model_confidence = None;
-    assert_eq!(policy.evaluate(&baseline(), &c).decision, RollbackDecision::Proceed);
+    assert_eq!(
+        policy.evaluate(&baseline(), &c).decision,
+        RollbackDecision::Proceed
+    );
 }
 
 #[test]

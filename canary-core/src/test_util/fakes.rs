@@ -195,7 +195,9 @@ impl RecordingDeployer {
     /// Production runs `version`.
     pub fn with_production(version: &str) -> Self {
         let d = Self::default();
-        lock(&d.state).history.push(Version::new(version).expect("a valid version"));
+        lock(&d.state)
+            .history
+            .push(Version::new(version).expect("a valid version"));
         d
     }
 
@@ -224,11 +226,20 @@ impl RecordingDeployer {
         lock(&self.state).weight
     }
 
-    fn enter(&self, op: DeployerOp, call: DeployerCall, what: String) -> Result<MutexGuard<'_, DeployState>> {
+    fn enter(
+        &self,
+        op: DeployerOp,
+        call: DeployerCall,
+        what: String,
+    ) -> Result<MutexGuard<'_, DeployState>> {
         let mut s = lock(&self.state);
         s.calls.push(call);
         match s.failures.get(&op) {
-            Some(message) => Err(Error::deploy_failed(what, false, ScriptedError(message.clone()))),
+            Some(message) => Err(Error::deploy_failed(
+                what,
+                false,
+                ScriptedError(message.clone()),
+            )),
             None => Ok(s),
         }
     }
@@ -241,14 +252,22 @@ impl Deployer for RecordingDeployer {
             version: spec.version.to_string(),
             values_file: spec.values_file.clone(),
         };
-        let mut s = self.enter(DeployerOp::DeployCanary, call, format!("deploy canary {}", spec.version))?;
+        let mut s = self.enter(
+            DeployerOp::DeployCanary,
+            call,
+            format!("deploy canary {}", spec.version),
+        )?;
         s.canary = Some(spec.version.clone());
         Ok(())
     }
 
     async fn set_canary_weight(&self, weight: TrafficWeight) -> Result<()> {
         let call = DeployerCall::SetCanaryWeight(weight.percent());
-        let mut s = self.enter(DeployerOp::SetCanaryWeight, call, format!("set canary weight to {weight}"))?;
+        let mut s = self.enter(
+            DeployerOp::SetCanaryWeight,
+            call,
+            format!("set canary weight to {weight}"),
+        )?;
         if s.canary.is_none() {
             return Err(Error::deploy_failed(
                 format!("set canary weight to {weight}"),
@@ -297,8 +316,18 @@ impl Deployer for RecordingDeployer {
     }
 
     async fn status(&self) -> Result<DeploymentStatus> {
-        let s = self.enter(DeployerOp::Status, DeployerCall::Status, "read status".into())?;
-        let state = |present: bool| if present { ReleaseState::Deployed } else { ReleaseState::Absent };
+        let s = self.enter(
+            DeployerOp::Status,
+            DeployerCall::Status,
+            "read status".into(),
+        )?;
+        let state = |present: bool| {
+            if present {
+                ReleaseState::Deployed
+            } else {
+                ReleaseState::Absent
+            }
+        };
         Ok(DeploymentStatus {
             production: state(!s.history.is_empty()),
             production_revision: (!s.history.is_empty()).then_some(s.history.len() as u32),
@@ -356,7 +385,11 @@ impl Notifier for RecordingNotifier {
     async fn notify(&self, event: &DecisionEvent) -> Result<()> {
         lock(&self.events).push(event.clone());
         match &self.failure {
-            Some(m) => Err(Error::notify_failed(&self.name, true, ScriptedError(m.clone()))),
+            Some(m) => Err(Error::notify_failed(
+                &self.name,
+                true,
+                ScriptedError(m.clone()),
+            )),
             None => Ok(()),
         }
     }

@@ -61,8 +61,8 @@ pub fn thresholds() -> impl Strategy<Value = RollbackThresholds> {
         (ratio(), ratio(), ratio()),
         (0.0..10_000f64, 0.0001..100f64, 0.0001..100f64, 0.0001..1f64),
     )
-        .prop_map(|((p99, err, conf, tol), (p95w, p50w, errw), (min, lf, ef, cf))| {
-            RollbackThresholds {
+        .prop_map(
+            |((p99, err, conf, tol), (p95w, p50w, errw), (min, lf, ef, cf))| RollbackThresholds {
                 latency_p99_threshold: p99,
                 error_rate_threshold: err,
                 confidence_threshold: conf,
@@ -74,8 +74,8 @@ pub fn thresholds() -> impl Strategy<Value = RollbackThresholds> {
                 latency_floor_ms: lf,
                 error_rate_floor_percent: ef,
                 confidence_floor: cf,
-            }
-        })
+            },
+        )
 }
 
 /// Any `f64` that matters at a boundary: special values, values around 0 and 1, and the rest.
@@ -101,8 +101,8 @@ pub fn raw_thresholds() -> impl Strategy<Value = RollbackThresholds> {
         (edgy_f64(), edgy_f64(), edgy_f64()),
         (edgy_f64(), edgy_f64(), edgy_f64(), edgy_f64()),
     )
-        .prop_map(|((p99, err, conf, tol), (p95w, p50w, errw), (min, lf, ef, cf))| {
-            RollbackThresholds {
+        .prop_map(
+            |((p99, err, conf, tol), (p95w, p50w, errw), (min, lf, ef, cf))| RollbackThresholds {
                 latency_p99_threshold: p99,
                 error_rate_threshold: err,
                 confidence_threshold: conf,
@@ -114,8 +114,8 @@ pub fn raw_thresholds() -> impl Strategy<Value = RollbackThresholds> {
                 latency_floor_ms: lf,
                 error_rate_floor_percent: ef,
                 confidence_floor: cf,
-            }
-        })
+            },
+        )
 }
 
 /// A judged built-in metric's name.
@@ -131,7 +131,11 @@ pub fn judged_metric() -> impl Strategy<Value = &'static str> {
 
 /// A policy, a baseline and a canary, the canary near the baseline so every rule gets hit.
 pub fn scenario() -> impl Strategy<Value = (RollbackPolicy, CanaryMetrics, CanaryMetrics)> {
-    (thresholds(), sufficient_metrics("baseline"), prop::collection::vec(0.3..3.0f64, 7))
+    (
+        thresholds(),
+        sufficient_metrics("baseline"),
+        prop::collection::vec(0.3..3.0f64, 7),
+    )
         .prop_map(|(t, baseline, factors)| {
             let policy = RollbackPolicy::new(t).expect("valid thresholds");
             let mut canary = baseline.clone();
@@ -151,7 +155,13 @@ pub fn scenario() -> impl Strategy<Value = (RollbackPolicy, CanaryMetrics, Canar
 
 /// Makes `metric` of `m` worse by `factor` (>= 1) plus `step` in its bad direction, within the
 /// metric's valid range. Used to check that a worse canary never gets a better decision.
-pub fn worsen(m: &CanaryMetrics, policy: &RollbackPolicy, metric: &str, factor: f64, step: f64) -> CanaryMetrics {
+pub fn worsen(
+    m: &CanaryMetrics,
+    policy: &RollbackPolicy,
+    metric: &str,
+    factor: f64,
+    step: f64,
+) -> CanaryMetrics {
     let mut out = m.clone();
     let Some(v) = m.value(metric) else { return out };
     let direction = policy

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The README's test command. On a fresh machine it installs what the tests need, then runs
+# the format and lint checks and every Rust and Python test. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- set-up -----------------------------------------------------------------------------
+log "toolchain"
+command -v cargo >/dev/null || { echo "cargo is required: install Rust with rustup" >&2; exit 1; }
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
+cargo --version
+
+# --- checks -----------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# --- Rust tests -------------------------------------------------------------------------
+log "Rust tests (unit, integration, property, doc)"
+rust_log=$(mktemp)
+cargo test --workspace --all-features 2>&1 | tee "$rust_log"
+rust_passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$rust_log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+rust_failed=$(grep -Eo '[0-9]+ failed' "$rust_log" | awk '{s+=$1} END {print s+0}')
+
+log "quickstart example"
+out=$(cargo run -q --example quickstart)
+grep -q "=> v1.5.0: promoted" <<<"$out" || { echo "quickstart: v1.5.0 was not promoted" >&2; echo "$out" >&2; exit 1; }
+grep -q "=> v1.6.0: rolled_back" <<<"$out" || { echo "quickstart: v1.6.0 was not rolled back" >&2; echo "$out" >&2; exit 1; }
+echo "quickstart: healthy canary promoted, regressing canary rolled back"
+
+cd "$root"
+log "summary"
+echo "Rust: $rust_passed passed, $rust_failed failed"
+total_passed=$rust_passed
+total_failed=$rust_failed
+[ "$total_passed" -gt 0 ] || { echo "no test ran" >&2; exit 1; }
+echo "$total_passed passed, $total_failed failed"
