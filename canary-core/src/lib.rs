@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod policy;
 pub mod report;
+pub mod secret;
 pub mod source;
 pub mod telemetry;
 pub mod thresholds;
@@ -63,6 +64,7 @@ pub use policy::{
     RollbackDecision, RollbackPolicy, Rule,
 };
 pub use report::{Action, ActionRecord, ValidationReport};
+pub use secret::Secret;
 pub use source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
 pub use telemetry::ValidationMetrics;
 pub use thresholds::RollbackThresholds;

@@ -1,0 +1,209 @@
+//! How to reach Prometheus: URL, auth, TLS, timeouts, retries, queries.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use canary_core::Secret;
+use serde::{Deserialize, Serialize};
+
+/// HTTP method for queries. POST carries long queries that a GET URL could not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryMethod {
+    /// `GET` with URL parameters.
+    Get,
+    /// `POST` with a form body (Prometheus, Thanos, Mimir and Cortex all accept it).
+    #[default]
+    Post,
+}
+
+/// Basic auth credentials.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BasicAuth {
+    /// The user.
+    pub username: String,
+    /// The password; redacted everywhere.
+    pub password: Secret,
+}
+
+/// When to try a query again: timeouts, 5xx and connection errors only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. 1 disables retries.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles each time, with jitter.
+    #[serde(with = "secs")]
+    pub initial_backoff: Duration,
+    /// The longest backoff.
+    #[serde(with = "secs")]
+    pub max_backoff: Duration,
+    /// No retry starts after this long since the first attempt.
+    #[serde(with = "secs")]
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything needed to query one Prometheus-compatible server.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL, e.g. `http://prometheus:9090` (the guide's default).
+    pub url: String,
+    /// Per-request timeout (the guide's `timeout=30`).
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// GET or POST.
+    pub method: QueryMethod,
+    /// `Authorization: Bearer …`.
+    pub bearer_token: Option<Secret>,
+    /// `Authorization: Basic …`.
+    pub basic_auth: Option<BasicAuth>,
+    /// Extra headers, e.g. `X-Scope-OrgID` for Mimir and Cortex. Values are redacted in output.
+    pub headers: BTreeMap<String, Secret>,
+    /// A PEM file of extra CA certificates to trust.
+    pub ca_cert_file: Option<PathBuf>,
+    /// Accept any server certificate. Only for tests and trusted networks.
+    pub insecure_skip_verify: bool,
+    /// A proxy URL for all requests; may hold credentials, so it is redacted.
+    pub proxy: Option<Secret>,
+    /// The largest response body accepted.
+    pub max_body_bytes: usize,
+    /// Queries in flight at once, over both arms.
+    pub max_concurrency: usize,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// The version label value of the canary arm; `{version}` is the canary's version.
+    pub canary_label_template: String,
+    /// The version label value of the baseline arm; `{version}` is the baseline's version.
+    pub baseline_label_template: String,
+    /// Query templates by metric, replacing or adding to the defaults.
+    pub queries: BTreeMap<String, String>,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        PrometheusConfig {
+            url: "http://prometheus:9090".into(),
+            timeout: Duration::from_secs(30),
+            method: QueryMethod::Post,
+            bearer_token: None,
+            basic_auth: None,
+            headers: BTreeMap::new(),
+            ca_cert_file: None,
+            insecure_skip_verify: false,
+            proxy: None,
+            max_body_bytes: 10 * 1024 * 1024,
+            max_concurrency: 16,
+            retry: RetryPolicy::default(),
+            canary_label_template: "{version}".into(),
+            baseline_label_template: "{version}".into(),
+            queries: BTreeMap::new(),
+        }
+    }
+}
+
+impl PrometheusConfig {
+    /// The defaults, at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        PrometheusConfig {
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A URL with any `user:password@` removed, for output.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("redacted");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "[unparsable URL]".into(),
+    }
+}
+
+impl fmt::Debug for PrometheusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusConfig")
+            .field("url", &redact_url(&self.url))
+            .field("timeout", &self.timeout)
+            .field("method", &self.method)
+            .field("bearer_token", &self.bearer_token)
+            .field("basic_auth", &self.basic_auth)
+            .field("headers", &self.headers)
+            .field("ca_cert_file", &self.ca_cert_file)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("proxy", &self.proxy)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("retry", &self.retry)
+            .field("canary_label_template", &self.canary_label_template)
+            .field("baseline_label_template", &self.baseline_label_template)
+            .field("queries", &self.queries)
+            .finish()
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_every_secret() {
+        let mut c = PrometheusConfig::new("https://admin:s3cret@mimir.example:443/prometheus");
+        c.bearer_token = Some("tok-123".into());
+        c.basic_auth = Some(BasicAuth {
+            username: "u".into(),
+            password: "pw-456".into(),
+        });
+        c.headers
+            .insert("X-Scope-OrgID".into(), "tenant-789".into());
+        c.proxy = Some("http://p:proxy-pw@proxy:3128".into());
+        let text = format!("{c:?}");
+        for secret in ["s3cret", "tok-123", "pw-456", "tenant-789", "proxy-pw"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert!(text.contains("mimir.example"));
+    }
+
+    #[test]
+    fn config_reads_from_json_with_defaults() {
+        let c: PrometheusConfig =
+            serde_json::from_str(r#"{"url": "http://p:9090", "timeout": 5, "bearer_token": "t"}"#)
+                .unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.bearer_token.unwrap().expose(), "t");
+        assert_eq!(c.retry.max_attempts, 3);
+        assert!(serde_json::from_str::<PrometheusConfig>(r#"{"urll": "x"}"#).is_err());
+    }
+}

@@ -1,0 +1,338 @@
+//! PromQL query templates: placeholders, escaping, and the guide's default queries.
+//!
+//! A template names a version with `{version}` (or the guide's `%s`) and the analysis window
+//! with `{window}`. A version placeholder must sit inside a double-quoted label value, where
+//! it is escaped by PromQL string rules, so a version such as `v1"} or vector(1) or {x="`
+//! stays one label value and cannot change the query. Templates are parsed with
+//! `promql-parser` when they are configured: a broken one fails at once, naming its metric.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use canary_core::metrics::names;
+
+use crate::error::{Error, Result};
+
+/// The label that selects a version, in the guide's instrumentation.
+pub const VERSION_LABEL: &str = "version";
+
+/// A checked query template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryTemplate {
+    text: String,
+}
+
+/// A piece of a template: literal text, or a placeholder.
+enum Piece<'a> {
+    Text(&'a str),
+    Version,
+    Window,
+}
+
+impl QueryTemplate {
+    /// Checks `template` for `metric`: placeholders in the right places, and valid PromQL.
+    pub fn new(metric: &str, template: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidTemplate {
+            metric: metric.to_owned(),
+            template: template.to_owned(),
+            reason,
+        };
+        let pieces = split(template).map_err(invalid)?;
+        if !pieces.iter().any(|p| matches!(p, Piece::Version)) {
+            return Err(invalid(
+                "it has no {version} (or %s) placeholder, so it would not tell the versions apart"
+                    .into(),
+            ));
+        }
+        let t = QueryTemplate {
+            text: template.to_owned(),
+        };
+        let probe = t.render("v1.0.0-probe", Duration::from_secs(300));
+        promql_parser::parser::parse(&probe)
+            .map_err(|e| invalid(format!("not valid PromQL: {e}")))?;
+        Ok(t)
+    }
+
+    /// The template as configured.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The query for `version` over `window`, with the version escaped.
+    pub fn render(&self, version: &str, window: Duration) -> String {
+        let pieces = split(&self.text).expect("checked when the template was made");
+        let version = escape_label_value(version);
+        let window = format_window(window);
+        let mut out = String::with_capacity(self.text.len() + 32);
+        for p in pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Version => out.push_str(&version),
+                Piece::Window => out.push_str(&window),
+            }
+        }
+        out
+    }
+}
+
+/// Splits a template into text and placeholders, checking that each version placeholder is
+/// inside a double-quoted string and each window placeholder outside any string.
+fn split(template: &str) -> std::result::Result<Vec<Piece<'_>>, String> {
+    let bytes = template.as_bytes();
+    let mut pieces = Vec::new();
+    let mut quote: Option<u8> = None;
+    let (mut i, mut start) = (0, 0);
+    while i < bytes.len() {
+        let rest = &template[i..];
+        let placeholder = if rest.starts_with("{version}") {
+            Some((Piece::Version, "{version}".len()))
+        } else if rest.starts_with("%s") {
+            Some((Piece::Version, 2))
+        } else if rest.starts_with("{window}") {
+            Some((Piece::Window, "{window}".len()))
+        } else {
+            None
+        };
+        if let Some((piece, len)) = placeholder {
+            match (&piece, quote) {
+                (Piece::Version, Some(b'"')) | (Piece::Window, None) => {}
+                (Piece::Version, _) => {
+                    return Err(format!(
+                        "the version placeholder at byte {i} must be inside a double-quoted label value, e.g. {VERSION_LABEL}=\"{{version}}\""
+                    ))
+                }
+                (Piece::Window, _) => {
+                    return Err(format!("the window placeholder at byte {i} must not be inside a string"))
+                }
+                (Piece::Text(_), _) => unreachable!(),
+            }
+            pieces.push(Piece::Text(&template[start..i]));
+            pieces.push(piece);
+            i += len;
+            start = i;
+            continue;
+        }
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == b'\\' && q != b'`' => i += 1, // skip the escaped byte
+            Some(q) if b == q => quote = None,
+            None if matches!(b, b'"' | b'\'' | b'`') => quote = Some(b),
+            _ => {}
+        }
+        i += 1;
+    }
+    if quote.is_some() {
+        return Err("a string is not closed".into());
+    }
+    pieces.push(Piece::Text(&template[start..]));
+    Ok(pieces)
+}
+
+/// Escapes `value` for a double-quoted PromQL string.
+pub fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A window as a PromQL duration: `5m`, `1h`, `90s`.
+pub fn format_window(window: Duration) -> String {
+    let s = window.as_secs().max(1);
+    if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The guide's queries, with both sides of the error-rate division aggregated.
+pub fn default_templates() -> BTreeMap<String, String> {
+    let q = |p: f64| {
+        format!(
+            "histogram_quantile({p}, sum by (le) (rate(http_request_duration_seconds_bucket{{version=\"{{version}}\"}}[{{window}}]))) * 1000"
+        )
+    };
+    BTreeMap::from([
+        (names::LATENCY_P50.to_owned(), q(0.5)),
+        (names::LATENCY_P95.to_owned(), q(0.95)),
+        (names::LATENCY_P99.to_owned(), q(0.99)),
+        (
+            names::ERROR_RATE.to_owned(),
+            "sum(rate(http_requests_total{version=\"{version}\",status=~\"5..\"}[{window}])) / sum(rate(http_requests_total{version=\"{version}\"}[{window}])) * 100".to_owned(),
+        ),
+        (
+            names::MODEL_CONFIDENCE.to_owned(),
+            "avg(avg_over_time(model_prediction_confidence{version=\"{version}\"}[{window}]))".to_owned(),
+        ),
+        (
+            names::REQUEST_RATE.to_owned(),
+            "sum(rate(http_requests_total{version=\"{version}\"}[{window}]))".to_owned(),
+        ),
+        (
+            names::SAMPLE_COUNT.to_owned(),
+            "sum(increase(http_requests_total{version=\"{version}\"}[{window}]))".to_owned(),
+        ),
+    ])
+}
+
+/// Checked templates by metric name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuerySet {
+    templates: BTreeMap<String, QueryTemplate>,
+}
+
+impl Default for QuerySet {
+    fn default() -> Self {
+        QuerySet::from_templates(default_templates()).expect("the default templates are valid")
+    }
+}
+
+impl QuerySet {
+    /// Checks every template; the first bad one fails, named.
+    pub fn from_templates(templates: BTreeMap<String, String>) -> Result<Self> {
+        let mut set = QuerySet {
+            templates: BTreeMap::new(),
+        };
+        for (metric, t) in templates {
+            set.set(&metric, &t)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds or replaces the template of `metric`, after checking it.
+    pub fn set(&mut self, metric: &str, template: &str) -> Result<()> {
+        let t = QueryTemplate::new(metric, template)?;
+        self.templates.insert(metric.to_owned(), t);
+        Ok(())
+    }
+
+    /// Stops fetching `metric`.
+    pub fn remove(&mut self, metric: &str) {
+        self.templates.remove(metric);
+    }
+
+    /// The template of `metric`.
+    pub fn get(&self, metric: &str) -> Option<&QueryTemplate> {
+        self.templates.get(metric)
+    }
+
+    /// Every metric and template.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &QueryTemplate)> {
+        self.templates.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// How many metrics are fetched.
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Whether no metric is fetched.
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn renders_the_guides_queries() {
+        let set = QuerySet::default();
+        assert_eq!(
+            set.get("latency_p99").unwrap().render("v1.3.0", W),
+            "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{version=\"v1.3.0\"}[5m]))) * 1000"
+        );
+        let err = set.get("error_rate").unwrap().render("v2", W);
+        assert_eq!(
+            err.matches("version=\"v2\"").count(),
+            2,
+            "both sides select the version"
+        );
+        assert!(err.starts_with("sum(rate("), "the numerator is aggregated");
+        assert!(err.contains("/ sum(rate("), "the denominator is aggregated");
+    }
+
+    #[test]
+    fn the_guides_percent_s_form_works_twice() {
+        let t = QueryTemplate::new(
+            "error_rate",
+            r#"(sum(rate(http_requests_total{version="%s",status=~"5.."}[5m])) / sum(rate(http_requests_total{version="%s"}[5m]))) * 100"#,
+        )
+        .unwrap();
+        assert_eq!(t.render("v9", W).matches("version=\"v9\"").count(), 2);
+    }
+
+    #[test]
+    fn hostile_versions_stay_one_label_value() {
+        let t = QuerySet::default().get("request_rate").unwrap().clone();
+        for hostile in [
+            r#"v1"} or vector(1) or {x=""#,
+            "v1\\",
+            "a\nb",
+            "x\"}[5m])) or on() vector(100",
+        ] {
+            let q = t.render(hostile, W);
+            let expr = promql_parser::parser::parse(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            // An injected `or` would make the top a binary expression; it stays `sum(...)`.
+            assert!(
+                matches!(expr, promql_parser::parser::Expr::Aggregate(_)),
+                "{q} parsed as {expr:?}"
+            );
+            let printed = expr.to_string();
+            assert_eq!(
+                printed.matches("http_requests_total").count(),
+                1,
+                "{printed}"
+            );
+        }
+    }
+
+    #[test]
+    fn broken_templates_fail_at_once_naming_the_metric() {
+        let cases = [
+            (
+                "p99",
+                "histogram_quantile(0.99, sum(rate(x{version=\"{version}\"}[5m]))",
+            ),
+            ("p99", "rate(x[5m])"),
+            ("p99", "rate(x{version={version}}[5m])"),
+            ("p99", "rate(x{version='{version}'}[5m])"),
+            ("p99", "rate(x{version=\"{version}\"}[\"{window}\"])"),
+            ("p99", "rate(x{version=\"{version}}[5m])"),
+        ];
+        for (metric, template) in cases {
+            let err = QueryTemplate::new(metric, template).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("invalid query template for p99"), "{text}");
+        }
+    }
+
+    #[test]
+    fn windows_read_like_promql() {
+        assert_eq!(format_window(Duration::from_secs(300)), "5m");
+        assert_eq!(format_window(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_window(Duration::from_secs(90)), "90s");
+        assert_eq!(format_window(Duration::from_millis(10)), "1s");
+    }
+
+    #[test]
+    fn escaping_follows_promql_string_rules() {
+        assert_eq!(escape_label_value(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label_value("a\nb"), "a\\nb");
+    }
+}

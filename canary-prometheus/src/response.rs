@@ -1,0 +1,341 @@
+//! Parsing Prometheus API responses. Pure functions over bytes, so they can be fuzzed.
+//!
+//! Every answer becomes a value, a "no data" with its reason, or a typed error. An empty
+//! result, `NaN`, `+Inf` and `-Inf` are no data, never 0.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// What a query answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// The value, if there is one.
+    pub value: Option<f64>,
+    /// Why there is no value (`no series`, `NaN`, ...).
+    pub no_data: Option<String>,
+    /// Prometheus' `warnings`, kept for the evidence.
+    pub warnings: Vec<String>,
+}
+
+/// A range query's one series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeAnswer {
+    /// `(unix seconds, value)`; a `NaN` or infinite point is `None`.
+    pub points: Vec<(f64, Option<f64>)>,
+    /// Prometheus' `warnings`.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: Option<String>,
+    data: Option<Data>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Value,
+}
+
+#[derive(Deserialize)]
+struct Series {
+    #[serde(default)]
+    metric: serde_json::Map<String, Value>,
+    value: Option<(f64, String)>,
+    values: Option<Vec<(f64, String)>>,
+}
+
+struct Ctx<'a> {
+    metric: &'a str,
+    query: &'a str,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, reason: impl Into<String>) -> Error {
+        Error::InvalidResponse {
+            metric: self.metric.to_owned(),
+            query: self.query.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Parses the envelope and checks the status; returns the data and warnings.
+fn envelope(ctx: &Ctx<'_>, http_status: u16, body: &[u8]) -> Result<(Data, Vec<String>)> {
+    let parsed: std::result::Result<Envelope, _> = serde_json::from_slice(body);
+    if !(200..300).contains(&http_status) {
+        let (error_type, message) = match parsed {
+            Ok(e) => (e.error_type, e.error.unwrap_or_default()),
+            Err(_) => (None, snippet(body)),
+        };
+        return Err(Error::Status {
+            metric: ctx.metric.to_owned(),
+            query: ctx.query.to_owned(),
+            status: http_status,
+            error_type,
+            message,
+            attempts: 1,
+            elapsed: std::time::Duration::ZERO,
+        });
+    }
+    let envelope =
+        parsed.map_err(|e| ctx.invalid(format!("not a Prometheus API response: {e}")))?;
+    match envelope.status.as_deref() {
+        Some("success") => {}
+        Some("error") => {
+            return Err(Error::QueryFailed {
+                metric: ctx.metric.to_owned(),
+                query: ctx.query.to_owned(),
+                error_type: envelope.error_type,
+                message: envelope.error.unwrap_or_default(),
+            })
+        }
+        other => return Err(ctx.invalid(format!("unexpected status {other:?}"))),
+    }
+    let data = envelope
+        .data
+        .ok_or_else(|| ctx.invalid("success without data"))?;
+    Ok((data, envelope.warnings))
+}
+
+/// The start of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    text.trim().to_owned()
+}
+
+/// A sample value: Prometheus sends numbers as strings, including `NaN` and `±Inf`.
+fn sample(ctx: &Ctx<'_>, text: &str) -> Result<std::result::Result<f64, String>> {
+    match text {
+        "NaN" => Ok(Err(
+            "the value is NaN (e.g. a quantile or ratio over zero traffic)".into(),
+        )),
+        "+Inf" | "Inf" => Ok(Err("the value is +Inf".into())),
+        "-Inf" => Ok(Err("the value is -Inf".into())),
+        t => match t.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Ok(v)),
+            Ok(v) => Ok(Err(format!("the value is {v}"))),
+            Err(_) => Err(ctx.invalid(format!("sample {t:?} is not a number"))),
+        },
+    }
+}
+
+fn labels(metric: &serde_json::Map<String, Value>) -> String {
+    let inner: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={}", v)).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+/// Parses an instant query's answer (`/api/v1/query`), expecting one series or a scalar.
+pub fn parse_instant(metric: &str, query: &str, http_status: u16, body: &[u8]) -> Result<Answer> {
+    let ctx = Ctx { metric, query };
+    let (data, warnings) = envelope(&ctx, http_status, body)?;
+    let text = match data.result_type.as_str() {
+        "vector" => {
+            let series: Vec<Series> = serde_json::from_value(data.result)
+                .map_err(|e| ctx.invalid(format!("a vector result of the wrong shape: {e}")))?;
+            match series.as_slice() {
+                [] => {
+                    return Ok(Answer {
+                        value: None,
+                        no_data: Some("no series matched".into()),
+                        warnings,
+                    })
+                }
+                [one] => one
+                    .value
+                    .as_ref()
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| ctx.invalid("a vector sample without a value"))?,
+                many => {
+                    return Err(Error::MultipleSeries {
+                        metric: metric.to_owned(),
+                        query: query.to_owned(),
+                        series: many.iter().map(|s| labels(&s.metric)).collect(),
+                    })
+                }
+            }
+        }
+        "scalar" => {
+            let (_, v): (f64, String) = serde_json::from_value(data.result)
+                .map_err(|e| ctx.invalid(format!("a scalar result of the wrong shape: {e}")))?;
+            v
+        }
+        other => {
+            return Err(ctx.invalid(format!("expected a vector or scalar result, got {other:?}")))
+        }
+    };
+    Ok(match sample(&ctx, &text)? {
+        Ok(v) => Answer {
+            value: Some(v),
+            no_data: None,
+            warnings,
+        },
+        Err(reason) => Answer {
+            value: None,
+            no_data: Some(reason),
+            warnings,
+        },
+    })
+}
+
+/// Parses a range query's answer (`/api/v1/query_range`), expecting at most one series.
+pub fn parse_range(
+    metric: &str,
+    query: &str,
+    http_status: u16,
+    body: &[u8],
+) -> Result<RangeAnswer> {
+    let ctx = Ctx { metric, query };
+    let (data, warnings) = envelope(&ctx, http_status, body)?;
+    if data.result_type != "matrix" {
+        return Err(ctx.invalid(format!(
+            "expected a matrix result, got {:?}",
+            data.result_type
+        )));
+    }
+    let series: Vec<Series> = serde_json::from_value(data.result)
+        .map_err(|e| ctx.invalid(format!("a matrix result of the wrong shape: {e}")))?;
+    let points = match series.as_slice() {
+        [] => Vec::new(),
+        [one] => {
+            let values = one
+                .values
+                .as_ref()
+                .ok_or_else(|| ctx.invalid("a matrix series without values"))?;
+            let mut points = Vec::with_capacity(values.len());
+            for (t, v) in values {
+                points.push((*t, sample(&ctx, v)?.ok()));
+            }
+            points
+        }
+        many => {
+            return Err(Error::MultipleSeries {
+                metric: metric.to_owned(),
+                query: query.to_owned(),
+                series: many.iter().map(|s| labels(&s.metric)).collect(),
+            })
+        }
+    };
+    Ok(RangeAnswer { points, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instant(status: u16, body: &str) -> Result<Answer> {
+        parse_instant("latency_p99", "q", status, body.as_bytes())
+    }
+
+    #[test]
+    fn one_series_is_a_value() {
+        let a = instant(200, r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"12.5"]}]}}"#).unwrap();
+        assert_eq!(a.value, Some(12.5));
+        let a = instant(
+            200,
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"3"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.value, Some(3.0));
+    }
+
+    #[test]
+    fn empty_nan_and_infinities_are_no_data() {
+        let empty = instant(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (empty.value, empty.no_data.as_deref()),
+            (None, Some("no series matched"))
+        );
+        for v in ["NaN", "+Inf", "-Inf"] {
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"{v}"]}}]}}}}"#
+            );
+            let a = instant(200, &body).unwrap();
+            assert_eq!(a.value, None, "{v}");
+            assert!(
+                a.no_data.unwrap().contains(v.trim_start_matches('+')),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn several_series_name_their_labels() {
+        let e = instant(200, r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}]}}"#).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::MultipleSeries { .. }));
+        assert!(
+            text.contains(r#"{pod="a"}"#) && text.contains(r#"{pod="b"}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn error_status_keeps_error_type_and_message() {
+        let body = r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#;
+        let e = instant(400, body).unwrap_err();
+        assert!(
+            matches!(&e, Error::Status { status: 400, error_type: Some(t), .. } if t == "bad_data")
+        );
+        assert!(!e.is_retryable());
+        assert!(e.to_string().contains("parse error at char 3"));
+        let e = instant(200, body).unwrap_err();
+        assert!(matches!(e, Error::QueryFailed { .. }));
+        let e = instant(503, "Service Unavailable").unwrap_err();
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("503") && e.to_string().contains("Service Unavailable"));
+    }
+
+    #[test]
+    fn warnings_are_kept() {
+        let a = instant(200, r#"{"status":"success","warnings":["partial response"],"data":{"resultType":"vector","result":[]}}"#).unwrap();
+        assert_eq!(a.warnings, vec!["partial response".to_owned()]);
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_responses() {
+        for body in [
+            "",
+            "{",
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"12.5"]}"#,
+            r#"{"status":"success"}"#,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#,
+            r#"{"status":"weird","data":{"resultType":"vector","result":[]}}"#,
+            "<html>oops</html>",
+        ] {
+            let e = instant(200, body).unwrap_err();
+            assert!(matches!(e, Error::InvalidResponse { .. }), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn ranges_keep_gaps_as_none() {
+        let r = parse_range("m", "q", 200, br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"NaN"],[3,"3"]]}]}}"#).unwrap();
+        assert_eq!(
+            r.points,
+            vec![(1.0, Some(1.0)), (2.0, None), (3.0, Some(3.0))]
+        );
+        let r = parse_range(
+            "m",
+            "q",
+            200,
+            br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+        )
+        .unwrap();
+        assert!(r.points.is_empty());
+    }
+}

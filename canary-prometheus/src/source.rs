@@ -1,0 +1,403 @@
+//! [`PrometheusSource`]: canary's `MetricsSource` over the Prometheus HTTP API.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use canary_core::{CanaryMetrics, MetricsQuery, MetricsSource};
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::config::{redact_url, PrometheusConfig, QueryMethod};
+use crate::error::{Error, Result, TransportError};
+use crate::query::QuerySet;
+use crate::response::{parse_instant, parse_range, Answer, RangeAnswer};
+
+/// Reads canary metrics from Prometheus (or Thanos, Mimir, Cortex).
+///
+/// Every query of both arms runs concurrently, at most `max_concurrency` at once, over one
+/// pooled HTTP client. Queries are evaluated at the analysis time (`MetricsQuery::at`), so a
+/// past analysis can be replayed exactly.
+pub struct PrometheusSource {
+    client: reqwest::Client,
+    config: PrometheusConfig,
+    base: reqwest::Url,
+    queries: RwLock<QuerySet>,
+    limiter: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for PrometheusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusSource")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrometheusSource {
+    /// Checks `config` (URL, templates, TLS files) and builds the client.
+    pub fn new(config: PrometheusConfig) -> Result<Self> {
+        let invalid = |field, reason: String| Error::InvalidConfig { field, reason };
+        let base = reqwest::Url::parse(&config.url).map_err(|e| {
+            invalid(
+                "url",
+                format!("{} is not a URL: {e}", redact_url(&config.url)),
+            )
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid(
+                "url",
+                format!("scheme {:?} is not http or https", base.scheme()),
+            ));
+        }
+        if config.max_concurrency == 0 {
+            return Err(invalid("max_concurrency", "must be at least 1".into()));
+        }
+        if config.retry.max_attempts == 0 {
+            return Err(invalid("retry.max_attempts", "must be at least 1".into()));
+        }
+        for (field, t) in [
+            ("canary_label_template", &config.canary_label_template),
+            ("baseline_label_template", &config.baseline_label_template),
+        ] {
+            if !t.contains("{version}") {
+                return Err(invalid(
+                    field,
+                    format!("{t:?} has no {{version}} placeholder"),
+                ));
+            }
+        }
+        let mut queries = QuerySet::default();
+        for (metric, template) in &config.queries {
+            queries.set(metric, template)?;
+        }
+
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(config.max_concurrency)
+            .danger_accept_invalid_certs(config.insecure_skip_verify);
+        if let Some(path) = &config.ca_cert_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                invalid(
+                    "ca_cert_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                invalid(
+                    "ca_cert_file",
+                    format!("{} is not PEM: {e}", path.display()),
+                )
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(proxy) = &config.proxy {
+            let proxy = reqwest::Proxy::all(proxy.expose())
+                .map_err(|_| invalid("proxy", "not a proxy URL".into()))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| invalid("tls", scrub(&config, &chain_text(&e))))?;
+        Ok(PrometheusSource {
+            client,
+            limiter: Arc::new(Semaphore::new(config.max_concurrency)),
+            base,
+            queries: RwLock::new(queries),
+            config,
+        })
+    }
+
+    /// A source with the defaults at `url`.
+    pub fn at_url(url: &str) -> Result<Self> {
+        Self::new(PrometheusConfig::new(url))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PrometheusConfig {
+        &self.config
+    }
+
+    /// A copy of the current queries.
+    pub fn queries(&self) -> QuerySet {
+        self.queries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces or adds the query of `metric`; the next fetch uses it. Fails if it does not parse.
+    pub fn set_query(&self, metric: &str, template: &str) -> Result<()> {
+        self.queries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(metric, template)
+    }
+
+    /// Stops fetching `metric`.
+    pub fn remove_query(&self, metric: &str) {
+        self.queries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(metric)
+    }
+
+    /// The label value that selects `version` in `arm`.
+    pub fn label_value(&self, query: &MetricsQuery) -> String {
+        let template = match query.arm {
+            canary_core::Arm::Canary => &self.config.canary_label_template,
+            canary_core::Arm::Baseline => &self.config.baseline_label_template,
+        };
+        template.replace("{version}", &query.version)
+    }
+
+    /// Runs one instant query at `at`, with retries.
+    pub async fn instant(&self, metric: &str, query: &str, at: DateTime<Utc>) -> Result<Answer> {
+        let params = vec![("query", query.to_owned()), ("time", unix(at))];
+        let (status, body) = self.send("/api/v1/query", metric, query, &params).await?;
+        parse_instant(metric, query, status, &body)
+    }
+
+    /// Runs one range query over `[at - window, at]` every `step`, with retries.
+    pub async fn range(
+        &self,
+        metric: &str,
+        query: &str,
+        at: DateTime<Utc>,
+        window: Duration,
+        step: Duration,
+    ) -> Result<RangeAnswer> {
+        let start = at - chrono::Duration::from_std(window).unwrap_or_default();
+        let params = vec![
+            ("query", query.to_owned()),
+            ("start", unix(start)),
+            ("end", unix(at)),
+            ("step", format!("{}", step.as_secs_f64().max(0.001))),
+        ];
+        let (status, body) = self
+            .send("/api/v1/query_range", metric, query, &params)
+            .await?;
+        parse_range(metric, query, status, &body)
+    }
+
+    /// The series of one configured metric of one version over the window, for reports and
+    /// judges that need more than a single number.
+    pub async fn metric_range(
+        &self,
+        metric: &str,
+        query: &MetricsQuery,
+        step: Duration,
+    ) -> Result<RangeAnswer> {
+        let template = self
+            .queries()
+            .get(metric)
+            .cloned()
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "queries",
+                reason: format!("no query is configured for {metric}"),
+            })?;
+        let q = template.render(&self.label_value(query), query.window);
+        self.range(
+            metric,
+            &q,
+            query.at.unwrap_or_else(Utc::now),
+            query.window,
+            step,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        metric: &str,
+        query: &str,
+        params: &[(&str, String)],
+    ) -> Result<(u16, Vec<u8>)> {
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let retry = &self.config.retry;
+        let started = Instant::now();
+        let mut backoff = retry.initial_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.send_once(path, metric, query, params).await;
+            let result = result.and_then(|(status, body)| {
+                if status >= 500 || status == 429 {
+                    // Parse now so the error carries Prometheus' own message.
+                    parse_instant(metric, query, status, &body).map(|_| (status, body))
+                } else {
+                    Ok((status, body))
+                }
+            });
+            match result {
+                Ok(ok) => return Ok(ok),
+                Err(e) => {
+                    let elapsed = started.elapsed();
+                    let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+                    if !e.is_retryable()
+                        || attempt >= retry.max_attempts
+                        || elapsed + jittered > retry.deadline
+                    {
+                        return Err(e.with_attempts(attempt, elapsed));
+                    }
+                    warn!(metric, attempt, error = %e, "query failed; retrying in {jittered:?}");
+                    tokio::time::sleep(jittered).await;
+                    backoff = (backoff * 2).min(retry.max_backoff);
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        path: &str,
+        metric: &str,
+        query: &str,
+        params: &[(&str, String)],
+    ) -> Result<(u16, Vec<u8>)> {
+        let mut url = self.base.clone();
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        let mut request = match self.config.method {
+            QueryMethod::Get => self.client.get(url).query(params),
+            QueryMethod::Post => self.client.post(url).form(params),
+        };
+        if let Some(token) = &self.config.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(auth) = &self.config.basic_auth {
+            request = request.basic_auth(&auth.username, Some(auth.password.expose()));
+        }
+        for (name, value) in &self.config.headers {
+            request = request.header(name.as_str(), value.expose());
+        }
+        debug!(metric, query, "querying Prometheus");
+        let transport = |e: reqwest::Error| self.transport_error(metric, query, e);
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let limit = self.config.max_body_bytes;
+        let too_large = || Error::BodyTooLarge {
+            metric: metric.to_owned(),
+            query: query.to_owned(),
+            limit_bytes: limit,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > limit)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+
+    fn transport_error(&self, metric: &str, query: &str, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout {
+                metric: metric.to_owned(),
+                query: query.to_owned(),
+                timeout: self.config.timeout,
+                attempts: 1,
+                elapsed: Duration::ZERO,
+            };
+        }
+        Error::Unreachable {
+            metric: metric.to_owned(),
+            query: query.to_owned(),
+            attempts: 1,
+            elapsed: Duration::ZERO,
+            source: TransportError(scrub(&self.config, &chain_text(&e.without_url()))),
+        }
+    }
+
+    /// Fetches every configured metric of one version, concurrently.
+    pub async fn fetch_metrics(&self, query: &MetricsQuery) -> Result<CanaryMetrics> {
+        let at = query.at.unwrap_or_else(Utc::now);
+        let label = self.label_value(query);
+        let queries = self.queries();
+        let results = futures::future::join_all(queries.iter().map(|(metric, template)| {
+            let q = template.render(&label, query.window);
+            async move {
+                let answer = self.instant(metric, &q, at).await;
+                (metric, q, answer)
+            }
+        }))
+        .await;
+        let mut metrics = CanaryMetrics::at(&query.version, at);
+        for (metric, q, answer) in results {
+            let answer = answer?;
+            metrics.set_value(metric, answer.value);
+            metrics.warnings.extend(
+                answer
+                    .warnings
+                    .into_iter()
+                    .map(|w| format!("{metric}: {w}")),
+            );
+            if let Some(reason) = answer.no_data {
+                metrics
+                    .warnings
+                    .push(format!("{metric}: no data: {reason}"));
+            }
+            metrics.queries.insert(metric.to_owned(), q);
+        }
+        Ok(metrics)
+    }
+}
+
+#[async_trait]
+impl MetricsSource for PrometheusSource {
+    async fn fetch(&self, query: &MetricsQuery) -> canary_core::Result<CanaryMetrics> {
+        let metrics = self
+            .fetch_metrics(query)
+            .await
+            .map_err(|e| canary_core::Error::source_failed(&query.version, e.is_retryable(), e))?;
+        metrics.validate()?;
+        Ok(metrics)
+    }
+}
+
+/// Unix seconds with milliseconds, as Prometheus' `time` parameter.
+fn unix(t: DateTime<Utc>) -> String {
+    format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// Converts Prometheus' float timestamps.
+pub fn from_unix(t: f64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt((t * 1000.0).round() as i64)
+        .single()
+        .unwrap_or_default()
+}
+
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    canary_core::error::chain(e)
+}
+
+/// Removes every secret of `config` from `text`.
+fn scrub(config: &PrometheusConfig, text: &str) -> String {
+    let mut out = text.replace(&config.url, &redact_url(&config.url));
+    let secrets = config
+        .bearer_token
+        .iter()
+        .chain(config.basic_auth.as_ref().map(|a| &a.password))
+        .chain(config.headers.values())
+        .chain(config.proxy.iter());
+    for s in secrets {
+        out = s.scrub(&out);
+    }
+    out
+}

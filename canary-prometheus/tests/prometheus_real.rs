@@ -1,0 +1,310 @@
+//! PrometheusSource against a real Prometheus (Debian package) on loopback, loaded with
+//! deterministic traffic through `promtool tsdb create-blocks-from openmetrics`.
+
+use std::time::Duration;
+
+use canary_core::test_util::conformance;
+use canary_core::{
+    Arm, CanaryMetrics, MetricsQuery, MetricsSource, RollbackDecision, RollbackPolicy,
+};
+use canary_prometheus::PrometheusSource;
+use chrono::{DateTime, TimeZone, Utc};
+use testkit::services::{self, Service};
+use testkit::traffic::{now_secs, openmetrics, Traffic};
+
+const WINDOW: Duration = Duration::from_secs(300);
+const HOSTILE: &str = r#"v1"} or vector(1) or {x=""#;
+
+fn regressed_p99(version: &str) -> Traffic {
+    // 2 % of requests now land in (1, 2.5] s: p99 moves from 944 ms to 1750 ms.
+    Traffic {
+        cumulative: [0.5, 0.8, 0.95, 0.98, 1.0, 1.0, 1.0],
+        ..Traffic::healthy(version, 20.0)
+    }
+}
+
+fn scenario() -> Vec<Traffic> {
+    vec![
+        Traffic::healthy("v1", 100.0),
+        Traffic::healthy("v2-healthy", 12.0),
+        regressed_p99("v3-slow"),
+        Traffic {
+            error_ratio: 0.05,
+            ..Traffic::healthy("v4-errors", 20.0)
+        },
+        Traffic {
+            confidence: Some(0.6),
+            ..Traffic::healthy("v5-unsure", 20.0)
+        },
+        Traffic {
+            rps: 0.0,
+            confidence: None,
+            ..Traffic::healthy("v6-idle", 0.0)
+        },
+        Traffic::healthy(HOSTILE, 7.0),
+    ]
+}
+
+struct World {
+    _prometheus: Service,
+    source: PrometheusSource,
+    at: DateTime<Utc>,
+}
+
+fn world() -> World {
+    // Data ends a few seconds ago, so it also answers at "now".
+    let end = now_secs() - 3;
+    let prometheus = services::prometheus(&openmetrics(&scenario(), 1200, 15, end));
+    let source = PrometheusSource::at_url(&prometheus.url).unwrap();
+    World {
+        _prometheus: prometheus,
+        source,
+        at: Utc.timestamp_opt(end, 0).unwrap(),
+    }
+}
+
+async fn fetch(w: &World, version: &str, arm: Arm) -> CanaryMetrics {
+    let q = MetricsQuery::new(version, arm, WINDOW).at(w.at);
+    w.source
+        .fetch(&q)
+        .await
+        .unwrap_or_else(|e| panic!("{version}: {}", canary_core::error::chain(&e)))
+}
+
+fn close(actual: Option<f64>, expected: f64, rel: f64) -> bool {
+    actual.is_some_and(|a| (a - expected).abs() <= rel * expected.abs().max(1e-9))
+}
+
+async fn judge(w: &World, canary: &str) -> canary_core::Evaluation {
+    let b = fetch(w, "v1", Arm::Baseline).await;
+    let c = fetch(w, canary, Arm::Canary).await;
+    RollbackPolicy::default().evaluate(&b, &c)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_canary_values_match_the_generator_and_proceed() {
+    let w = world();
+    let m = fetch(&w, "v2-healthy", Arm::Canary).await;
+    let t = Traffic::healthy("v2-healthy", 12.0);
+    for (name, q) in [
+        ("latency_p50", 0.5),
+        ("latency_p95", 0.95),
+        ("latency_p99", 0.99),
+    ] {
+        assert!(
+            close(m.value(name), t.quantile_ms(q), 1e-6),
+            "{name}: {:?} vs {}",
+            m.value(name),
+            t.quantile_ms(q)
+        );
+    }
+    assert!(
+        close(m.error_rate_percent, 1.0, 1e-6),
+        "{:?}",
+        m.error_rate_percent
+    );
+    assert!(
+        close(m.model_confidence, 0.9, 1e-9),
+        "{:?}",
+        m.model_confidence
+    );
+    assert!(
+        close(m.request_rate_rps, 12.0, 1e-6),
+        "{:?}",
+        m.request_rate_rps
+    );
+    assert!(
+        close(m.sample_count, 12.0 * 300.0, 0.02),
+        "{:?}",
+        m.sample_count
+    );
+    assert!(m.queries["error_rate"].contains("version=\"v2-healthy\""));
+    assert_eq!(m.timestamp, w.at);
+
+    let e = judge(&w, "v2-healthy").await;
+    assert_eq!(
+        e.decision,
+        RollbackDecision::Proceed,
+        "{}",
+        e.primary_reason
+    );
+    assert!(e
+        .comparison("latency_p99")
+        .unwrap()
+        .canary_query
+        .as_ref()
+        .unwrap()
+        .contains("histogram_quantile(0.99"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn p99_regression_rolls_back() {
+    let w = world();
+    let e = judge(&w, "v3-slow").await;
+    assert_eq!(
+        e.decision,
+        RollbackDecision::RollbackAuto,
+        "{}",
+        e.primary_reason
+    );
+    let c = e.comparison("latency_p99").unwrap();
+    assert!(
+        close(c.canary, regressed_p99("x").quantile_ms(0.99), 1e-6),
+        "{:?}",
+        c.canary
+    );
+    assert_eq!(
+        e.triggered_conditions[0].metric.as_deref(),
+        Some("latency_p99")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_spike_rolls_back() {
+    let w = world();
+    let e = judge(&w, "v4-errors").await;
+    assert_eq!(e.decision, RollbackDecision::RollbackAuto);
+    assert!(close(e.comparison("error_rate").unwrap().canary, 5.0, 1e-6));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confidence_drop_rolls_back() {
+    let w = world();
+    let e = judge(&w, "v5-unsure").await;
+    assert_eq!(e.decision, RollbackDecision::RollbackAuto);
+    assert!(close(
+        e.comparison("model_confidence").unwrap().canary,
+        0.6,
+        1e-9
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_without_series_is_no_data_never_zero() {
+    let w = world();
+    let m = fetch(&w, "v7-never-deployed", Arm::Canary).await;
+    for name in canary_core::metrics::names::ALL {
+        assert_eq!(m.value(name), None, "{name}");
+    }
+    assert!(
+        m.warnings.iter().any(|w| w.contains("no series matched")),
+        "{:?}",
+        m.warnings
+    );
+    let e = judge(&w, "v7-never-deployed").await;
+    assert_eq!(e.decision, RollbackDecision::RollbackManual);
+    assert!(
+        e.primary_reason.starts_with("insufficient data"),
+        "{}",
+        e.primary_reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zero_traffic_gives_nan_quantiles_and_insufficient_data() {
+    let w = world();
+    let m = fetch(&w, "v6-idle", Arm::Canary).await;
+    assert_eq!(m.latency_p99_ms, None, "a NaN quantile is no data");
+    assert_eq!(m.error_rate_percent, None, "0/0 is no data");
+    assert_eq!(m.sample_count, Some(0.0));
+    assert!(
+        m.warnings.iter().any(|w| w.contains("NaN")),
+        "{:?}",
+        m.warnings
+    );
+    let e = judge(&w, "v6-idle").await;
+    assert_eq!(e.decision, RollbackDecision::RollbackManual);
+    assert!(
+        e.primary_reason.contains("0 requests"),
+        "{}",
+        e.primary_reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn label_injection_matches_only_its_own_series() {
+    let w = world();
+    // The hostile version has series of its own at 7 req/s; v1 has 100.
+    let m = fetch(&w, HOSTILE, Arm::Canary).await;
+    assert!(
+        close(m.request_rate_rps, 7.0, 1e-6),
+        "{:?}",
+        m.request_rate_rps
+    );
+    assert!(
+        close(m.sample_count, 7.0 * 300.0, 0.02),
+        "{:?}",
+        m.sample_count
+    );
+    // A hostile version with no series matches nothing at all (not v1, not vector(1)).
+    let m = fetch(&w, r#"nope"} or vector(1) or {x=""#, Arm::Canary).await;
+    assert_eq!(m.request_rate_rps, None);
+    let m = fetch(&w, r#"v1\"#, Arm::Canary).await;
+    assert_eq!(m.request_rate_rps, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_at_now_see_the_backfilled_data() {
+    let w = world();
+    let q = MetricsQuery::new("v1", Arm::Baseline, WINDOW);
+    let m = w.source.fetch(&q).await.unwrap();
+    assert!(
+        close(m.request_rate_rps, 100.0, 0.05),
+        "{:?}",
+        m.request_rate_rps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_queries_and_label_templates_apply_on_the_next_fetch() {
+    let w = world();
+    w.source
+        .set_query(
+            "request_rate",
+            "sum(rate(http_requests_total{version=\"%s\",status=\"200\"}[{window}]))",
+        )
+        .unwrap();
+    let m = fetch(&w, "v1", Arm::Baseline).await;
+    assert!(
+        close(m.request_rate_rps, 99.0, 1e-6),
+        "{:?}",
+        m.request_rate_rps
+    );
+    assert!(w.source.set_query("request_rate", "sum(rate(").is_err());
+
+    let mut config = canary_prometheus::PrometheusConfig::new(&w.source.config().url);
+    config.canary_label_template = "v2-{version}".into();
+    let source = PrometheusSource::new(config).unwrap();
+    let m = source
+        .fetch(&MetricsQuery::new("healthy", Arm::Canary, WINDOW).at(w.at))
+        .await
+        .unwrap();
+    assert!(
+        close(m.request_rate_rps, 12.0, 1e-6),
+        "selected v2-healthy: {:?}",
+        m.request_rate_rps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn range_queries_return_the_window() {
+    let w = world();
+    let q = MetricsQuery::new("v1", Arm::Baseline, WINDOW).at(w.at);
+    let r = w
+        .source
+        .metric_range("request_rate", &q, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(r.points.len(), 6, "{:?}", r.points);
+    assert!(
+        r.points.iter().all(|(_, v)| close(*v, 100.0, 1e-6)),
+        "{:?}",
+        r.points
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_source_passes_the_conformance_suite() {
+    let w = world();
+    conformance::metrics_source(&w.source, "v1", "v-absent", WINDOW, w.at).await;
+}

@@ -1,0 +1,26 @@
+//! Test machinery shared by every crate of the workspace (never published).
+//!
+//! - [`services`]: real Prometheus, Pushgateway and Alertmanager processes (Debian packages)
+//!   on free loopback ports, stopped on drop.
+//! - [`traffic`]: deterministic OpenMetrics data for `promtool tsdb create-blocks-from`.
+//! - [`http`]: a loopback HTTP server that records requests and answers from a script — a
+//!   Slack or webhook receiver, or a faulty Prometheus.
+
+pub mod http;
+pub mod services;
+pub mod traffic;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}

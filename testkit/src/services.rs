@@ -1,0 +1,174 @@
+//! Real Prometheus, Pushgateway and Alertmanager, started on free loopback ports.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::free_port;
+
+/// A server process with its own data directory; killed and cleaned up on drop.
+pub struct Service {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The port.
+    pub port: u16,
+    child: Child,
+    dir: TempDir,
+}
+
+impl Service {
+    /// The service's scratch directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(
+        program: &str,
+        args: Vec<String>,
+        dir: TempDir,
+        port: u16,
+        ready_path: &str,
+    ) -> Service {
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program}: {e}; run ./scripts/test.sh, which installs it")
+            });
+        let mut service = Service {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            dir,
+        };
+        service.wait_ready(program, ready_path);
+        service
+    }
+
+    fn wait_ready(&mut self, program: &str, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{program} exited with {status}:\n{}", self.log());
+            }
+            if matches!(get(self.port, path), Ok((200, _))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{program} was not ready within 60 s:\n{}", self.log());
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking `GET` on loopback: `(status, body)`.
+pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Starts Prometheus on data backfilled from `openmetrics` (see [`crate::traffic`]).
+///
+/// The data goes through `promtool tsdb create-blocks-from openmetrics` into a fresh data
+/// directory before the server starts. Retention is 100 years, so old test data stays.
+pub fn prometheus(openmetrics: &str) -> Service {
+    prometheus_with_rules(openmetrics, None)
+}
+
+/// Like [`prometheus`], with a rule file loaded.
+pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service {
+    let dir = TempDir::new().expect("temp dir");
+    let data = dir.path().join("data");
+    let input = dir.path().join("data.om");
+    std::fs::write(&input, openmetrics).expect("write OpenMetrics");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&data)
+        .output()
+        .expect("promtool runs; ./scripts/test.sh installs it");
+    assert!(
+        out.status.success(),
+        "promtool failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut config = String::from("global:\n  scrape_interval: 1h\n  evaluation_interval: 1s\n");
+    if let Some(rules) = rules {
+        config.push_str(&format!("rule_files:\n  - {}\n", rules.display()));
+    }
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("write config");
+    let port = free_port();
+    let args = vec![
+        format!("--config.file={}", config_path.display()),
+        format!("--storage.tsdb.path={}", data.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--storage.tsdb.retention.time=100y".into(),
+        "--web.enable-lifecycle".into(),
+    ];
+    Service::spawn("prometheus", args, dir, port, "/-/ready")
+}
+
+/// Starts a Pushgateway.
+pub fn pushgateway() -> Service {
+    let dir = TempDir::new().expect("temp dir");
+    let port = free_port();
+    let args = vec![format!("--web.listen-address=127.0.0.1:{port}")];
+    Service::spawn("prometheus-pushgateway", args, dir, port, "/-/ready")
+}
+
+/// Starts an Alertmanager with one do-nothing receiver.
+pub fn alertmanager() -> Service {
+    let dir = TempDir::new().expect("temp dir");
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n",
+    )
+    .expect("write config");
+    let port = free_port();
+    let cluster = free_port();
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", dir.path().join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--cluster.listen-address=127.0.0.1:{cluster}"),
+    ];
+    Service::spawn("prometheus-alertmanager", args, dir, port, "/-/ready")
+}
