@@ -149,7 +149,14 @@ pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service
 pub fn pushgateway() -> Service {
     let dir = TempDir::new().expect("temp dir");
     let port = free_port();
-    let args = vec![format!("--web.listen-address=127.0.0.1:{port}")];
+    // Debian's build persists to /var/lib/prometheus by default; each test gets its own file.
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!(
+            "--persistence.file={}",
+            dir.path().join("pushgateway.data").display()
+        ),
+    ];
     Service::spawn("prometheus-pushgateway", args, dir, port, "/-/ready")
 }
 
