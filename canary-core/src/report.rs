@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::deployer::RollbackTarget;
 use crate::notifier::Outcome;
-use crate::policy::{num, value_text, ComparisonStatus, Criticality, Evaluation, RollbackDecision};
+use crate::policy::{
+    num, value_text, ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
+};
 
 /// One analysis: a region at a traffic weight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,41 +214,15 @@ impl ValidationReport {
             md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
             for s in &self.steps {
                 for c in &s.evaluation.comparisons {
-                    let threshold = match (c.rollback_threshold, c.warning_threshold) {
-                        (Some(r), _) => format!(
-                            "rollback {}×, proceed {}×",
-                            num(r),
-                            num(c.proceed_tolerance)
-                        ),
-                        (None, Some(w)) => format!("warn {}×", num(w)),
-                        (None, None) => "—".into(),
-                    };
-                    let status = match c.status {
-                        _ if c.criticality == Criticality::Informational => "not judged",
-                        ComparisonStatus::Improved => "improved",
-                        ComparisonStatus::Degraded => "**degraded**",
-                        ComparisonStatus::Stable => "stable",
-                        ComparisonStatus::NoData => "**no data**",
-                    };
                     let _ = writeln!(
                         md,
-                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {} | {} | {} |",
                         s.region.as_deref().unwrap_or("—"),
                         s.step,
                         s.weight
                             .map(|w| format!("{w}%"))
                             .unwrap_or_else(|| "—".into()),
-                        c.metric,
-                        value_text(c.baseline, &c.unit),
-                        value_text(c.canary, &c.unit),
-                        c.ratio
-                            .map(|r| format!("{}×", num(r)))
-                            .unwrap_or_else(|| "—".into()),
-                        c.change_percent
-                            .map(percent_change)
-                            .unwrap_or_else(|| "—".into()),
-                        threshold,
-                        status
+                        comparison_cells(c).join(" | ")
                     );
                 }
                 let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
@@ -262,30 +238,7 @@ impl ValidationReport {
             }
             md.push('\n');
             if let Some(e) = &self.evaluation {
-                if !e.triggered_conditions.is_empty() {
-                    md.push_str("Rules that fired:\n\n");
-                    for c in &e.triggered_conditions {
-                        let rule = serde_json::to_value(c.rule).ok();
-                        let rule = rule.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
-                        let _ = writeln!(md, "- `{rule}`: {}", c.message);
-                    }
-                    md.push('\n');
-                }
-                let queries: Vec<_> = e
-                    .comparisons
-                    .iter()
-                    .filter_map(|c| c.canary_query.as_ref().map(|q| (c, q)))
-                    .collect();
-                if !queries.is_empty() {
-                    md.push_str("Queries (canary):\n\n");
-                    for (c, q) in queries {
-                        let _ = writeln!(md, "- {}: `{}`", c.metric, q);
-                    }
-                    md.push('\n');
-                }
-                for w in &e.warnings {
-                    let _ = writeln!(md, "- warning: {w}");
-                }
+                e.write_conditions_and_queries(&mut md);
             }
             if let Some(b) = &self.business_check {
                 let _ = writeln!(
@@ -344,6 +297,98 @@ impl ValidationReport {
                 .unwrap_or_default()
         );
         md
+    }
+}
+
+/// The cells of one evidence row: metric, baseline, canary, ratio, change, threshold, status.
+fn comparison_cells(c: &MetricComparison) -> [String; 7] {
+    let threshold = match (c.rollback_threshold, c.warning_threshold) {
+        (Some(r), _) => format!(
+            "rollback {}×, proceed {}×",
+            num(r),
+            num(c.proceed_tolerance)
+        ),
+        (None, Some(w)) => format!("warn {}×", num(w)),
+        (None, None) => "—".into(),
+    };
+    let status = match c.status {
+        _ if c.criticality == Criticality::Informational => "not judged",
+        ComparisonStatus::Improved => "improved",
+        ComparisonStatus::Degraded => "**degraded**",
+        ComparisonStatus::Stable => "stable",
+        ComparisonStatus::NoData => "**no data**",
+    };
+    [
+        c.metric.clone(),
+        value_text(c.baseline, &c.unit),
+        value_text(c.canary, &c.unit),
+        c.ratio
+            .map(|r| format!("{}×", num(r)))
+            .unwrap_or_else(|| "—".into()),
+        c.change_percent
+            .map(percent_change)
+            .unwrap_or_else(|| "—".into()),
+        threshold,
+        status.to_owned(),
+    ]
+}
+
+impl Evaluation {
+    /// The evaluation for people: decision and reason first, then the evidence table, the
+    /// rules that fired, and the queries.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "## {} vs {}: {}\n\n**Reason:** {}\n\n**Recommendation:** {}\n",
+            self.canary_version,
+            self.baseline_version,
+            self.decision.as_str().to_uppercase(),
+            self.primary_reason,
+            self.recommendation
+        );
+        md.push_str("| Metric | Baseline | Canary | Ratio | Change | Threshold | Status |\n");
+        md.push_str("|---|---|---|---|---|---|---|\n");
+        for c in &self.comparisons {
+            let _ = writeln!(md, "| {} |", comparison_cells(c).join(" | "));
+        }
+        let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
+        let _ = writeln!(
+            md,
+            "| samples | {} | {} | | | min {} | |\n",
+            samples(self.baseline_samples),
+            samples(self.canary_samples),
+            num(self.min_sample_count)
+        );
+        self.write_conditions_and_queries(&mut md);
+        md
+    }
+
+    fn write_conditions_and_queries(&self, md: &mut String) {
+        if !self.triggered_conditions.is_empty() {
+            md.push_str("Rules that fired:\n\n");
+            for c in &self.triggered_conditions {
+                let rule = serde_json::to_value(c.rule).ok();
+                let rule = rule.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
+                let _ = writeln!(md, "- `{rule}`: {}", c.message);
+            }
+            md.push('\n');
+        }
+        let queries: Vec<_> = self
+            .comparisons
+            .iter()
+            .filter_map(|c| c.canary_query.as_ref().map(|q| (c, q)))
+            .collect();
+        if !queries.is_empty() {
+            md.push_str("Queries (canary):\n\n");
+            for (c, q) in queries {
+                let _ = writeln!(md, "- {}: `{}`", c.metric, q);
+            }
+            md.push('\n');
+        }
+        for w in &self.warnings {
+            let _ = writeln!(md, "- warning: {w}");
+        }
     }
 }
 
