@@ -17,12 +17,13 @@ for component in rustfmt clippy; do
 done
 cargo --version
 
-log "Prometheus, Pushgateway, Alertmanager (Debian packages)"
+log "Prometheus, Pushgateway, Alertmanager, openssl (Debian packages)"
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

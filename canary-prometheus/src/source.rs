@@ -9,10 +9,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use crate::config::{redact_url, PrometheusConfig, QueryMethod};
+use crate::config::{redact_url, BasicAuth, PrometheusConfig, QueryMethod};
 use crate::error::{Error, Result, TransportError};
 use crate::query::QuerySet;
 use crate::response::{parse_instant, parse_range, Answer, RangeAnswer};
+use canary_core::Secret;
 
 /// Reads canary metrics from Prometheus (or Thanos, Mimir, Cortex).
 ///
@@ -25,6 +26,7 @@ pub struct PrometheusSource {
     base: reqwest::Url,
     queries: RwLock<QuerySet>,
     limiter: Arc<Semaphore>,
+    url_auth: Option<BasicAuth>,
 }
 
 impl std::fmt::Debug for PrometheusSource {
@@ -39,12 +41,28 @@ impl PrometheusSource {
     /// Checks `config` (URL, templates, TLS files) and builds the client.
     pub fn new(config: PrometheusConfig) -> Result<Self> {
         let invalid = |field, reason: String| Error::InvalidConfig { field, reason };
-        let base = reqwest::Url::parse(&config.url).map_err(|e| {
+        let mut base = reqwest::Url::parse(&config.url).map_err(|e| {
             invalid(
                 "url",
                 format!("{} is not a URL: {e}", redact_url(&config.url)),
             )
         })?;
+        // Credentials in the URL become basic auth, so they never travel in a logged URL.
+        let mut url_auth = None;
+        if !base.username().is_empty() || base.password().is_some() {
+            if config.bearer_token.is_some() || config.basic_auth.is_some() {
+                return Err(invalid(
+                    "url",
+                    "credentials are given both in the URL and as bearer_token or basic_auth; keep one".into(),
+                ));
+            }
+            url_auth = Some(BasicAuth {
+                username: base.username().to_owned(),
+                password: Secret::new(base.password().unwrap_or_default()),
+            });
+            let _ = base.set_username("");
+            let _ = base.set_password(None);
+        }
         if !matches!(base.scheme(), "http" | "https") {
             return Err(invalid(
                 "url",
@@ -105,6 +123,7 @@ impl PrometheusSource {
             .map_err(|e| invalid("tls", scrub(&config, &chain_text(&e))))?;
         Ok(PrometheusSource {
             client,
+            url_auth,
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             base,
             queries: RwLock::new(queries),
@@ -274,7 +293,7 @@ impl PrometheusSource {
         if let Some(token) = &self.config.bearer_token {
             request = request.bearer_auth(token.expose());
         }
-        if let Some(auth) = &self.config.basic_auth {
+        if let Some(auth) = self.config.basic_auth.as_ref().or(self.url_auth.as_ref()) {
             request = request.basic_auth(&auth.username, Some(auth.password.expose()));
         }
         for (name, value) in &self.config.headers {

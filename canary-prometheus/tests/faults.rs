@@ -347,7 +347,8 @@ async fn a_base_path_is_kept() {
 async fn secrets_never_appear_in_errors() {
     let port = testkit::free_port();
     let mut c = config(&format!("http://admin:url-pass@127.0.0.1:{port}"));
-    c.bearer_token = Some("tok-secret".into());
+    c.headers
+        .insert("X-Scope-OrgID".into(), "tok-secret".into());
     c.retry.max_attempts = 1;
     let source = PrometheusSource::new(c).unwrap();
     let e = source.instant("m", "up", Utc::now()).await.unwrap_err();

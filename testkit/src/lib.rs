@@ -5,9 +5,11 @@
 //! - [`traffic`]: deterministic OpenMetrics data for `promtool tsdb create-blocks-from`.
 //! - [`http`]: a loopback HTTP server that records requests and answers from a script — a
 //!   Slack or webhook receiver, or a faulty Prometheus.
+//! - [`tls`]: a throw-away CA and a server certificate for 127.0.0.1, made with openssl.
 
 pub mod http;
 pub mod services;
+pub mod tls;
 pub mod traffic;
 
 /// A free TCP port on 127.0.0.1.

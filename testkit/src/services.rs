@@ -33,6 +33,16 @@ impl Service {
         port: u16,
         ready_path: &str,
     ) -> Service {
+        Self::spawn_with(program, args, dir, port, Ready::Http(ready_path))
+    }
+
+    fn spawn_with(
+        program: &str,
+        args: Vec<String>,
+        dir: TempDir,
+        port: u16,
+        ready: Ready<'_>,
+    ) -> Service {
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let child = Command::new(program)
             .args(&args)
@@ -49,17 +59,21 @@ impl Service {
             child,
             dir,
         };
-        service.wait_ready(program, ready_path);
+        service.wait_ready(program, ready);
         service
     }
 
-    fn wait_ready(&mut self, program: &str, path: &str) {
+    fn wait_ready(&mut self, program: &str, ready: Ready<'_>) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{program} exited with {status}:\n{}", self.log());
             }
-            if matches!(get(self.port, path), Ok((200, _))) {
+            let is_ready = match ready {
+                Ready::Http(path) => matches!(get(self.port, path), Ok((200, _))),
+                Ready::LogLine(line) => self.log().contains(line),
+            };
+            if is_ready {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -78,6 +92,15 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How to tell that a server is up.
+#[derive(Clone, Copy)]
+enum Ready<'a> {
+    /// `GET path` answers 200.
+    Http(&'a str),
+    /// The log has this line (for TLS servers, which plain GETs cannot ask).
+    LogLine(&'a str),
 }
 
 /// A blocking `GET` on loopback: `(status, body)`.
@@ -143,6 +166,54 @@ pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service
         "--web.enable-lifecycle".into(),
     ];
     Service::spawn("prometheus", args, dir, port, "/-/ready")
+}
+
+/// Starts Prometheus serving HTTPS with `tls`'s server certificate.
+pub fn prometheus_tls(openmetrics: &str, tls: &crate::tls::TestCa) -> Service {
+    let dir = TempDir::new().expect("temp dir");
+    let data = dir.path().join("data");
+    let input = dir.path().join("data.om");
+    std::fs::write(&input, openmetrics).expect("write OpenMetrics");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&data)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").expect("write config");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            tls.server_cert.display(),
+            tls.server_key.display()
+        ),
+    )
+    .expect("write web config");
+    let port = free_port();
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.tsdb.path={}", data.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--web.config.file={}", web.display()),
+        "--storage.tsdb.retention.time=100y".into(),
+    ];
+    let mut service = Service::spawn_with(
+        "prometheus",
+        args,
+        dir,
+        port,
+        Ready::LogLine("Server is ready to receive web requests."),
+    );
+    service.url = format!("https://127.0.0.1:{port}");
+    service
 }
 
 /// Starts a Pushgateway.
