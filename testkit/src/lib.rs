@@ -5,8 +5,10 @@
 //! - [`traffic`]: deterministic OpenMetrics data for `promtool tsdb create-blocks-from`.
 //! - [`http`]: a loopback HTTP server that records requests and answers from a script — a
 //!   Slack or webhook receiver, or a faulty Prometheus.
+//! - [`fake_helm`]: a recording fake of the helm CLI, and where the real one is.
 //! - [`tls`]: a throw-away CA and a server certificate for 127.0.0.1, made with openssl.
 
+pub mod fake_helm;
 pub mod http;
 pub mod services;
 pub mod tls;
