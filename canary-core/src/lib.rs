@@ -52,7 +52,7 @@ pub mod version;
 pub mod test_util;
 
 pub use business::{business_check_fn, BusinessCheck, BusinessVerdict};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ScaledClock, SystemClock};
 pub use deployer::{
     CanarySpec, Deployer, DeploymentStatus, ReleaseState, RollbackTarget, TrafficWeight,
 };

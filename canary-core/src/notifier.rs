@@ -54,6 +54,10 @@ pub struct DecisionEvent {
     pub evaluation: Option<Evaluation>,
     /// The actions taken, in order, as short sentences.
     pub actions: Vec<String>,
+    /// The whole report of the validation (without its notifications), when the validator
+    /// sends the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Box<crate::report::ValidationReport>>,
 }
 
 /// Sends decision events to people: Slack, a webhook, Alertmanager.

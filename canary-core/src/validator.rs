@@ -808,6 +808,7 @@ impl CanaryValidator {
                     format!("{region}{}{status}", a.action.describe())
                 })
                 .collect(),
+            report: Some(Box::new(report.clone())),
         };
         future::join_all(self.notifiers.iter().map(|n| {
             let event = &event;

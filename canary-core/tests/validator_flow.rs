@@ -833,6 +833,7 @@ async fn the_fakes_pass_the_conformance_suites() {
         reason: "ok".into(),
         evaluation: None,
         actions: vec![],
+        report: None,
     };
     canary_core::test_util::conformance::notifier(&notifier, &event).await;
     assert_eq!(notifier.events().len(), 1);

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use canary_core::{CanarySpec, Deployer, DeploymentStatus, ReleaseState, RollbackTarget, TrafficWeight, Version};
+use canary_core::{
+    CanarySpec, Deployer, DeploymentStatus, ReleaseState, RollbackTarget, TrafficWeight, Version,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
@@ -14,7 +16,8 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::release::{
-    image_tag, previous_deployed_revision, release_state, validate_release_name, HistoryEntry, StatusJson, CANARY_SUFFIX,
+    image_tag, previous_deployed_revision, release_state, validate_release_name, HistoryEntry,
+    StatusJson, CANARY_SUFFIX,
 };
 
 /// How helm waits for resources to become ready.
@@ -104,18 +107,31 @@ impl HelmDeployer {
         if let Some(ns) = &config.namespace {
             let ok = !ns.is_empty()
                 && ns.len() <= 63
-                && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && ns
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !ns.starts_with('-')
                 && !ns.ends_with('-');
             if !ok {
-                return Err(Error::InvalidConfig { field: "namespace", reason: format!("{ns:?} is not a namespace name") });
+                return Err(Error::InvalidConfig {
+                    field: "namespace",
+                    reason: format!("{ns:?} is not a namespace name"),
+                });
             }
         }
         if config.chart.is_empty() || config.chart.starts_with('-') {
-            return Err(Error::InvalidConfig { field: "chart", reason: format!("{:?} is not a chart reference", config.chart) });
+            return Err(Error::InvalidConfig {
+                field: "chart",
+                reason: format!("{:?} is not a chart reference", config.chart),
+            });
         }
         let major = OnceCell::new_with(config.helm_major);
-        Ok(HelmDeployer { canary_release, major, commands: Mutex::new(Vec::new()), config })
+        Ok(HelmDeployer {
+            canary_release,
+            major,
+            commands: Mutex::new(Vec::new()),
+            config,
+        })
     }
 
     /// The configuration.
@@ -130,7 +146,10 @@ impl HelmDeployer {
 
     /// Every helm command run (or, in dry-run, that would have run), in order.
     pub fn commands(&self) -> Vec<Vec<String>> {
-        self.commands.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// helm's major version, from `helm version` (once).
@@ -180,9 +199,19 @@ impl HelmDeployer {
             (_, false) => args.push("--wait".into()),
         }
         if rollback_on_failure && self.config.rollback_on_failure {
-            args.push(if major >= 4 { "--rollback-on-failure" } else { "--atomic" }.into());
+            args.push(
+                if major >= 4 {
+                    "--rollback-on-failure"
+                } else {
+                    "--atomic"
+                }
+                .into(),
+            );
         }
-        args.extend(["--timeout".into(), format!("{}s", self.config.timeout.as_secs().max(1))]);
+        args.extend([
+            "--timeout".into(),
+            format!("{}s", self.config.timeout.as_secs().max(1)),
+        ]);
         Ok(())
     }
 
@@ -190,10 +219,16 @@ impl HelmDeployer {
     async fn run(&self, release: &str, args: Vec<String>) -> Result<String> {
         if self.config.dry_run {
             info!(command = %command_line(&args), "dry run: not running helm");
-            self.commands.lock().unwrap_or_else(|p| p.into_inner()).push(args);
+            self.commands
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(args);
             return Ok(String::new());
         }
-        self.commands.lock().unwrap_or_else(|p| p.into_inner()).push(args.clone());
+        self.commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(args.clone());
         self.execute(release, args).await
     }
 
@@ -214,7 +249,11 @@ impl HelmDeployer {
         let limit = self.config.timeout + self.config.kill_grace;
         let finished = tokio::time::timeout(limit, async {
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            let (status, _, _) = tokio::join!(child.wait(), stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+            let (status, _, _) = tokio::join!(
+                child.wait(),
+                stdout.read_to_end(&mut out),
+                stderr.read_to_end(&mut err)
+            );
             (status, out, err)
         })
         .await;
@@ -222,20 +261,36 @@ impl HelmDeployer {
             Ok(done) => done,
             Err(_) => {
                 stop(&mut child).await;
-                return Err(Error::Killed { command, after: limit });
+                return Err(Error::Killed {
+                    command,
+                    after: limit,
+                });
             }
         };
-        let status = status.map_err(|source| Error::Spawn { binary: self.config.helm_binary.display().to_string(), source })?;
+        let status = status.map_err(|source| Error::Spawn {
+            binary: self.config.helm_binary.display().to_string(),
+            source,
+        })?;
         let stdout = String::from_utf8_lossy(&out).into_owned();
         if status.success() {
             return Ok(stdout);
         }
         let stderr = String::from_utf8_lossy(&err).trim().to_owned();
-        Err(Error::classify(release, &self.config.chart, command, status.code(), stderr))
+        Err(Error::classify(
+            release,
+            &self.config.chart,
+            command,
+            status.code(),
+            stderr,
+        ))
     }
 
     async fn uninstall_canary(&self) -> Result<()> {
-        let mut args = vec!["uninstall".into(), self.canary_release.clone(), "--ignore-not-found".into()];
+        let mut args = vec![
+            "uninstall".into(),
+            self.canary_release.clone(),
+            "--ignore-not-found".into(),
+        ];
         self.common_args(&mut args);
         self.mutation_args(&mut args, false).await?;
         match self.run(&self.canary_release, args).await {
@@ -245,28 +300,43 @@ impl HelmDeployer {
     }
 
     async fn release_status(&self, release: &str) -> Result<Option<StatusJson>> {
-        let mut args = vec!["status".into(), release.to_owned(), "-o".into(), "json".into()];
+        let mut args = vec![
+            "status".into(),
+            release.to_owned(),
+            "-o".into(),
+            "json".into(),
+        ];
         self.common_args(&mut args);
         match self.run(release, args).await {
             Ok(out) if self.config.dry_run && out.is_empty() => Ok(None),
-            Ok(out) => serde_json::from_str(&out).map(Some).map_err(|e| Error::InvalidOutput {
-                command: format!("helm status {release} -o json"),
-                reason: e.to_string(),
-            }),
+            Ok(out) => serde_json::from_str(&out)
+                .map(Some)
+                .map_err(|e| Error::InvalidOutput {
+                    command: format!("helm status {release} -o json"),
+                    reason: e.to_string(),
+                }),
             Err(Error::ReleaseNotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     async fn values(&self, release: &str) -> Result<Option<serde_json::Value>> {
-        let mut args = vec!["get".into(), "values".into(), release.to_owned(), "-o".into(), "json".into()];
+        let mut args = vec![
+            "get".into(),
+            "values".into(),
+            release.to_owned(),
+            "-o".into(),
+            "json".into(),
+        ];
         self.common_args(&mut args);
         match self.run(release, args).await {
             Ok(out) if self.config.dry_run && out.is_empty() => Ok(None),
-            Ok(out) => serde_json::from_str(&out).map(Some).map_err(|e| Error::InvalidOutput {
-                command: format!("helm get values {release} -o json"),
-                reason: e.to_string(),
-            }),
+            Ok(out) => serde_json::from_str(&out)
+                .map(Some)
+                .map_err(|e| Error::InvalidOutput {
+                    command: format!("helm get values {release} -o json"),
+                    reason: e.to_string(),
+                }),
             Err(Error::ReleaseNotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -275,21 +345,37 @@ impl HelmDeployer {
     /// `helm history <release> -o json`.
     pub async fn history(&self) -> Result<Vec<HistoryEntry>> {
         let release = &self.config.release;
-        let mut args = vec!["history".into(), release.clone(), "-o".into(), "json".into()];
+        let mut args = vec![
+            "history".into(),
+            release.clone(),
+            "-o".into(),
+            "json".into(),
+        ];
         self.common_args(&mut args);
         let out = self.run(release, args).await?;
         if self.config.dry_run && out.is_empty() {
             return Ok(Vec::new());
         }
-        serde_json::from_str(&out).map_err(|e| Error::InvalidOutput { command: format!("helm history {release} -o json"), reason: e.to_string() })
+        serde_json::from_str(&out).map_err(|e| Error::InvalidOutput {
+            command: format!("helm history {release} -o json"),
+            reason: e.to_string(),
+        })
     }
 
     /// Installs or upgrades the canary release at `version`.
     pub async fn deploy(&self, spec: &CanarySpec) -> Result<()> {
-        let mut args = vec!["upgrade".into(), "--install".into(), self.canary_release.clone(), self.config.chart.clone()];
+        let mut args = vec![
+            "upgrade".into(),
+            "--install".into(),
+            self.canary_release.clone(),
+            self.config.chart.clone(),
+        ];
         if let Some(values) = &spec.values_file {
             if !self.config.dry_run && !values.is_file() {
-                return Err(Error::InvalidConfig { field: "values_file", reason: format!("{} does not exist", values.display()) });
+                return Err(Error::InvalidConfig {
+                    field: "values_file",
+                    reason: format!("{} does not exist", values.display()),
+                });
             }
             args.extend(["-f".into(), values.display().to_string()]);
         }
@@ -360,8 +446,14 @@ impl HelmDeployer {
 async fn stop(child: &mut tokio::process::Child) {
     if let Some(pid) = child.id() {
         // `kill` is a program, not a shell; it spares this crate any unsafe signal code.
-        let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
-        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_ok() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }
@@ -387,26 +479,39 @@ fn command_line(args: &[String]) -> String {
 
 fn deploy_error(operation: String, e: Error) -> canary_core::Error {
     let retryable = e.is_retryable();
-    canary_core::Error::Deploy { operation, retryable, source: Box::new(e) }
+    canary_core::Error::Deploy {
+        operation,
+        retryable,
+        source: Box::new(e),
+    }
 }
 
 #[async_trait]
 impl Deployer for HelmDeployer {
     async fn deploy_canary(&self, spec: &CanarySpec) -> canary_core::Result<()> {
-        self.deploy(spec).await.map_err(|e| deploy_error(format!("deploy canary {}", spec.version), e))
+        self.deploy(spec)
+            .await
+            .map_err(|e| deploy_error(format!("deploy canary {}", spec.version), e))
     }
 
     async fn set_canary_weight(&self, weight: TrafficWeight) -> canary_core::Result<()> {
-        self.set_weight(weight).await.map_err(|e| deploy_error(format!("set the canary weight to {weight}"), e))
+        self.set_weight(weight)
+            .await
+            .map_err(|e| deploy_error(format!("set the canary weight to {weight}"), e))
     }
 
     async fn promote(&self, version: &Version) -> canary_core::Result<()> {
-        self.promote_version(version).await.map_err(|e| deploy_error(format!("promote {version}"), e))
+        self.promote_version(version)
+            .await
+            .map_err(|e| deploy_error(format!("promote {version}"), e))
     }
 
     async fn rollback(&self, target: &RollbackTarget) -> canary_core::Result<()> {
         match target {
-            RollbackTarget::Canary => self.uninstall_canary().await.map_err(|e| deploy_error("roll back the canary".into(), e)),
+            RollbackTarget::Canary => self
+                .uninstall_canary()
+                .await
+                .map_err(|e| deploy_error("roll back the canary".into(), e)),
             RollbackTarget::Production { revision } => self
                 .rollback_production(*revision)
                 .await
@@ -420,21 +525,35 @@ impl Deployer for HelmDeployer {
             let production = self.release_status(&self.config.release).await?;
             let canary = self.release_status(&self.canary_release).await?;
             let canary_version = match &canary {
-                Some(_) => self.values(&self.canary_release).await?.as_ref().and_then(image_tag),
+                Some(_) => self
+                    .values(&self.canary_release)
+                    .await?
+                    .as_ref()
+                    .and_then(image_tag),
                 None => None,
             };
             Ok::<_, Error>(DeploymentStatus {
-                production: production.as_ref().map(|s| release_state(&s.info.status)).unwrap_or(ReleaseState::Absent),
+                production: production
+                    .as_ref()
+                    .map(|s| release_state(&s.info.status))
+                    .unwrap_or(ReleaseState::Absent),
                 production_revision: production.as_ref().map(|s| s.version),
-                canary: canary.as_ref().map(|s| release_state(&s.info.status)).unwrap_or(ReleaseState::Absent),
+                canary: canary
+                    .as_ref()
+                    .map(|s| release_state(&s.info.status))
+                    .unwrap_or(ReleaseState::Absent),
                 canary_version: canary_version.and_then(|v| Version::new(v).ok()),
             })
         };
-        read.await.map_err(|e| deploy_error("read the release status".into(), e))
+        read.await
+            .map_err(|e| deploy_error("read the release status".into(), e))
     }
 
     async fn production_version(&self) -> canary_core::Result<Option<Version>> {
-        let values = self.values(&self.config.release).await.map_err(|e| deploy_error("read the production version".into(), e))?;
+        let values = self
+            .values(&self.config.release)
+            .await
+            .map_err(|e| deploy_error("read the production version".into(), e))?;
         match values.as_ref().and_then(image_tag) {
             None => Ok(None),
             Some(tag) => Version::new(tag).map(Some),
@@ -468,11 +587,22 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        let c = |release: &str, ns: Option<&str>| HelmConfig { release: release.into(), namespace: ns.map(Into::into), ..Default::default() };
+        let c = |release: &str, ns: Option<&str>| HelmConfig {
+            release: release.into(),
+            namespace: ns.map(Into::into),
+            ..Default::default()
+        };
         assert!(HelmDeployer::new(c("apex-inference", Some("prod"))).is_ok());
         assert!(HelmDeployer::new(c("Apex", None)).is_err());
-        assert!(HelmDeployer::new(c(&"a".repeat(50), None)).is_err(), "the canary name would pass 53");
+        assert!(
+            HelmDeployer::new(c(&"a".repeat(50), None)).is_err(),
+            "the canary name would pass 53"
+        );
         assert!(HelmDeployer::new(c("app", Some("--all-namespaces"))).is_err());
-        assert!(HelmDeployer::new(HelmConfig { chart: "--set=x".into(), ..Default::default() }).is_err());
+        assert!(HelmDeployer::new(HelmConfig {
+            chart: "--set=x".into(),
+            ..Default::default()
+        })
+        .is_err());
     }
 }

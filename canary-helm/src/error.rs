@@ -105,26 +105,58 @@ pub enum Error {
 impl Error {
     /// Whether the same command may succeed later: another operation in progress, a timeout.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::OperationInProgress { .. } | Error::TimedOut { .. } | Error::Killed { .. })
+        matches!(
+            self,
+            Error::OperationInProgress { .. } | Error::TimedOut { .. } | Error::Killed { .. }
+        )
     }
 
     /// Classifies a failed helm run by its stderr.
-    pub fn classify(release: &str, chart: &str, command: String, exit_code: Option<i32>, stderr: String) -> Error {
+    pub fn classify(
+        release: &str,
+        chart: &str,
+        command: String,
+        exit_code: Option<i32>,
+        stderr: String,
+    ) -> Error {
         let lower = stderr.to_lowercase();
         if lower.contains("another operation (install/upgrade/rollback) is in progress") {
-            Error::OperationInProgress { release: release.to_owned(), command, stderr }
-        } else if lower.contains("timed out waiting for the condition") || lower.contains("context deadline exceeded") {
-            Error::TimedOut { release: release.to_owned(), command, stderr }
-        } else if lower.contains("release: not found") || lower.contains("has no deployed releases") {
-            Error::ReleaseNotFound { release: release.to_owned(), command, stderr }
+            Error::OperationInProgress {
+                release: release.to_owned(),
+                command,
+                stderr,
+            }
+        } else if lower.contains("timed out waiting for the condition")
+            || lower.contains("context deadline exceeded")
+        {
+            Error::TimedOut {
+                release: release.to_owned(),
+                command,
+                stderr,
+            }
+        } else if lower.contains("release: not found") || lower.contains("has no deployed releases")
+        {
+            Error::ReleaseNotFound {
+                release: release.to_owned(),
+                command,
+                stderr,
+            }
         } else if (lower.contains("path") && lower.contains("not found"))
             || lower.contains("failed to download")
             || (lower.contains("chart") && lower.contains("not found"))
             || lower.contains("repo ") && lower.contains(" not found")
         {
-            Error::ChartNotFound { chart: chart.to_owned(), command, stderr }
+            Error::ChartNotFound {
+                chart: chart.to_owned(),
+                command,
+                stderr,
+            }
         } else {
-            Error::Failed { command, exit_code, stderr }
+            Error::Failed {
+                command,
+                exit_code,
+                stderr,
+            }
         }
     }
 }
@@ -145,21 +177,52 @@ mod tests {
     use super::*;
 
     fn kind(stderr: &str) -> Error {
-        Error::classify("app", "./chart", "helm upgrade".into(), Some(1), stderr.into())
+        Error::classify(
+            "app",
+            "./chart",
+            "helm upgrade".into(),
+            Some(1),
+            stderr.into(),
+        )
     }
 
     #[test]
     fn stderr_is_classified() {
         assert!(matches!(kind("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"), Error::OperationInProgress { .. }));
-        assert!(matches!(kind("Error: UPGRADE FAILED: timed out waiting for the condition"), Error::TimedOut { .. }));
-        assert!(matches!(kind("Error: INSTALLATION FAILED: context deadline exceeded"), Error::TimedOut { .. }));
-        assert!(matches!(kind("Error: release: not found"), Error::ReleaseNotFound { .. }));
-        assert!(matches!(kind("Error: UPGRADE FAILED: \"app\" has no deployed releases"), Error::ReleaseNotFound { .. }));
-        assert!(matches!(kind("Error: INSTALLATION FAILED: path \"./chart\" not found"), Error::ChartNotFound { .. }));
-        assert!(matches!(kind("Error: repo bitnami not found"), Error::ChartNotFound { .. }));
-        let other = kind("Error: UPGRADE FAILED: cannot patch \"app\" with kind Deployment: field is immutable");
-        assert!(matches!(&other, Error::Failed { stderr, .. } if stderr.contains("field is immutable")));
-        assert!(kind("Error: another operation (install/upgrade/rollback) is in progress").is_retryable());
+        assert!(matches!(
+            kind("Error: UPGRADE FAILED: timed out waiting for the condition"),
+            Error::TimedOut { .. }
+        ));
+        assert!(matches!(
+            kind("Error: INSTALLATION FAILED: context deadline exceeded"),
+            Error::TimedOut { .. }
+        ));
+        assert!(matches!(
+            kind("Error: release: not found"),
+            Error::ReleaseNotFound { .. }
+        ));
+        assert!(matches!(
+            kind("Error: UPGRADE FAILED: \"app\" has no deployed releases"),
+            Error::ReleaseNotFound { .. }
+        ));
+        assert!(matches!(
+            kind("Error: INSTALLATION FAILED: path \"./chart\" not found"),
+            Error::ChartNotFound { .. }
+        ));
+        assert!(matches!(
+            kind("Error: repo bitnami not found"),
+            Error::ChartNotFound { .. }
+        ));
+        let other = kind(
+            "Error: UPGRADE FAILED: cannot patch \"app\" with kind Deployment: field is immutable",
+        );
+        assert!(
+            matches!(&other, Error::Failed { stderr, .. } if stderr.contains("field is immutable"))
+        );
+        assert!(
+            kind("Error: another operation (install/upgrade/rollback) is in progress")
+                .is_retryable()
+        );
         assert!(!other.is_retryable());
     }
 }

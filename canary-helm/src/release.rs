@@ -14,7 +14,12 @@ pub const CANARY_SUFFIX: &str = "-canary";
 /// Checks a release name against helm's rules: lower-case DNS labels separated by dots, at
 /// most 53 characters.
 pub fn validate_release_name(name: &str) -> Result<()> {
-    let invalid = |reason| Err(Error::InvalidReleaseName { name: name.to_owned(), reason });
+    let invalid = |reason| {
+        Err(Error::InvalidReleaseName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return invalid("a release name must not be empty");
     }
@@ -22,8 +27,11 @@ pub fn validate_release_name(name: &str) -> Result<()> {
         return invalid("a release name is at most 53 characters");
     }
     for label in name.split('.') {
-        let ok_chars = label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        let ok_ends = label.starts_with(|c: char| c.is_ascii_alphanumeric()) && label.ends_with(|c: char| c.is_ascii_alphanumeric());
+        let ok_chars = label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let ok_ends = label.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && label.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !ok_chars || !ok_ends {
             return invalid("a release name is lower-case letters, digits, '-' and '.', starting and ending with a letter or digit");
         }
@@ -81,7 +89,11 @@ pub fn release_state(status: &str) -> ReleaseState {
 /// The revision to roll production back to: the last one before the current that was
 /// deployed (now `superseded`). Failed revisions are skipped.
 pub fn previous_deployed_revision(history: &[HistoryEntry]) -> Option<u32> {
-    let current = history.iter().filter(|e| e.status == "deployed").map(|e| e.revision).max()?;
+    let current = history
+        .iter()
+        .filter(|e| e.status == "deployed")
+        .map(|e| e.revision)
+        .max()?;
     history
         .iter()
         .filter(|e| e.revision < current && matches!(e.status.as_str(), "superseded" | "deployed"))
@@ -103,7 +115,16 @@ mod tests {
         for ok in ["apex-inference", "a", "app.v2", "x1-canary"] {
             validate_release_name(ok).unwrap();
         }
-        for bad in ["", "Apex", "-app", "app-", "a_b", "a..b", "app;rm", &"a".repeat(54)] {
+        for bad in [
+            "",
+            "Apex",
+            "-app",
+            "app-",
+            "a_b",
+            "a..b",
+            "app;rm",
+            &"a".repeat(54),
+        ] {
             assert!(validate_release_name(bad).is_err(), "{bad}");
         }
     }
@@ -124,7 +145,9 @@ mod tests {
 
     #[test]
     fn image_tag_is_read_from_values() {
-        let v: serde_json::Value = serde_json::from_str(r#"{"image":{"tag":"v1.2.0"},"canary":{"enabled":false}}"#).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"image":{"tag":"v1.2.0"},"canary":{"enabled":false}}"#)
+                .unwrap();
         assert_eq!(image_tag(&v).as_deref(), Some("v1.2.0"));
         assert_eq!(image_tag(&serde_json::Value::Null), None);
         assert_eq!(release_state("pending-upgrade"), ReleaseState::Pending);

@@ -11,9 +11,17 @@ fn chart() -> PathBuf {
 }
 
 fn helm(args: &[&str]) -> String {
-    let out = Command::new(testkit::fake_helm::real_helm()).args(args).current_dir(chart()).output().unwrap();
+    let out = Command::new(testkit::fake_helm::real_helm())
+        .args(args)
+        .current_dir(chart())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "helm {args:?} failed:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -30,7 +38,10 @@ fn render(release: &str, extra: &[&str]) -> Vec<Value> {
 use serde::Deserialize;
 
 fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    objects.iter().find(|o| o["kind"] == kind).unwrap_or_else(|| panic!("no {kind} in {objects:?}"))
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {objects:?}"))
 }
 
 #[test]
@@ -43,7 +54,15 @@ fn the_real_helm_is_v4() {
 fn lint_passes_with_and_without_canary_values() {
     assert!(helm(&["lint", "."]).contains("0 chart(s) failed"));
     assert!(helm(&["lint", ".", "-f", "values-canary.yaml"]).contains("0 chart(s) failed"));
-    assert!(helm(&["lint", ".", "--set", "trafficSplit.provider=istio", "-f", "values-canary.yaml"]).contains("0 chart(s) failed"));
+    assert!(helm(&[
+        "lint",
+        ".",
+        "--set",
+        "trafficSplit.provider=istio",
+        "-f",
+        "values-canary.yaml"
+    ])
+    .contains("0 chart(s) failed"));
 }
 
 #[test]
@@ -54,11 +73,16 @@ fn production_renders_the_stable_deployment_and_service() {
     assert_eq!(d["metadata"]["name"], "apex-inference");
     assert_eq!(d["spec"]["replicas"], 2);
     let pod = &d["spec"]["template"]["metadata"]["labels"];
-    assert_eq!(pod["version"], "v1.3.0", "pods carry the version label the queries select");
+    assert_eq!(
+        pod["version"], "v1.3.0",
+        "pods carry the version label the queries select"
+    );
     assert_eq!(pod["track"], "stable");
     let s = find(&objects, "Service");
     assert_eq!(s["spec"]["selector"]["track"], "stable");
-    assert!(s["metadata"]["annotations"].get("getambassador.io/config").is_none());
+    assert!(s["metadata"]["annotations"]
+        .get("getambassador.io/config")
+        .is_none());
 }
 
 #[test]
@@ -68,10 +92,18 @@ fn canary_renders_its_deployment_service_and_weight() {
     assert_eq!(d["metadata"]["name"], "apex-inference-canary");
     assert_eq!(d["spec"]["replicas"], 1);
     let pod = &d["spec"]["template"]["metadata"]["labels"];
-    assert_eq!((pod["version"].as_str(), pod["track"].as_str()), (Some("v1.3.0"), Some("canary")));
-    assert_eq!(pod["app.kubernetes.io/instance"], "apex-inference", "same app as production");
+    assert_eq!(
+        (pod["version"].as_str(), pod["track"].as_str()),
+        (Some("v1.3.0"), Some("canary"))
+    );
+    assert_eq!(
+        pod["app.kubernetes.io/instance"], "apex-inference",
+        "same app as production"
+    );
     let s = find(&objects, "Service");
-    let mapping = s["metadata"]["annotations"]["getambassador.io/config"].as_str().unwrap();
+    let mapping = s["metadata"]["annotations"]["getambassador.io/config"]
+        .as_str()
+        .unwrap();
     let mapping: Value = serde_yaml::from_str(mapping.trim_start_matches("---\n")).unwrap();
     assert_eq!(mapping["kind"], "Mapping");
     assert_eq!(mapping["weight"], 10);
@@ -80,21 +112,57 @@ fn canary_renders_its_deployment_service_and_weight() {
 
 #[test]
 fn the_weight_follows_set_canary_weight() {
-    let objects = render("apex-inference-canary", &["-f", "values-canary.yaml", "--set", "canary.weight=25"]);
+    let objects = render(
+        "apex-inference-canary",
+        &["-f", "values-canary.yaml", "--set", "canary.weight=25"],
+    );
     let s = find(&objects, "Service");
-    assert!(s["metadata"]["annotations"]["getambassador.io/config"].as_str().unwrap().contains("weight: 25"));
+    assert!(s["metadata"]["annotations"]["getambassador.io/config"]
+        .as_str()
+        .unwrap()
+        .contains("weight: 25"));
 
-    let objects = render("apex-inference-canary", &["-f", "values-canary.yaml", "--set", "canary.weight=25", "--set", "trafficSplit.provider=istio"]);
+    let objects = render(
+        "apex-inference-canary",
+        &[
+            "-f",
+            "values-canary.yaml",
+            "--set",
+            "canary.weight=25",
+            "--set",
+            "trafficSplit.provider=istio",
+        ],
+    );
     let vs = find(&objects, "VirtualService");
     let route = &vs["spec"]["http"][0]["route"];
-    assert_eq!((route[0]["destination"]["host"].as_str(), route[0]["weight"].as_i64()), (Some("apex-inference"), Some(75)));
-    assert_eq!((route[1]["destination"]["host"].as_str(), route[1]["weight"].as_i64()), (Some("apex-inference-canary"), Some(25)));
+    assert_eq!(
+        (
+            route[0]["destination"]["host"].as_str(),
+            route[0]["weight"].as_i64()
+        ),
+        (Some("apex-inference"), Some(75))
+    );
+    assert_eq!(
+        (
+            route[1]["destination"]["host"].as_str(),
+            route[1]["weight"].as_i64()
+        ),
+        (Some("apex-inference-canary"), Some(25))
+    );
 }
 
 #[test]
 fn a_comma_in_set_string_would_inject_a_value_so_versions_refuse_it() {
     // What helm does with a comma: a second value. This is why Version refuses ','.
-    let objects = render("apex-inference-canary", &["-f", "values-canary.yaml", "--set-string", "image.tag=v1,canary.enabled=false"]);
+    let objects = render(
+        "apex-inference-canary",
+        &[
+            "-f",
+            "values-canary.yaml",
+            "--set-string",
+            "image.tag=v1,canary.enabled=false",
+        ],
+    );
     let d = find(&objects, "Deployment");
     // helm split the value: the tag is cut at the comma, and a second key was set.
     assert_eq!(d["spec"]["template"]["metadata"]["labels"]["version"], "v1");

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use canary_core::test_util::conformance;
-use canary_core::Version;
+use canary_core::{Deployer, Version};
 use canary_helm::{HelmConfig, HelmDeployer, WaitStrategy};
 
 #[tokio::test]
@@ -30,15 +30,31 @@ async fn helm_deployer_drives_a_real_cluster() {
         helm_binary: testkit::fake_helm::real_helm(),
         wait: WaitStrategy::None,
         timeout: Duration::from_secs(120),
-        extra_args: vec!["--set-string".into(), "image.repository=registry.k8s.io/pause".into()],
+        extra_args: vec![
+            "--set-string".into(),
+            "image.repository=registry.k8s.io/pause".into(),
+        ],
         ..Default::default()
     };
     let helm = HelmDeployer::new(config.clone()).unwrap();
 
     // Production first, with the chart's own command shape.
     let install = std::process::Command::new(&config.helm_binary)
-        .args(["upgrade", "--install", "apex-e2e", &config.chart, "--create-namespace", "--namespace", &namespace])
-        .args(["--set-string", "image.repository=registry.k8s.io/pause", "--set-string", "image.tag=3.9"])
+        .args([
+            "upgrade",
+            "--install",
+            "apex-e2e",
+            &config.chart,
+            "--create-namespace",
+            "--namespace",
+            &namespace,
+        ])
+        .args([
+            "--set-string",
+            "image.repository=registry.k8s.io/pause",
+            "--set-string",
+            "image.tag=3.9",
+        ])
         .status()
         .unwrap();
     assert!(install.success());
@@ -51,6 +67,12 @@ async fn helm_deployer_drives_a_real_cluster() {
     assert!(!helm.history().await.unwrap().is_empty());
 
     let _ = std::process::Command::new(&config.helm_binary)
-        .args(["uninstall", "apex-e2e", "--namespace", &namespace, "--ignore-not-found"])
+        .args([
+            "uninstall",
+            "apex-e2e",
+            "--namespace",
+            &namespace,
+            "--ignore-not-found",
+        ])
         .status();
 }

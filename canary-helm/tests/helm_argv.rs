@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use canary_core::test_util::{conformance, healthy_metrics, ManualClock, ScriptedSource};
 use canary_core::{
-    CanarySpec, CanaryValidator, Deployer, Outcome, ReleaseState, RollbackTarget, TrafficWeight, ValidationRequest,
-    ValidatorConfig, Version,
+    CanarySpec, CanaryValidator, Deployer, Outcome, ReleaseState, RollbackTarget, TrafficWeight,
+    ValidationRequest, ValidatorConfig, Version,
 };
 use canary_helm::{Error, HelmConfig, HelmDeployer};
 use testkit::fake_helm::FakeHelm;
@@ -16,7 +16,12 @@ use testkit::fake_helm::FakeHelm;
 const NS: &str = "prod";
 
 fn chart() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/chart").canonicalize().unwrap().display().to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/chart")
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 fn values_file() -> String {
@@ -49,7 +54,10 @@ fn rig_with(fake: FakeHelm, tweak: impl FnOnce(&mut HelmConfig)) -> Rig {
         ..Default::default()
     };
     tweak(&mut config);
-    Rig { helm: Arc::new(HelmDeployer::new(config).unwrap()), fake }
+    Rig {
+        helm: Arc::new(HelmDeployer::new(config).unwrap()),
+        fake,
+    }
 }
 
 fn rig() -> Rig {
@@ -57,7 +65,14 @@ fn rig() -> Rig {
 }
 
 fn common() -> Vec<String> {
-    s(&["--namespace", NS, "--kube-context", "staging", "--kubeconfig", "/etc/kube/config"])
+    s(&[
+        "--namespace",
+        NS,
+        "--kube-context",
+        "staging",
+        "--kubeconfig",
+        "/etc/kube/config",
+    ])
 }
 
 fn wait_v4(rollback_on_failure: bool) -> Vec<String> {
@@ -74,21 +89,33 @@ fn cat(parts: &[Vec<String>]) -> Vec<String> {
 }
 
 fn get_values() -> Vec<String> {
-    cat(&[s(&["get", "values", "apex-inference", "-o", "json"]), common()])
+    cat(&[
+        s(&["get", "values", "apex-inference", "-o", "json"]),
+        common(),
+    ])
 }
 
 fn deploy_canary(version: &str) -> Vec<String> {
     cat(&[
         s(&["upgrade", "--install", "apex-inference-canary"]),
         vec![chart(), "-f".into(), values_file()],
-        s(&["--set-string", &format!("image.tag={version}"), "--set", "canary.enabled=true"]),
+        s(&[
+            "--set-string",
+            &format!("image.tag={version}"),
+            "--set",
+            "canary.enabled=true",
+        ]),
         common(),
         wait_v4(true),
     ])
 }
 
 fn uninstall_canary() -> Vec<String> {
-    cat(&[s(&["uninstall", "apex-inference-canary", "--ignore-not-found"]), common(), wait_v4(false)])
+    cat(&[
+        s(&["uninstall", "apex-inference-canary", "--ignore-not-found"]),
+        common(),
+        wait_v4(false),
+    ])
 }
 
 fn validator(r: &Rig, canary: healthy_or_not::Kind, config: ValidatorConfig) -> CanaryValidator {
@@ -127,37 +154,79 @@ fn request() -> ValidationRequest {
 #[tokio::test]
 async fn deploy_then_promote_runs_exactly_these_commands() {
     let r = rig();
-    let report = validator(&r, Kind::Healthy, ValidatorConfig::default()).validate(request()).await;
+    let report = validator(&r, Kind::Healthy, ValidatorConfig::default())
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
     let promote = cat(&[
         s(&["upgrade", "apex-inference"]),
         vec![chart()],
-        s(&["--reuse-values", "--set-string", "image.tag=v2", "--set", "canary.enabled=false"]),
+        s(&[
+            "--reuse-values",
+            "--set-string",
+            "image.tag=v2",
+            "--set",
+            "canary.enabled=false",
+        ]),
         common(),
         wait_v4(true),
     ]);
-    assert_eq!(r.fake.operations(), vec![get_values(), deploy_canary("v2"), promote, uninstall_canary()]);
-    assert_eq!(r.fake.calls().iter().filter(|c| c.argv[0] == "version").count(), 1, "the version is asked once");
+    assert_eq!(
+        r.fake.operations(),
+        vec![
+            get_values(),
+            deploy_canary("v2"),
+            promote,
+            uninstall_canary()
+        ]
+    );
+    assert_eq!(
+        r.fake
+            .calls()
+            .iter()
+            .filter(|c| c.argv[0] == "version")
+            .count(),
+        1,
+        "the version is asked once"
+    );
     let prod = r.fake.values(NS, "apex-inference").unwrap();
     assert_eq!(prod["image"]["tag"], "v2");
     assert_eq!(prod["canary"]["enabled"], false);
-    assert!(r.fake.values(NS, "apex-inference-canary").is_none(), "the canary release is gone");
-    assert_eq!(r.helm.commands(), r.fake.operations(), "every cluster command is reported");
+    assert!(
+        r.fake.values(NS, "apex-inference-canary").is_none(),
+        "the canary release is gone"
+    );
+    assert_eq!(
+        r.helm.commands(),
+        r.fake.operations(),
+        "every cluster command is reported"
+    );
 }
 
 #[tokio::test]
 async fn deploy_then_rollback_runs_exactly_these_commands() {
     let r = rig();
-    let report = validator(&r, Kind::Regressing, ValidatorConfig::default()).validate(request()).await;
+    let report = validator(&r, Kind::Regressing, ValidatorConfig::default())
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::RolledBack);
-    assert_eq!(r.fake.operations(), vec![get_values(), deploy_canary("v2"), uninstall_canary()]);
-    assert_eq!(r.fake.values(NS, "apex-inference").unwrap()["image"]["tag"], "v1", "production untouched");
+    assert_eq!(
+        r.fake.operations(),
+        vec![get_values(), deploy_canary("v2"), uninstall_canary()]
+    );
+    assert_eq!(
+        r.fake.values(NS, "apex-inference").unwrap()["image"]["tag"],
+        "v1",
+        "production untouched"
+    );
 }
 
 #[tokio::test]
 async fn progressive_weights_are_set_one_by_one() {
     let r = rig();
-    let report = validator(&r, Kind::Healthy, ValidatorConfig::progressive()).validate(request()).await;
+    let report = validator(&r, Kind::Healthy, ValidatorConfig::progressive())
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::Promoted);
     let ops = r.fake.operations();
     let weights: Vec<Vec<String>> = [5, 10, 25, 50]
@@ -174,17 +243,34 @@ async fn progressive_weights_are_set_one_by_one() {
         .collect();
     assert_eq!(&ops[2..6], &weights[..]);
     let canary_values_before_promotion = &ops[5];
-    assert!(canary_values_before_promotion.contains(&"--reuse-values".to_owned()), "the image tag is kept");
+    assert!(
+        canary_values_before_promotion.contains(&"--reuse-values".to_owned()),
+        "the image tag is kept"
+    );
 }
 
 #[tokio::test]
 async fn helm_3_gets_wait_and_atomic() {
     let r = rig_with(FakeHelm::with_version("v3.14.4"), |_| {});
-    r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap();
+    r.helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap();
     let ops = r.fake.operations();
     let deploy = ops.last().unwrap();
-    assert!(deploy.contains(&"--wait".to_owned()) && deploy.contains(&"--atomic".to_owned()), "{deploy:?}");
-    assert!(!deploy.iter().any(|a| a.starts_with("--wait=") || a == "--rollback-on-failure"), "{deploy:?}");
+    assert!(
+        deploy.contains(&"--wait".to_owned()) && deploy.contains(&"--atomic".to_owned()),
+        "{deploy:?}"
+    );
+    assert!(
+        !deploy
+            .iter()
+            .any(|a| a.starts_with("--wait=") || a == "--rollback-on-failure"),
+        "{deploy:?}"
+    );
 }
 
 #[tokio::test]
@@ -192,20 +278,57 @@ async fn the_fake_rejects_v3_flags_on_helm_4_as_helm_does() {
     let r = rig_with(FakeHelm::new(), |c| {
         c.helm_major = Some(3); // wrong on purpose
     });
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
-    assert!(matches!(&e, Error::Failed { stderr, .. } if stderr.contains("unknown flag: --atomic")), "{e}");
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Failed { stderr, .. } if stderr.contains("unknown flag: --atomic")),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn another_operation_in_progress_is_typed_and_retryable() {
     let r = rig();
-    r.fake.fail("upgrade", None, "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress", 1);
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
-    assert!(matches!(e, Error::OperationInProgress { ref release, .. } if release == "apex-inference-canary"), "{e}");
+    r.fake.fail(
+        "upgrade",
+        None,
+        "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+        1,
+    );
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::OperationInProgress { ref release, .. } if release == "apex-inference-canary"),
+        "{e}"
+    );
     assert!(e.is_retryable());
     // Through the trait, the core sees a retryable deploy error that names the operation.
-    r.fake.fail("upgrade", None, "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress", 1);
-    let core = r.helm.deploy_canary(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
+    r.fake.fail(
+        "upgrade",
+        None,
+        "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+        1,
+    );
+    let core = r
+        .helm
+        .deploy_canary(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
     assert!(core.is_retryable());
     assert!(core.to_string().contains("deploy canary v2"), "{core}");
 }
@@ -213,8 +336,20 @@ async fn another_operation_in_progress_is_typed_and_retryable() {
 #[tokio::test]
 async fn helm_timeouts_are_typed() {
     let r = rig();
-    r.fake.fail("upgrade", None, "Error: UPGRADE FAILED: context deadline exceeded", 1);
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
+    r.fake.fail(
+        "upgrade",
+        None,
+        "Error: UPGRADE FAILED: context deadline exceeded",
+        1,
+    );
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::TimedOut { .. }), "{e}");
 }
 
@@ -222,15 +357,32 @@ async fn helm_timeouts_are_typed() {
 async fn a_missing_release_is_typed() {
     let r = rig_with(FakeHelm::new(), |c| c.release = "absent".into());
     let e = r.helm.promote_version(&v("v2")).await.unwrap_err();
-    assert!(matches!(&e, Error::ReleaseNotFound { stderr, .. } if stderr.contains("has no deployed releases")), "{e}");
-    assert_eq!(r.helm.production_version().await.unwrap(), None, "reading a missing release is no version, not an error");
+    assert!(
+        matches!(&e, Error::ReleaseNotFound { stderr, .. } if stderr.contains("has no deployed releases")),
+        "{e}"
+    );
+    assert_eq!(
+        r.helm.production_version().await.unwrap(),
+        None,
+        "reading a missing release is no version, not an error"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_chart_is_typed() {
     let r = rig_with(FakeHelm::new(), |c| c.chart = "/nonexistent/chart".into());
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
-    assert!(matches!(&e, Error::ChartNotFound { chart, .. } if chart == "/nonexistent/chart"), "{e}");
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ChartNotFound { chart, .. } if chart == "/nonexistent/chart"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -238,37 +390,94 @@ async fn other_failures_keep_the_full_stderr() {
     let r = rig();
     let stderr = "Error: UPGRADE FAILED: cannot patch \"apex-inference-canary\" with kind Deployment: Deployment.apps \"apex-inference-canary\" is invalid: spec.selector: Invalid value: field is immutable";
     r.fake.fail("upgrade", None, stderr, 1);
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
-    assert!(matches!(&e, Error::Failed { stderr: got, exit_code: Some(1), .. } if got == stderr), "{e}");
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Failed { stderr: got, exit_code: Some(1), .. } if got == stderr),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_deploy_in_the_flow_rolls_the_canary_back() {
     let r = rig();
-    r.fake.fail("upgrade", Some("apex-inference-canary"), "Error: UPGRADE FAILED: timed out waiting for the condition", 1);
-    let report = validator(&r, Kind::Healthy, ValidatorConfig::default()).validate(request()).await;
+    r.fake.fail(
+        "upgrade",
+        Some("apex-inference-canary"),
+        "Error: UPGRADE FAILED: timed out waiting for the condition",
+        1,
+    );
+    let report = validator(&r, Kind::Healthy, ValidatorConfig::default())
+        .validate(request())
+        .await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("timed out waiting for the condition"), "{}", report.reason);
-    assert_eq!(r.fake.operations(), vec![get_values(), deploy_canary("v2"), uninstall_canary()]);
+    assert!(
+        report
+            .reason
+            .contains("timed out waiting for the condition"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(
+        r.fake.operations(),
+        vec![get_values(), deploy_canary("v2"), uninstall_canary()]
+    );
 }
 
 #[tokio::test]
 async fn production_rolls_back_to_the_last_deployed_revision_found_in_history() {
     let r = rig();
-    r.fake.seed_history(NS, "apex-inference", &[(1, "superseded", "v1"), (2, "superseded", "v2"), (3, "failed", "v3"), (4, "deployed", "v4")]);
-    r.helm.rollback(&RollbackTarget::Production { revision: None }).await.unwrap();
+    r.fake.seed_history(
+        NS,
+        "apex-inference",
+        &[
+            (1, "superseded", "v1"),
+            (2, "superseded", "v2"),
+            (3, "failed", "v3"),
+            (4, "deployed", "v4"),
+        ],
+    );
+    r.helm
+        .rollback(&RollbackTarget::Production { revision: None })
+        .await
+        .unwrap();
     let ops = r.fake.operations();
-    assert_eq!(ops[0], cat(&[s(&["history", "apex-inference", "-o", "json"]), common()]));
-    assert_eq!(ops[1], cat(&[s(&["rollback", "apex-inference", "2"]), common(), wait_v4(false)]));
+    assert_eq!(
+        ops[0],
+        cat(&[s(&["history", "apex-inference", "-o", "json"]), common()])
+    );
+    assert_eq!(
+        ops[1],
+        cat(&[
+            s(&["rollback", "apex-inference", "2"]),
+            common(),
+            wait_v4(false)
+        ])
+    );
     assert_eq!(r.helm.production_version().await.unwrap(), Some(v("v2")));
-    r.helm.rollback(&RollbackTarget::Production { revision: Some(1) }).await.unwrap();
+    r.helm
+        .rollback(&RollbackTarget::Production { revision: Some(1) })
+        .await
+        .unwrap();
     assert_eq!(r.helm.production_version().await.unwrap(), Some(v("v1")));
 }
 
 #[tokio::test]
 async fn status_is_parsed_from_helm_json() {
     let r = rig();
-    r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap();
+    r.helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap();
     let status = r.helm.status().await.unwrap();
     assert_eq!(status.production, ReleaseState::Deployed);
     assert_eq!(status.production_revision, Some(1));
@@ -288,7 +497,11 @@ async fn dry_run_reports_commands_without_running_them() {
         .validate(request().with_baseline(v("v1")))
         .await;
     assert_eq!(report.outcome, Outcome::Promoted);
-    assert!(r.fake.calls().is_empty(), "nothing ran: {:?}", r.fake.calls());
+    assert!(
+        r.fake.calls().is_empty(),
+        "nothing ran: {:?}",
+        r.fake.calls()
+    );
     let commands = r.helm.commands();
     assert_eq!(commands[0], deploy_canary("v2"));
     assert_eq!(commands[1][..2], s(&["upgrade", "apex-inference"])[..]);
@@ -304,17 +517,44 @@ async fn a_hanging_helm_is_stopped_at_the_timeout() {
     });
     r.fake.hang("upgrade", 60.0);
     let started = Instant::now();
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap_err();
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Killed { .. }), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(e.is_retryable());
 }
 
 #[tokio::test]
 async fn a_missing_values_file_is_refused_before_helm_runs() {
     let r = rig();
-    let e = r.helm.deploy(&CanarySpec { version: v("v2"), values_file: Some("/nope/values.yaml".into()) }).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidConfig { field: "values_file", .. }), "{e}");
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: Some("/nope/values.yaml".into()),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidConfig {
+                field: "values_file",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(r.fake.operations().is_empty());
 }
 
@@ -323,18 +563,35 @@ async fn arguments_with_spaces_stay_one_argument() {
     let dir = tempfile::tempdir().unwrap();
     let chart_dir = dir.path().join("my chart");
     std::fs::create_dir(&chart_dir).unwrap();
-    let r = rig_with(FakeHelm::new(), |c| c.chart = chart_dir.display().to_string());
-    r.helm.deploy(&CanarySpec { version: v("v2"), values_file: None }).await.unwrap();
+    let r = rig_with(FakeHelm::new(), |c| {
+        c.chart = chart_dir.display().to_string()
+    });
+    r.helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(r.fake.operations()[0][3], chart_dir.display().to_string());
 }
 
 #[test]
 fn injection_attempts_never_reach_helm() {
-    for bad in ["v1,canary.enabled=false", "v1 --set x=y", "$(reboot)", "v1\ncanary.enabled=false"] {
+    for bad in [
+        "v1,canary.enabled=false",
+        "v1 --set x=y",
+        "$(reboot)",
+        "v1\ncanary.enabled=false",
+    ] {
         assert!(Version::new(bad).is_err(), "{bad}");
     }
     for release in ["app;rm -rf", "App", "app --namespace kube-system"] {
-        let e = HelmDeployer::new(HelmConfig { release: release.into(), ..Default::default() }).unwrap_err();
+        let e = HelmDeployer::new(HelmConfig {
+            release: release.into(),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(matches!(e, Error::InvalidReleaseName { .. }), "{release}");
     }
     let weight = TrafficWeight::new(101);
@@ -349,7 +606,9 @@ async fn helm_deployer_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn a_missing_helm_binary_is_a_clear_error() {
-    let r = rig_with(FakeHelm::new(), |c| c.helm_binary = "/nonexistent/helm".into());
+    let r = rig_with(FakeHelm::new(), |c| {
+        c.helm_binary = "/nonexistent/helm".into()
+    });
     let e = r.helm.helm_major().await.unwrap_err();
     assert!(e.to_string().contains("is helm installed"), "{e}");
 }

@@ -64,7 +64,12 @@ impl FakeHelm {
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
                 Call {
-                    argv: v["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+                    argv: v["argv"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_owned())
+                        .collect(),
                     env: v["env"]
                         .as_object()
                         .unwrap()
@@ -78,7 +83,11 @@ impl FakeHelm {
 
     /// The argv of every call except `version`.
     pub fn operations(&self) -> Vec<Vec<String>> {
-        self.calls().into_iter().map(|c| c.argv).filter(|a| a.first().map(String::as_str) != Some("version")).collect()
+        self.calls()
+            .into_iter()
+            .map(|c| c.argv)
+            .filter(|a| a.first().map(String::as_str) != Some("version"))
+            .collect()
     }
 
     /// Makes the next `times` calls of `command` (optionally on `release`) fail with `stderr`.
@@ -96,8 +105,10 @@ impl FakeHelm {
             fault.as_object_mut().unwrap().remove("release");
         }
         let path = self.dir.path().join("faults.json");
-        let mut faults: Vec<serde_json::Value> =
-            std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let mut faults: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         faults.push(fault);
         std::fs::write(path, serde_json::to_string(&faults).unwrap()).expect("write faults");
     }
@@ -105,8 +116,10 @@ impl FakeHelm {
     /// Installs `release` at `tag`, as if production were already deployed.
     pub fn seed_release(&self, namespace: &str, release: &str, tag: &str) {
         let path = self.dir.path().join("state.json");
-        let mut state: serde_json::Value =
-            std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::json!({}));
+        let mut state: serde_json::Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::json!({}));
         state[namespace][release] = serde_json::json!({"revisions": [{
             "revision": 1, "updated": "2026-11-01T00:00:00Z", "status": "deployed",
             "chart": "apex-inference-0.1.0", "app_version": "1.0.0", "description": "Install complete",
@@ -118,8 +131,10 @@ impl FakeHelm {
     /// Writes a release's history: `(revision, status, image tag)`, oldest first.
     pub fn seed_history(&self, namespace: &str, release: &str, revisions: &[(u32, &str, &str)]) {
         let path = self.dir.path().join("state.json");
-        let mut state: serde_json::Value =
-            std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::json!({}));
+        let mut state: serde_json::Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::json!({}));
         let revisions: Vec<serde_json::Value> = revisions
             .iter()
             .map(|(n, status, tag)| {
@@ -137,7 +152,11 @@ impl FakeHelm {
         let text = std::fs::read_to_string(self.dir.path().join("state.json")).ok()?;
         let state: serde_json::Value = serde_json::from_str(&text).ok()?;
         let revisions = state[namespace][release]["revisions"].as_array()?;
-        revisions.iter().rev().find(|r| r["status"] == "deployed").map(|r| r["config"].clone())
+        revisions
+            .iter()
+            .rev()
+            .find(|r| r["status"] == "deployed")
+            .map(|r| r["config"].clone())
     }
 }
 
@@ -161,6 +180,10 @@ pub fn real_helm() -> PathBuf {
         return PathBuf::from(p);
     }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm");
-    assert!(path.exists(), "the real helm is missing at {}: run ./scripts/test.sh, which installs it", path.display());
+    assert!(
+        path.exists(),
+        "the real helm is missing at {}: run ./scripts/test.sh, which installs it",
+        path.display()
+    );
     path
 }

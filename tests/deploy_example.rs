@@ -1,0 +1,233 @@
+//! `examples/deploy.rs`, the guide's full flow in Rust, end to end: a real Prometheus with
+//! backfilled data, a recording fake helm on PATH, and a loopback Slack receiver.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use testkit::fake_helm::FakeHelm;
+use testkit::http::Server;
+use testkit::traffic::{now_secs, openmetrics, Traffic};
+
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("deploy");
+    assert!(
+        path.exists(),
+        "{} is missing: run through cargo test",
+        path.display()
+    );
+    path
+}
+
+fn chart() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/chart")
+        .display()
+        .to_string()
+}
+
+fn deploy(fake: &FakeHelm, prometheus: &str, slack: &str, args: &[&str]) -> Output {
+    Command::new(example())
+        .args(args)
+        .args([
+            "--chart",
+            &chart(),
+            "--values-file",
+            &format!("{}/values-canary.yaml", chart()),
+            "--wait-minutes",
+            "0",
+        ])
+        .env("PATH", fake.path_env())
+        .env("PROMETHEUS_URL", prometheus)
+        .env("SLACK_WEBHOOK_URL", slack)
+        .output()
+        .unwrap()
+}
+
+fn data() -> String {
+    openmetrics(
+        &[
+            Traffic::healthy("v1", 50.0),
+            Traffic::healthy("v2", 10.0),
+            Traffic {
+                error_ratio: 0.09,
+                ..Traffic::healthy("v3", 10.0)
+            },
+        ],
+        1200,
+        15,
+        now_secs() - 2,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_canary_is_deployed_promoted_and_announced() {
+    let prometheus = testkit::services::prometheus(&data());
+    let slack = Server::receiver().await;
+    let fake = FakeHelm::new();
+    fake.seed_release("default", "apex-inference", "v1");
+
+    let out = deploy(
+        &fake,
+        &prometheus.url,
+        &format!("{}/hook", slack.url),
+        &["--version", "v2"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PROMOTED (decision: proceed)"), "{stdout}");
+
+    let ops: Vec<String> = fake.operations().iter().map(|a| a[..2].join(" ")).collect();
+    assert_eq!(
+        ops,
+        vec![
+            "get values",
+            "upgrade --install",
+            "upgrade apex-inference",
+            "uninstall apex-inference-canary"
+        ]
+    );
+    assert_eq!(
+        fake.values("default", "apex-inference").unwrap()["image"]["tag"],
+        "v2"
+    );
+
+    let msg: Value = serde_json::from_slice(&slack.requests()[0].body).unwrap();
+    assert!(
+        msg["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("✅ Canary v2 promoted"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn regressing_canary_is_rolled_back_and_announced() {
+    let prometheus = testkit::services::prometheus(&data());
+    let slack = Server::receiver().await;
+    let fake = FakeHelm::new();
+    fake.seed_release("default", "apex-inference", "v1");
+
+    let out = deploy(
+        &fake,
+        &prometheus.url,
+        &format!("{}/hook", slack.url),
+        &["--version", "v3"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let ops: Vec<String> = fake.operations().iter().map(|a| a[..2].join(" ")).collect();
+    assert_eq!(
+        ops,
+        vec![
+            "get values",
+            "upgrade --install",
+            "uninstall apex-inference-canary"
+        ]
+    );
+    assert_eq!(
+        fake.values("default", "apex-inference").unwrap()["image"]["tag"],
+        "v1",
+        "production untouched"
+    );
+    let msg: Value = serde_json::from_slice(&slack.requests()[0].body).unwrap();
+    let text = msg["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("🚨 Automatic rollback triggered for v3"),
+        "{text}"
+    );
+    assert!(text.contains("error_rate: 9% (was 1%, 9×)"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_helm_calls_and_runs_none() {
+    let prometheus = testkit::services::prometheus(&data());
+    let slack = Server::receiver().await;
+    let fake = FakeHelm::new();
+    let out = deploy(
+        &fake,
+        &prometheus.url,
+        &format!("{}/hook", slack.url),
+        &["--version", "v2", "--production-version", "v1", "--dry-run"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("helm upgrade --install apex-inference-canary"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--set-string image.tag=v2"), "{stdout}");
+    assert!(
+        fake.operations().is_empty(),
+        "a dry run runs no cluster command"
+    );
+}
+
+#[test]
+fn bad_versions_are_refused_before_anything_runs() {
+    let fake = FakeHelm::new();
+    let out = Command::new(example())
+        .args(["--version", "v1,canary.enabled=false"])
+        .env("PATH", fake.path_env())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid version"));
+    assert!(fake.calls().is_empty());
+}
+
+#[test]
+fn the_workflow_calls_the_deploy_example_with_flags_it_accepts() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/github-actions/deploy-canary.yml");
+    let workflow: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let steps = workflow["jobs"]["canary"]["steps"].as_sequence().unwrap();
+    let run = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("--example deploy"))
+        .expect("a step runs the deploy example");
+    // Take the flags after `--`, with the workflow's expressions replaced by sample values.
+    let flags = run.split(" -- ").nth(1).unwrap();
+    let flags = flags
+        .replace("\"$VERSION\"", "v9.9.9")
+        .replace("\"${{ steps.production.outputs.version }}\"", "v9.9.8")
+        .replace("\"$RELEASE\"", "apex-inference")
+        .replace("\"$NAMESPACE\"", "production");
+    let report = std::env::temp_dir().join(format!("canary-report-{}.json", std::process::id()));
+    let mut args: Vec<String> = flags.split_whitespace().map(str::to_owned).collect();
+    let i = args.iter().position(|a| a == "--report-file").unwrap();
+    args[i + 1] = report.display().to_string();
+    args.push("--dry-run".into());
+    let out = Command::new(example())
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PROMETHEUS_URL", "http://127.0.0.1:9")
+        .env("CANARY_TIME_SCALE", "0")
+        .env_remove("SLACK_WEBHOOK_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("unknown argument"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no Prometheus: the validation fails safe"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["version"], "v9.9.9");
+}
