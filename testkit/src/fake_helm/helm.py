@@ -6,6 +6,7 @@ environment) in calls.jsonl, answers in helm's real JSON formats, checks its arg
 helm does, and fails on request (faults.json) with helm's real error messages.
 It emulates helm 4 unless FAKE_HELM_VERSION (in version.txt) says v3.
 """
+import fcntl
 import json
 import os
 import sys
@@ -37,6 +38,10 @@ def fail(message, code=1):
     sys.stderr.write(message + "\n")
     sys.exit(code)
 
+
+# Concurrent calls (several regions at once) take turns, as a cluster's release store would.
+_lock = open(os.path.join(HERE, ".lock"), "w")
+fcntl.flock(_lock, fcntl.LOCK_EX)
 
 version = open(VERSION_FILE).read().strip() if os.path.exists(VERSION_FILE) else "v4.1.4"
 v4 = version.startswith("v4")
