@@ -51,6 +51,13 @@ fi
 export CANARY_HELM="$helm_bin"
 "$helm_bin" version --short
 
+log "Python virtualenv (.venv) with the pinned test tools"
+command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv; }
+if [ ! -x "$root/.venv/bin/python" ]; then
+  python3 -m venv "$root/.venv"
+fi
+"$root/.venv/bin/pip" install -q -r canary-py/requirements-test.txt
+
 # --- checks -----------------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -72,6 +79,19 @@ else
   echo "KUBECONFIG is not set: the opt-in cluster test (canary-helm/tests/cluster.rs) is skipped"
 fi
 
+log "Python: build the canary module into .venv, then pytest"
+cargo build -q -p testkit --bin openmetrics   # the traffic generator the Python tests share
+(cd canary-py && "$root/.venv/bin/maturin" develop -q)
+py_log=$(mktemp)
+set +e
+(cd canary-py && "$root/.venv/bin/pytest" -q tests 2>&1) | tee "$py_log"
+py_status=${PIPESTATUS[0]}
+set -e
+[ "$py_status" -eq 0 ] || { echo "pytest failed (exit $py_status)" >&2; exit 1; }
+py_passed=$(grep -Eo '[0-9]+ passed' "$py_log" | tail -1 | awk '{print $1}')
+py_failed=$(grep -Eo '[0-9]+ failed' "$py_log" | tail -1 | awk '{print $1}')
+py_passed=${py_passed:-0}; py_failed=${py_failed:-0}
+
 log "quickstart example"
 out=$(cargo run -q --example quickstart)
 grep -q "=> v1.5.0: promoted" <<<"$out" || { echo "quickstart: v1.5.0 was not promoted" >&2; echo "$out" >&2; exit 1; }
@@ -81,7 +101,8 @@ echo "quickstart: healthy canary promoted, regressing canary rolled back"
 cd "$root"
 log "summary"
 echo "Rust: $rust_passed passed, $rust_failed failed"
-total_passed=$rust_passed
-total_failed=$rust_failed
+echo "Python: $py_passed passed, $py_failed failed"
+total_passed=$((rust_passed + py_passed))
+total_failed=$((rust_failed + py_failed))
 [ "$total_passed" -gt 0 ] || { echo "no test ran" >&2; exit 1; }
 echo "$total_passed passed, $total_failed failed"

@@ -20,6 +20,7 @@ use pyo3_async_runtimes::TaskLocals;
 use serde::Deserialize;
 
 use crate::errors;
+use crate::pending::Pending;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
@@ -30,6 +31,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPrometheus>()?;
     m.add_class::<PyHelm>()?;
     m.add_class::<PySlack>()?;
+    m.add_class::<Pending>()?;
     Ok(())
 }
 
@@ -140,45 +142,49 @@ impl PyPrometheus {
 
     /// Fetches one version's metrics; resolves to `CanaryMetrics` JSON.
     #[pyo3(signature = (version, arm_name, window_seconds, at_unix = None))]
-    fn fetch<'py>(
+    fn fetch(
         &self,
-        py: Python<'py>,
         version: String,
         arm_name: &str,
         window_seconds: f64,
         at_unix: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Pending> {
         let mut q = MetricsQuery::new(version, arm(arm_name)?, window(window_seconds)?);
         q.at = at(at_unix)?;
         let source = self.source.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let m = source.fetch(&q).await.map_err(errors::core)?;
-            Ok(to_json(&m))
-        })
+        Pending::spawn(
+            async move {
+                let m = source.fetch(&q).await.map_err(errors::core)?;
+                Ok(to_json(&m))
+            },
+            None,
+        )
     }
 
     /// Fetches baseline and canary concurrently; resolves to `[baseline JSON, canary JSON]`.
     #[pyo3(signature = (baseline, canary, window_seconds, at_unix = None))]
-    fn fetch_pair<'py>(
+    fn fetch_pair(
         &self,
-        py: Python<'py>,
         baseline: String,
         canary: String,
         window_seconds: f64,
         at_unix: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Pending> {
         let w = window(window_seconds)?;
         let when = at(at_unix)?.unwrap_or_else(Utc::now);
         let b = MetricsQuery::new(baseline, Arm::Baseline, w).at(when);
         let c = MetricsQuery::new(canary, Arm::Canary, w).at(when);
         let source = self.source.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let (b, c) = canary_core::fetch_pair(source.as_ref(), &b, &c).await;
-            Ok((
-                to_json(&b.map_err(errors::core)?),
-                to_json(&c.map_err(errors::core)?),
-            ))
-        })
+        Pending::spawn(
+            async move {
+                let (b, c) = canary_core::fetch_pair(source.as_ref(), &b, &c).await;
+                Ok((
+                    to_json(&b.map_err(errors::core)?),
+                    to_json(&c.map_err(errors::core)?),
+                ))
+            },
+            None,
+        )
     }
 
     /// The current query templates, by metric.
@@ -220,23 +226,19 @@ impl PyHelm {
     }
 
     #[pyo3(signature = (version, values_file = None))]
-    fn deploy_canary<'py>(
-        &self,
-        py: Python<'py>,
-        version: &str,
-        values_file: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn deploy_canary(&self, version: &str, values_file: Option<String>) -> PyResult<Pending> {
         let spec = CanarySpec {
             version: Version::new(version).map_err(errors::core)?,
             values_file: values_file.map(Into::into),
         };
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            helm.deploy(&spec).await.map_err(errors::helm)
-        })
+        Pending::spawn(
+            async move { helm.deploy(&spec).await.map_err(errors::helm) },
+            None,
+        )
     }
 
-    fn set_canary_weight<'py>(&self, py: Python<'py>, weight: i64) -> PyResult<Bound<'py, PyAny>> {
+    fn set_canary_weight(&self, weight: i64) -> PyResult<Pending> {
         let w = u8::try_from(weight)
             .ok()
             .and_then(|w| TrafficWeight::new(w).ok());
@@ -244,60 +246,68 @@ impl PyHelm {
             PyValueError::new_err(format!("weight must be between 0 and 100, not {weight}"))
         })?;
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            helm.set_weight(w).await.map_err(errors::helm)
-        })
+        Pending::spawn(
+            async move { helm.set_weight(w).await.map_err(errors::helm) },
+            None,
+        )
     }
 
-    fn promote<'py>(&self, py: Python<'py>, version: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn promote(&self, version: &str) -> PyResult<Pending> {
         let v = Version::new(version).map_err(errors::core)?;
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            helm.promote_version(&v).await.map_err(errors::helm)
-        })
+        Pending::spawn(
+            async move { helm.promote_version(&v).await.map_err(errors::helm) },
+            None,
+        )
     }
 
-    fn rollback_canary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn rollback_canary(&self) -> PyResult<Pending> {
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            helm.rollback(&RollbackTarget::Canary)
-                .await
-                .map_err(errors::core)
-        })
+        Pending::spawn(
+            async move {
+                helm.rollback(&RollbackTarget::Canary)
+                    .await
+                    .map_err(errors::core)
+            },
+            None,
+        )
     }
 
     #[pyo3(signature = (revision = None))]
-    fn rollback_production<'py>(
-        &self,
-        py: Python<'py>,
-        revision: Option<u32>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn rollback_production(&self, revision: Option<u32>) -> PyResult<Pending> {
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            helm.rollback_production(revision)
-                .await
-                .map_err(errors::helm)
-        })
+        Pending::spawn(
+            async move {
+                helm.rollback_production(revision)
+                    .await
+                    .map_err(errors::helm)
+            },
+            None,
+        )
     }
 
     /// Resolves to the `DeploymentStatus` JSON.
-    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn status(&self) -> PyResult<Pending> {
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            Ok(to_json(&helm.status().await.map_err(errors::core)?))
-        })
+        Pending::spawn(
+            async move { Ok(to_json(&helm.status().await.map_err(errors::core)?)) },
+            None,
+        )
     }
 
     /// Resolves to production's image tag, or `None`.
-    fn production_version<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn production_version(&self) -> PyResult<Pending> {
         let helm = self.helm.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            Ok(helm
-                .production_version()
-                .await
-                .map_err(errors::core)?
-                .map(String::from))
-        })
+        Pending::spawn(
+            async move {
+                Ok(helm
+                    .production_version()
+                    .await
+                    .map_err(errors::core)?
+                    .map(String::from))
+            },
+            None,
+        )
     }
 
     /// The helm commands run (or, in dry-run, printed) so far.
@@ -324,19 +334,17 @@ impl PySlack {
         Ok(PySlack { slack: Arc::new(s) })
     }
 
-    fn send_alert<'py>(
-        &self,
-        py: Python<'py>,
-        message: String,
-        color: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn send_alert(&self, message: String, color: String) -> PyResult<Pending> {
         let slack = self.slack.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            slack
-                .send_alert(&message, &color)
-                .await
-                .map_err(errors::notify)
-        })
+        Pending::spawn(
+            async move {
+                slack
+                    .send_alert(&message, &color)
+                    .await
+                    .map_err(errors::notify)
+            },
+            None,
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -472,17 +480,6 @@ impl BusinessCheck for PyBusinessCheck {
     }
 }
 
-/// Sends a cancel signal when dropped: a cancelled Python task still rolls the canary back.
-struct CancelOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
 fn build_validator(
     config: &RunConfig,
     business: Option<Arc<dyn BusinessCheck>>,
@@ -533,15 +530,15 @@ fn build_validator(
     Ok(validator)
 }
 
-/// Runs a whole validation; resolves to the `ValidationReport` JSON. Cancelling the awaitable
-/// cancels the validation, which then rolls the canary back.
+/// Runs a whole validation; resolves to the `ValidationReport` JSON. Cancelling it rolls the
+/// canary back before the task ends.
 #[pyfunction]
 #[pyo3(signature = (config, business_check = None))]
 fn run_validation<'py>(
     py: Python<'py>,
     config: &str,
     business_check: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Pending> {
     let config: RunConfig = from_json("validation request", config)?;
     let business: Option<Arc<dyn BusinessCheck>> = match business_check {
         None => None,
@@ -563,19 +560,22 @@ fn run_validation<'py>(
             .map_err(|_| PyValueError::new_err(format!("wait time {w} s is not >= 0")))?;
         request = request.with_warmup(w);
     }
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let guard = CancelOnDrop(Some(tx));
-        let task = tokio::spawn(async move {
-            let cancel = async move {
-                let _ = rx.await;
+    // Cancelling signals the validator, which rolls the canary back and reports `cancelled`.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let cancel: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(());
+    });
+    Pending::spawn(
+        async move {
+            let signal = async move {
+                if rx.await.is_err() {
+                    // The sender is gone without a cancel: never cancel.
+                    futures::future::pending::<()>().await;
+                }
             };
-            validator.validate_until(request, cancel).await
-        });
-        let report = task.await.map_err(|e| {
-            errors::CanaryError::new_err(format!("the validation task failed: {e}"))
-        })?;
-        drop(guard);
-        Ok(to_json(&report))
-    })
+            let report = validator.validate_until(request, signal).await;
+            Ok(to_json(&report))
+        },
+        Some(cancel),
+    )
 }

@@ -136,10 +136,7 @@ async def test_cancelling_the_task_rolls_the_canary_back(prometheus, fake_helm, 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(100):
-        if "uninstall apex-inference-canary" in ops(fake_helm):
-            break
-        await asyncio.sleep(0.05)
+    # The rollback finished before the cancellation reached the caller.
     assert ops(fake_helm) == ["upgrade --install", "uninstall apex-inference-canary"]
 
 
@@ -148,11 +145,7 @@ async def test_a_timeout_cancels_and_rolls_back(prometheus, fake_helm, monkeypat
     v = validator(prometheus, fake_helm)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(v.validate_canary("v1.1.0", production_version="v1.0.0", wait_time_minutes=10), timeout=1.0)
-    for _ in range(100):
-        if "uninstall apex-inference-canary" in ops(fake_helm):
-            break
-        await asyncio.sleep(0.05)
-    assert "uninstall apex-inference-canary" in ops(fake_helm)
+    assert ops(fake_helm)[-1] == "uninstall apex-inference-canary"
 
 
 async def test_bad_input_is_a_value_error_before_anything_runs(prometheus, fake_helm):

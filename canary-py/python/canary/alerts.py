@@ -6,6 +6,7 @@ import logging
 from typing import Any, Dict, Optional
 
 from . import _canary
+from ._bridge import wait
 from .metrics import CanaryMetrics
 
 _log = logging.getLogger("canary")
@@ -45,7 +46,7 @@ class AlertManager:
             _log.info("no Slack webhook configured; not sent: %s", message)
             return False
         try:
-            await self._slack.send_alert(message, color)
+            await wait(self._slack.send_alert(message, color))
             return True
         except _canary.NotifyError as e:
             _log.warning("Slack alert not delivered: %s", e)

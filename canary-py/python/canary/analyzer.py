@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from . import _canary
+from ._bridge import wait
 from .metrics import CanaryMetrics
 
 
@@ -114,7 +115,7 @@ class CanaryAnalyzer:
     ) -> CanaryMetrics:
         """The metrics of ``version`` over the last ``duration_minutes`` (at ``at``, or now)."""
         self._check_open()
-        data = await self._source.fetch(version, "baseline", self._window(duration_minutes), _unix(at))
+        data = await wait(self._source.fetch(version, "baseline", self._window(duration_minutes), _unix(at)))
         return CanaryMetrics._from_core(json.loads(data))
 
     async def compare_versions(
@@ -122,7 +123,7 @@ class CanaryAnalyzer:
     ) -> Tuple[CanaryMetrics, CanaryMetrics]:
         """The metrics of baseline ``v1`` and canary ``v2``, fetched concurrently at one time."""
         self._check_open()
-        b, c = await self._source.fetch_pair(v1, v2, self._window(duration_minutes), _unix(at))
+        b, c = await wait(self._source.fetch_pair(v1, v2, self._window(duration_minutes), _unix(at)))
         return CanaryMetrics._from_core(json.loads(b)), CanaryMetrics._from_core(json.loads(c))
 
     def _prometheus_config(self, url: Optional[str] = None) -> Dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from . import _canary
+from ._bridge import wait
 
 
 class HelmManager:
@@ -50,22 +51,22 @@ class HelmManager:
 
     async def deploy_canary(self, version: str, values_file: Optional[str] = None) -> None:
         """Installs or upgrades the canary release at ``version``."""
-        await self._helm.deploy_canary(version, values_file)
+        await wait(self._helm.deploy_canary(version, values_file))
 
     async def set_canary_weight(self, weight: int) -> None:
         """Sends ``weight`` percent of the traffic to the canary."""
-        await self._helm.set_canary_weight(weight)
+        await wait(self._helm.set_canary_weight(weight))
 
     async def rollback(self, revision: Optional[int] = None) -> None:
         """Without ``revision``, removes the canary; with one, rolls production back to it."""
         if revision is None:
-            await self._helm.rollback_canary()
+            await wait(self._helm.rollback_canary())
         else:
-            await self._helm.rollback_production(revision)
+            await wait(self._helm.rollback_production(revision))
 
     async def rollback_production(self, revision: Optional[int] = None) -> int:
         """Rolls production back to ``revision``, or to the last deployed one before it."""
-        return int(await self._helm.rollback_production(revision))
+        return int(await wait(self._helm.rollback_production(revision)))
 
     async def promote_canary(self, version: Optional[str] = None) -> None:
         """Makes the canary's version (or ``version``) production and removes the canary."""
@@ -74,15 +75,15 @@ class HelmManager:
             version = status.get("canary_version")
             if not version:
                 raise _canary.HelmError(f"no canary of {self.release_name} is deployed, so there is nothing to promote")
-        await self._helm.promote(version)
+        await wait(self._helm.promote(version))
 
     async def get_deployment_status(self) -> Dict[str, Any]:
         """Production's and the canary's state, revision and version."""
-        return dict(json.loads(await self._helm.status()))
+        return dict(json.loads(await wait(self._helm.status())))
 
     async def get_production_version(self) -> Optional[str]:
         """The image tag production runs, or ``None``."""
-        version: Optional[str] = await self._helm.production_version()
+        version: Optional[str] = await wait(self._helm.production_version())
         return version
 
     @property

@@ -55,6 +55,9 @@ class RollbackPolicy:
         self.thresholds = thresholds or RollbackThresholds()
         self._extra: List[Dict[str, Any]] = []
         self._without: List[str] = []
+        # The thresholds are frozen: serialize them once, not on every evaluate().
+        self._thresholds_text = json.dumps(asdict(self.thresholds))
+        self._extra_text = "[]"
 
     def add_metric(
         self,
@@ -83,17 +86,16 @@ class RollbackPolicy:
             "floor": floor,
         }
         # Checked now, so a bad spec fails where it is written.
-        _canary.evaluate(_EMPTY, _EMPTY, self._thresholds_json(), json.dumps(self._extra + [spec]), [])
+        candidate = json.dumps(self._extra + [spec])
+        _canary.evaluate(_EMPTY, _EMPTY, self._thresholds_text, candidate, [])
         self._extra.append(spec)
+        self._extra_text = candidate
         return self
 
     def without_metric(self, name: str) -> "RollbackPolicy":
         """Stops judging a metric, e.g. ``model_confidence`` for a service without a model."""
         self._without.append(name)
         return self
-
-    def _thresholds_json(self) -> str:
-        return json.dumps(asdict(self.thresholds))
 
     def _config(self) -> Dict[str, Any]:
         return {"thresholds": asdict(self.thresholds), "extra_metrics": self._extra, "without_metrics": self._without}
@@ -113,8 +115,8 @@ class RollbackPolicy:
             _canary.evaluate(
                 json.dumps(v1_metrics._to_core()),
                 json.dumps(v2_metrics._to_core()),
-                self._thresholds_json(),
-                json.dumps(self._extra),
+                self._thresholds_text,
+                self._extra_text,
                 list(self._without),
             )
         )

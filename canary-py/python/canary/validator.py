@@ -6,6 +6,7 @@ import json
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _canary
+from ._bridge import wait
 from .alerts import AlertManager
 from .analyzer import CanaryAnalyzer
 from .helm import HelmManager
@@ -141,5 +142,5 @@ class CanaryValidator:
             "values_file": values_file,
             "warmup_seconds": float(wait_time_minutes) * 60.0,
         }
-        report = await _canary.run_validation(json.dumps(config), business_check or self.business_check)
+        report = await wait(_canary.run_validation(json.dumps(config), business_check or self.business_check))
         return ValidationResult(json.loads(report))
