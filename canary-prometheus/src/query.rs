@@ -148,9 +148,9 @@ pub fn escape_label_value(value: &str) -> String {
 /// A window as a PromQL duration: `5m`, `1h`, `90s`.
 pub fn format_window(window: Duration) -> String {
     let s = window.as_secs().max(1);
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
