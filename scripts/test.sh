@@ -69,8 +69,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 log "Rust tests (unit, integration, property, doc)"
 rust_log=$(mktemp)
 cargo test --workspace --all-features 2>&1 | tee "$rust_log"
-rust_passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$rust_log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-rust_failed=$(grep -Eo '[0-9]+ failed' "$rust_log" | awk '{s+=$1} END {print s+0}')
+# Sum the "N passed; M failed" of every "test result:" line.
+count() { awk -v word="$1" '/^test result:/ { for (i = 2; i <= NF; i++) if ($i ~ "^" word) s += $(i - 1) } END { print s + 0 }' "$2"; }
+rust_passed=$(count passed "$rust_log")
+rust_failed=$(count failed "$rust_log")
 
 if [ -n "${KUBECONFIG:-}" ]; then
   log "cluster end-to-end test (KUBECONFIG is set)"
@@ -88,8 +90,8 @@ set +e
 py_status=${PIPESTATUS[0]}
 set -e
 [ "$py_status" -eq 0 ] || { echo "pytest failed (exit $py_status)" >&2; exit 1; }
-py_passed=$(grep -Eo '[0-9]+ passed' "$py_log" | tail -1 | awk '{print $1}')
-py_failed=$(grep -Eo '[0-9]+ failed' "$py_log" | tail -1 | awk '{print $1}')
+py_passed=$( (grep -Eo '[0-9]+ passed' "$py_log" || true) | tail -1 | awk '{print $1}')
+py_failed=$( (grep -Eo '[0-9]+ failed' "$py_log" || true) | tail -1 | awk '{print $1}')
 py_passed=${py_passed:-0}; py_failed=${py_failed:-0}
 
 log "quickstart example"

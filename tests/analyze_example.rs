@@ -6,21 +6,7 @@ use std::process::{Command, Output};
 use testkit::traffic::{now_secs, openmetrics, Traffic};
 
 fn example() -> PathBuf {
-    // cargo test builds the examples next to the test binaries' directory.
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("analyze");
-    assert!(
-        path.exists(),
-        "{} is missing: run through cargo test",
-        path.display()
-    );
-    path
+    testkit::example_binary("analyze")
 }
 
 fn analyze(args: &[&str]) -> Output {

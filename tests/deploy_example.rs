@@ -10,20 +10,7 @@ use testkit::http::Server;
 use testkit::traffic::{now_secs, openmetrics, Traffic};
 
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("deploy");
-    assert!(
-        path.exists(),
-        "{} is missing: run through cargo test",
-        path.display()
-    );
-    path
+    testkit::example_binary("deploy")
 }
 
 fn chart() -> String {

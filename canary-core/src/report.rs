@@ -402,16 +402,19 @@ fn percent_change(p: f64) -> String {
     }
 }
 
-/// Serde for `Duration` as fractional seconds.
-pub(crate) mod seconds {
+/// Serde for `Duration` as fractional seconds, for configuration files
+/// (`#[serde(with = "canary_core::report::seconds")]`).
+pub mod seconds {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the duration as seconds.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
+    /// Reads seconds; negative or non-finite values are errors.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)

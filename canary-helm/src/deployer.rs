@@ -50,10 +50,10 @@ pub struct HelmConfig {
     /// The helm binary; a bare name is looked up on PATH.
     pub helm_binary: PathBuf,
     /// helm's `--timeout` for each operation, in seconds.
-    #[serde(with = "secs")]
+    #[serde(with = "canary_core::report::seconds")]
     pub timeout: Duration,
     /// Extra time after `timeout` before a hanging helm is stopped (SIGTERM, then SIGKILL).
-    #[serde(with = "secs")]
+    #[serde(with = "canary_core::report::seconds")]
     pub kill_grace: Duration,
     /// How helm waits for readiness.
     pub wait: WaitStrategy,
@@ -299,20 +299,22 @@ impl HelmDeployer {
         }
     }
 
-    async fn release_status(&self, release: &str) -> Result<Option<StatusJson>> {
-        let mut args = vec![
-            "status".into(),
-            release.to_owned(),
-            "-o".into(),
-            "json".into(),
-        ];
+    /// Runs a read command that prints JSON (`<command...> <release> -o json`); a missing
+    /// release, or a dry run, is `None`.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        command: &[&str],
+        release: &str,
+    ) -> Result<Option<T>> {
+        let mut args: Vec<String> = command.iter().map(|c| c.to_string()).collect();
+        args.extend([release.to_owned(), "-o".into(), "json".into()]);
         self.common_args(&mut args);
         match self.run(release, args).await {
             Ok(out) if self.config.dry_run && out.is_empty() => Ok(None),
             Ok(out) => serde_json::from_str(&out)
                 .map(Some)
                 .map_err(|e| Error::InvalidOutput {
-                    command: format!("helm status {release} -o json"),
+                    command: format!("helm {} {release} -o json", command.join(" ")),
                     reason: e.to_string(),
                 }),
             Err(Error::ReleaseNotFound { .. }) => Ok(None),
@@ -320,26 +322,12 @@ impl HelmDeployer {
         }
     }
 
+    async fn release_status(&self, release: &str) -> Result<Option<StatusJson>> {
+        self.read_json(&["status"], release).await
+    }
+
     async fn values(&self, release: &str) -> Result<Option<serde_json::Value>> {
-        let mut args = vec![
-            "get".into(),
-            "values".into(),
-            release.to_owned(),
-            "-o".into(),
-            "json".into(),
-        ];
-        self.common_args(&mut args);
-        match self.run(release, args).await {
-            Ok(out) if self.config.dry_run && out.is_empty() => Ok(None),
-            Ok(out) => serde_json::from_str(&out)
-                .map(Some)
-                .map_err(|e| Error::InvalidOutput {
-                    command: format!("helm get values {release} -o json"),
-                    reason: e.to_string(),
-                }),
-            Err(Error::ReleaseNotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.read_json(&["get", "values"], release).await
     }
 
     /// `helm history <release> -o json`.
@@ -558,20 +546,6 @@ impl Deployer for HelmDeployer {
             None => Ok(None),
             Some(tag) => Version::new(tag).map(Some),
         }
-    }
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use canary_core::test_util::conformance;
 use canary_core::{Notifier, Outcome};
@@ -178,30 +177,9 @@ async fn the_guides_send_alert_posts_a_coloured_attachment() {
     assert_eq!(msg["text"], "Rollback of v2 <fast>");
 }
 
-/// A tracing writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_webhook_url_never_appears_in_errors_debug_or_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = testkit::logs::capture();
 
     let port = testkit::free_port(); // nothing listens: connection refused
     let url = format!("http://127.0.0.1:{port}/services/T000/B000/XXXXSECRET");
@@ -219,7 +197,7 @@ async fn the_webhook_url_never_appears_in_errors_debug_or_logs() {
         text.contains("slack could not deliver the event") || text.contains("slack"),
         "{text}"
     );
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("retrying"), "{logs}");
     for place in [&text, &logs] {
         assert!(!place.contains("XXXXSECRET"), "the webhook leaked: {place}");

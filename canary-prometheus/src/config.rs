@@ -35,13 +35,13 @@ pub struct RetryPolicy {
     /// Attempts in all, the first included. 1 disables retries.
     pub max_attempts: u32,
     /// The first backoff; it doubles each time, with jitter.
-    #[serde(with = "secs")]
+    #[serde(with = "canary_core::report::seconds")]
     pub initial_backoff: Duration,
     /// The longest backoff.
-    #[serde(with = "secs")]
+    #[serde(with = "canary_core::report::seconds")]
     pub max_backoff: Duration,
     /// No retry starts after this long since the first attempt.
-    #[serde(with = "secs")]
+    #[serde(with = "canary_core::report::seconds")]
     pub deadline: Duration,
 }
 
@@ -63,7 +63,7 @@ pub struct PrometheusConfig {
     /// Base URL, e.g. `http://prometheus:9090` (the guide's default).
     pub url: String,
     /// Per-request timeout (the guide's `timeout=30`).
-    #[serde(with = "secs")]
+    #[serde(with = "canary_core::report::seconds")]
     pub timeout: Duration,
     /// GET or POST.
     pub method: QueryMethod,
@@ -157,20 +157,6 @@ impl fmt::Debug for PrometheusConfig {
             .field("baseline_label_template", &self.baseline_label_template)
             .field("queries", &self.queries)
             .finish()
-    }
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

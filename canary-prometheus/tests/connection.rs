@@ -1,8 +1,6 @@
 //! Connection options against real servers: TLS with a custom CA, insecure-skip-verify, a
 //! proxy; and no secret in the logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canary_core::{Arm, MetricsQuery, MetricsSource};
@@ -91,30 +89,9 @@ async fn requests_go_through_the_configured_proxy() {
     );
 }
 
-/// A tracing writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn secrets_never_reach_the_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = testkit::logs::capture();
 
     let failing = Server::start(|_| Reply::text(503, "down")).await;
     let q = MetricsQuery::new("v1", Arm::Canary, Duration::from_secs(60));
@@ -138,7 +115,7 @@ async fn secrets_never_reach_the_logs() {
         .fetch(&q)
         .await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("retrying"),
         "the failures were logged: {text}"

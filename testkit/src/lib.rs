@@ -6,10 +6,12 @@
 //! - [`http`]: a loopback HTTP server that records requests and answers from a script — a
 //!   Slack or webhook receiver, or a faulty Prometheus.
 //! - [`fake_helm`]: a recording fake of the helm CLI, and where the real one is.
+//! - [`logs`]: captured `tracing` output, to check that no secret is logged.
 //! - [`tls`]: a throw-away CA and a server certificate for 127.0.0.1, made with openssl.
 
 pub mod fake_helm;
 pub mod http;
+pub mod logs;
 pub mod services;
 pub mod tls;
 pub mod traffic;
@@ -27,4 +29,22 @@ pub fn have(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
+}
+
+/// A workspace example built by `cargo test` (`target/<profile>/examples/<name>`), found from
+/// the running test binary's path.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with cargo test, which builds the examples",
+        path.display()
+    );
+    path
 }

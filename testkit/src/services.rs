@@ -125,19 +125,10 @@ pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
-/// Starts Prometheus on data backfilled from `openmetrics` (see [`crate::traffic`]).
-///
-/// The data goes through `promtool tsdb create-blocks-from openmetrics` into a fresh data
-/// directory before the server starts. Retention is 100 years, so old test data stays.
-pub fn prometheus(openmetrics: &str) -> Service {
-    prometheus_with_rules(openmetrics, None)
-}
-
-/// Like [`prometheus`], with a rule file loaded.
-pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service {
-    let dir = TempDir::new().expect("temp dir");
-    let data = dir.path().join("data");
-    let input = dir.path().join("data.om");
+/// Writes `openmetrics` into blocks under `dir/data` with promtool; returns the data directory.
+fn backfill(dir: &Path, openmetrics: &str) -> std::path::PathBuf {
+    let data = dir.join("data");
+    let input = dir.join("data.om");
     std::fs::write(&input, openmetrics).expect("write OpenMetrics");
     let out = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics"])
@@ -151,6 +142,21 @@ pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    data
+}
+
+/// Starts Prometheus on data backfilled from `openmetrics` (see [`crate::traffic`]).
+///
+/// The data goes through `promtool tsdb create-blocks-from openmetrics` into a fresh data
+/// directory before the server starts. Retention is 100 years, so old test data stays.
+pub fn prometheus(openmetrics: &str) -> Service {
+    prometheus_with_rules(openmetrics, None)
+}
+
+/// Like [`prometheus`], with a rule file loaded.
+pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service {
+    let dir = TempDir::new().expect("temp dir");
+    let data = backfill(dir.path(), openmetrics);
     let mut config = String::from("global:\n  scrape_interval: 1h\n  evaluation_interval: 1s\n");
     if let Some(rules) = rules {
         config.push_str(&format!("rule_files:\n  - {}\n", rules.display()));
@@ -171,20 +177,7 @@ pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service
 /// Starts Prometheus serving HTTPS with `tls`'s server certificate.
 pub fn prometheus_tls(openmetrics: &str, tls: &crate::tls::TestCa) -> Service {
     let dir = TempDir::new().expect("temp dir");
-    let data = dir.path().join("data");
-    let input = dir.path().join("data.om");
-    std::fs::write(&input, openmetrics).expect("write OpenMetrics");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&data)
-        .output()
-        .expect("promtool runs");
-    assert!(
-        out.status.success(),
-        "promtool failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let data = backfill(dir.path(), openmetrics);
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 1h\n").expect("write config");
     let web = dir.path().join("web.yml");
