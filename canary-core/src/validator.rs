@@ -363,23 +363,14 @@ impl CanaryValidator {
                     retryable: false,
                 });
                 if let Some(f) = rollback_failure {
-                    verdict.reason = format!(
-                        "cancelled, and rolling back the canary failed: {}; roll it back by hand",
-                        f.error
-                    );
-                    verdict.outcome = Outcome::Failed;
-                    verdict.failure = Some(f.record());
+                    verdict.fail(f);
+                    verdict.reason =
+                        format!("cancelled, and {}; roll it back by hand", verdict.reason);
                 }
             }
             Some(Err(failure)) => {
-                warn!(step = %failure.step, error = %chain(&failure.error), "step failed; rolling back the canary");
-                verdict.fail(failure);
-                if let Some(f) = self.rollback_deployed(&journal).await {
-                    verdict.reason.push_str(&format!(
-                        "; rolling back the canary failed too: {}; roll it back by hand",
-                        chain(&f.error)
-                    ));
-                }
+                self.fail_and_roll_back(&journal, &mut verdict, failure)
+                    .await
             }
             Some(Ok(results)) => {
                 self.decide_and_act(&request, &journal, results, &mut verdict)
@@ -486,12 +477,12 @@ impl CanaryValidator {
                         check: check.name(),
                         source: Box::new(e),
                     };
-                    verdict.fail(StepFailure {
+                    let failure = StepFailure {
                         region: None,
                         step: "business check".into(),
                         error,
-                    });
-                    self.rollback_deployed(journal).await;
+                    };
+                    self.fail_and_roll_back(journal, verdict, failure).await;
                     return;
                 }
             }
@@ -547,6 +538,23 @@ impl CanaryValidator {
                 }
             },
         };
+    }
+
+    /// Records `failure`, rolls the canary back, and says so if that fails too.
+    async fn fail_and_roll_back(
+        &self,
+        journal: &Mutex<Journal>,
+        verdict: &mut Verdict,
+        failure: StepFailure,
+    ) {
+        warn!(step = %failure.step, error = %chain(&failure.error), "step failed; rolling back the canary");
+        verdict.fail(failure);
+        if let Some(f) = self.rollback_deployed(journal).await {
+            verdict.reason.push_str(&format!(
+                "; rolling back the canary failed too: {}; roll it back by hand",
+                chain(&f.error)
+            ));
+        }
     }
 
     async fn rollback_or_fail(&self, journal: &Mutex<Journal>, verdict: &mut Verdict) -> Outcome {

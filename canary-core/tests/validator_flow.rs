@@ -851,3 +851,73 @@ fn mocked_source_can_assert_the_query() {
     let m = futures::executor::block_on(source.fetch(&q)).unwrap();
     assert_eq!(m.version, "v2");
 }
+
+#[tokio::test]
+async fn a_broken_business_check_and_a_failed_rollback_are_both_reported() {
+    let rig = Rig::new();
+    rig.source.set("v2", healthy_metrics("v2"));
+    rig.deployer.fail_on(
+        DeployerOp::Rollback,
+        "Error: uninstall: timed out waiting for the condition",
+    );
+    let broken = business_check_fn("ab", |_, _| async {
+        Err(Error::InvalidConfig {
+            field: "ab".into(),
+            reason: "experiment not found".into(),
+        })
+    });
+    let report = rig
+        .validator()
+        .with_business_check(Arc::new(broken))
+        .validate(request())
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report.reason.contains("experiment not found"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        report.reason.contains("rolling back the canary failed too"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        report
+            .reason
+            .contains("timed out waiting for the condition"),
+        "{}",
+        report.reason
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_rollback_after_cancellation_keeps_its_cause() {
+    let rig = Rig::new();
+    rig.source.set("v2", healthy_metrics("v2"));
+    rig.deployer.fail_on(
+        DeployerOp::Rollback,
+        "Error: uninstall: release: not found in storage",
+    );
+    let validator = CanaryValidator::new(rig.source.clone(), rig.deployer.clone())
+        .with_clock(Arc::new(SystemClock));
+    let report = validator
+        .validate_until(request(), tokio::time::sleep(Duration::from_secs(300)))
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report.reason.starts_with("cancelled, and "),
+        "{}",
+        report.reason
+    );
+    assert!(
+        report.reason.contains("release: not found in storage"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        report.reason.ends_with("roll it back by hand"),
+        "{}",
+        report.reason
+    );
+}
