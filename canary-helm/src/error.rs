@@ -161,17 +161,6 @@ impl Error {
     }
 }
 
-impl From<Error> for canary_core::Error {
-    fn from(e: Error) -> Self {
-        let retryable = e.is_retryable();
-        canary_core::Error::Deploy {
-            operation: "run helm".into(),
-            retryable,
-            source: Box::new(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,26 +187,3 @@ impl Error {
         self
     }
 }
-
-impl From<Error> for canary_core::Error {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::InvalidConfig { field, reason } => canary_core::Error::InvalidConfig {
-                field: field.to_owned(),
-                reason,
-            },
-            e @ Error::InvalidTemplate { .. } => canary_core::Error::InvalidConfig {
-                field: "queries".into(),
-                reason: e.to_string(),
-            },
-            other => {
-                let retryable = other.is_retryable();
-                canary_core::Error::Source {
-                    version: String::new(),
-                    retryable,
-                    source: Box::new(other),
-                }
-            }
-        }
-    }
-}

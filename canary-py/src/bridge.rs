@@ -383,7 +383,6 @@ struct RunConfig {
     version: String,
     baseline_version: Option<String>,
     values_file: Option<String>,
-    warmup_seconds: Option<f64>,
 }
 
 /// A Python callable (plain or async) as the business check.
@@ -554,11 +553,6 @@ fn run_validation<'py>(
     }
     if let Some(f) = &config.values_file {
         request = request.with_values_file(f);
-    }
-    if let Some(w) = config.warmup_seconds {
-        let w = Duration::try_from_secs_f64(w)
-            .map_err(|_| PyValueError::new_err(format!("wait time {w} s is not >= 0")))?;
-        request = request.with_warmup(w);
     }
     // Cancelling signals the validator, which rolls the canary back and reports `cancelled`.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -140,7 +140,6 @@ class CanaryValidator:
             "version": version,
             "baseline_version": production_version,
             "values_file": values_file,
-            "warmup_seconds": float(wait_time_minutes) * 60.0,
         }
         report = await wait(_canary.run_validation(json.dumps(config), business_check or self.business_check))
         return ValidationResult(json.loads(report))
