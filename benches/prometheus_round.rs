@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use canary::prometheus::PrometheusSource;
-use canary::{fetch_pair, Arm, MetricsQuery};
+use canary::{fetch_pair, Arm, MetricsQuery, Version};
 use chrono::{DateTime, TimeZone, Utc};
 use divan::Bencher;
 use testkit::services::Service;
@@ -59,8 +59,8 @@ const WINDOW: Duration = Duration::from_secs(300);
 #[divan::bench(sample_count = 60)]
 fn round_concurrent(bencher: Bencher) {
     let w = world();
-    let b = MetricsQuery::new("v1", Arm::Baseline, WINDOW).at(w.at);
-    let c = MetricsQuery::new("v2", Arm::Canary, WINDOW).at(w.at);
+    let b = MetricsQuery::new(Version::new("v1").unwrap(), Arm::Baseline, WINDOW).at(w.at);
+    let c = MetricsQuery::new(Version::new("v2").unwrap(), Arm::Canary, WINDOW).at(w.at);
     bencher.bench(|| {
         w.runtime.block_on(async {
             let (x, y) = fetch_pair(&w.source, &b, &c).await;

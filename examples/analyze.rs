@@ -12,15 +12,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use canary::prometheus::{PrometheusConfig, PrometheusSource};
-use canary::{fetch_pair, Arm, MetricsQuery, RollbackDecision, RollbackPolicy};
+use canary::{fetch_pair, Arm, MetricsQuery, RollbackDecision, RollbackPolicy, Version};
 use chrono::{DateTime, TimeZone, Utc};
 
 const USAGE: &str = "usage: analyze --prometheus-url URL --baseline V1 --canary V2 [--window 5m] [--at RFC3339|unix] [--json]";
 
 struct Args {
     url: String,
-    baseline: String,
-    canary: String,
+    baseline: Version,
+    canary: Version,
     window: Duration,
     at: Option<DateTime<Utc>>,
     json: bool,
@@ -34,12 +34,18 @@ fn parse_window(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("--window {text:?} is not a duration like 5m"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let unit_seconds: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("--window {text:?}: use s, m or h")),
     };
+    // A window longer than a year is a typo, and would overflow date arithmetic later.
+    const MAX_SECONDS: u64 = 366 * 24 * 3600;
+    let seconds = n
+        .checked_mul(unit_seconds)
+        .filter(|&s| s <= MAX_SECONDS)
+        .ok_or_else(|| format!("--window {text:?} is longer than a year"))?;
     if seconds == 0 {
         return Err("--window must be positive".into());
     }
@@ -53,9 +59,19 @@ fn parse_at(text: &str) -> Result<DateTime<Utc>, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("--at {text:?} is neither RFC 3339 nor unix seconds"))?;
+    // Between 1970 and 9999: anything else is a mistake, and would saturate silently.
+    if !(0.0..=253_402_300_799.0).contains(&secs) {
+        return Err(format!("--at {text:?} is out of range"));
+    }
     Utc.timestamp_millis_opt((secs * 1000.0) as i64)
         .single()
         .ok_or_else(|| format!("--at {text:?} is out of range"))
+}
+
+/// The same validation as every other entry point: an empty label would select series
+/// without any version label.
+fn version(flag: &str, text: String) -> Result<Version, String> {
+    Version::new(text).map_err(|e| format!("{flag}: {e}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,8 +82,8 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--prometheus-url" => url = Some(value()?),
-            "--baseline" => baseline = Some(value()?),
-            "--canary" => canary = Some(value()?),
+            "--baseline" => baseline = Some(version("--baseline", value()?)?),
+            "--canary" => canary = Some(version("--canary", value()?)?),
             "--window" => window = parse_window(&value()?)?,
             "--at" => at = Some(parse_at(&value()?)?),
             "--json" => json = true,
@@ -91,12 +107,14 @@ async fn run() -> Result<RollbackDecision, String> {
     let source =
         PrometheusSource::new(PrometheusConfig::new(&args.url)).map_err(|e| e.to_string())?;
     let at = args.at.unwrap_or_else(Utc::now);
-    let b = MetricsQuery::new(&args.baseline, Arm::Baseline, args.window).at(at);
-    let c = MetricsQuery::new(&args.canary, Arm::Canary, args.window).at(at);
+    let b = MetricsQuery::new(args.baseline, Arm::Baseline, args.window).at(at);
+    let c = MetricsQuery::new(args.canary, Arm::Canary, args.window).at(at);
     let (baseline, canary) = fetch_pair(&source, &b, &c).await;
     let chain = |e: canary::Error| canary::error::chain(&e);
     let (baseline, canary) = (baseline.map_err(chain)?, canary.map_err(chain)?);
-    let evaluation = RollbackPolicy::default().evaluate(&baseline, &canary);
+    let evaluation = RollbackPolicy::default()
+        .try_evaluate(&baseline, &canary)
+        .map_err(chain)?;
     if args.json {
         println!(
             "{}",

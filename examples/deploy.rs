@@ -68,7 +68,12 @@ fn parse() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--wait-minutes takes a number".to_owned())?;
                 wait = Duration::try_from_secs_f64(m * 60.0)
-                    .map_err(|_| "--wait-minutes must be >= 0".to_owned())?;
+                    .ok()
+                    .filter(|d| *d <= canary::ValidatorConfig::MAX_WARMUP)
+                    .ok_or_else(|| {
+                        "--wait-minutes must be a number of minutes between 0 and 10080 (a week)"
+                            .to_owned()
+                    })?;
             }
             "--progressive" => progressive = true,
             "--report-file" => report_file = Some(value()?),

@@ -97,3 +97,55 @@ fn exit_codes_follow_the_decision() {
     assert_eq!(usage.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("--prometheus-url is required"));
 }
+
+#[test]
+fn blank_versions_and_overflowing_arguments_are_errors_never_a_decision() {
+    // Nothing listens: a version check must fail before any query would.
+    let base = ["--prometheus-url", "http://127.0.0.1:9"];
+    for (flag, value) in [
+        ("--canary", ""),
+        ("--canary", " "),
+        ("--baseline", ""),
+        ("--canary", "v1\"} or vector(1) or {x=\""),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--baseline", "v1", "--canary", "v2"]);
+        let i = args.iter().position(|a| *a == flag).unwrap();
+        args[i + 1] = value;
+        let out = analyze(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{value:?}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("invalid version"),
+            "{stderr}"
+        );
+    }
+    for window in ["18446744073709551615h", "99999999999999999999s", "5000000h"] {
+        let out = analyze(&[
+            base[0],
+            base[1],
+            "--baseline",
+            "v1",
+            "--canary",
+            "v2",
+            "--window",
+            window,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{window}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains("--window"), "{stderr}");
+    }
+    let out = analyze(&[
+        base[0],
+        base[1],
+        "--baseline",
+        "v1",
+        "--canary",
+        "v2",
+        "--at",
+        "1e300",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+}

@@ -80,7 +80,10 @@ impl Clock for ScaledClock {
     }
     async fn sleep(&self, duration: Duration) {
         if self.factor > 0.0 {
-            tokio::time::sleep(duration.mul_f64(self.factor)).await;
+            // `mul_f64` panics on overflow; an absurd wait saturates instead.
+            let scaled = Duration::try_from_secs_f64(duration.as_secs_f64() * self.factor)
+                .unwrap_or(Duration::MAX);
+            tokio::time::sleep(scaled).await;
         }
     }
 }

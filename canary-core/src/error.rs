@@ -14,7 +14,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A metric value is impossible: a negative latency, an error rate outside 0..100, NaN, ...
-    #[error("invalid value for metric {metric} of version {version:?}: {value} ({requirement})")]
+    #[error("invalid value for metric {metric} of version {version:?}: {} ({requirement})", crate::format::num(*.value))]
     InvalidMetric {
         /// The metric's name, e.g. `latency_p99`.
         metric: String,
@@ -22,11 +22,11 @@ pub enum Error {
         version: String,
         /// The rejected value.
         value: f64,
-        /// What the value must satisfy.
-        requirement: &'static str,
+        /// What the value must satisfy, with the bound.
+        requirement: String,
     },
     /// A threshold is outside its valid range.
-    #[error("invalid threshold {field} = {value}: {requirement}")]
+    #[error("invalid threshold {field} = {}: {requirement}", crate::format::num(*.value))]
     InvalidThreshold {
         /// The field, e.g. `latency_p99_threshold`.
         field: String,

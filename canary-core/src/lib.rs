@@ -37,10 +37,12 @@ pub mod business;
 pub mod clock;
 pub mod deployer;
 pub mod error;
+mod format;
 pub mod metrics;
 pub mod notifier;
 pub mod policy;
 pub mod report;
+pub mod retry;
 pub mod secret;
 pub mod source;
 pub mod telemetry;
@@ -57,14 +59,15 @@ pub use deployer::{
     CanarySpec, Deployer, DeploymentStatus, ReleaseState, RollbackTarget, TrafficWeight,
 };
 pub use error::{BoxError, Error, Result};
-pub use metrics::CanaryMetrics;
+pub use metrics::{CanaryMetrics, Plausible};
 pub use notifier::{DecisionEvent, Notifier, Outcome};
 pub use policy::{
     ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison, MetricSpec,
     RollbackDecision, RollbackPolicy, Rule,
 };
 pub use report::{Action, ActionRecord, ValidationReport};
-pub use secret::Secret;
+pub use retry::RetryPolicy;
+pub use secret::{Redactor, Secret};
 pub use source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
 pub use telemetry::ValidationMetrics;
 pub use thresholds::RollbackThresholds;

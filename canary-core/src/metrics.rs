@@ -36,6 +36,77 @@ pub mod names {
     ];
 }
 
+/// The values a measurement can plausibly take. Outside them a value is not data but a fault
+/// (a broken exporter, a unit mistake, a hostile server), and it is refused with an error that
+/// names the metric, the value and the bound, never judged.
+///
+/// | metric | plausible range | why |
+/// |---|---|---|
+/// | `latency_p50`, `latency_p95`, `latency_p99` | 0 ..= 3,600,000 ms | no request waits an hour; histograms end far below |
+/// | `error_rate` | 0 ..= 100 % | a percentage |
+/// | `model_confidence` | 0 ..= 1 | a probability |
+/// | `request_rate` | 0 ..= 1e9 req/s | a thousand times the largest services |
+/// | `sample_count` | 0 ..= 1e12 requests | a window of a thousand billion requests |
+/// | a user metric | its [`MetricSpec::plausible_range`](crate::MetricSpec::plausible_range), default ±1e15 | configurable |
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plausible {
+    /// The smallest plausible value.
+    pub min: f64,
+    /// The largest plausible value.
+    pub max: f64,
+}
+
+impl Plausible {
+    /// Latencies, in milliseconds: up to one hour.
+    pub const LATENCY_MS: Plausible = Plausible::new(0.0, 3_600_000.0);
+    /// Error rates, in percent.
+    pub const PERCENT: Plausible = Plausible::new(0.0, 100.0);
+    /// Confidences and other probabilities.
+    pub const PROBABILITY: Plausible = Plausible::new(0.0, 1.0);
+    /// Request rates, in requests per second.
+    pub const REQUEST_RATE: Plausible = Plausible::new(0.0, 1e9);
+    /// Requests in one analysis window.
+    pub const SAMPLE_COUNT: Plausible = Plausible::new(0.0, 1e12);
+    /// The default range of a user metric.
+    pub const USER_DEFAULT: Plausible = Plausible::new(-1e15, 1e15);
+
+    /// The range `min ..= max`.
+    pub const fn new(min: f64, max: f64) -> Self {
+        Plausible { min, max }
+    }
+
+    /// The range of a built-in metric; `None` for a user metric.
+    pub fn of_builtin(name: &str) -> Option<Plausible> {
+        Some(match name {
+            names::LATENCY_P50 | names::LATENCY_P95 | names::LATENCY_P99 => Self::LATENCY_MS,
+            names::ERROR_RATE => Self::PERCENT,
+            names::MODEL_CONFIDENCE => Self::PROBABILITY,
+            names::REQUEST_RATE => Self::REQUEST_RATE,
+            names::SAMPLE_COUNT => Self::SAMPLE_COUNT,
+            _ => return None,
+        })
+    }
+
+    /// Whether `v` is a finite number inside the range.
+    pub fn contains(&self, v: f64) -> bool {
+        v.is_finite() && v >= self.min && v <= self.max
+    }
+
+    /// Whether the range itself is usable: finite and not empty.
+    pub fn is_valid(&self) -> bool {
+        self.min.is_finite() && self.max.is_finite() && self.min <= self.max
+    }
+
+    /// `between 0 and 3600000`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "between {} and {}",
+            crate::format::num(self.min),
+            crate::format::num(self.max)
+        )
+    }
+}
+
 /// The metrics of one version over one analysis window.
 ///
 /// Every value is an `Option`: `None` means "not measured" (no series, no traffic, a NaN
@@ -183,39 +254,47 @@ impl CanaryMetrics {
 
     /// Checks that every measured value is possible. Missing values are fine: they are "no data".
     ///
-    /// Rejects NaN and infinities anywhere, negative latencies, rates and counts, an error rate
-    /// outside 0..=100 and a confidence outside 0..=1. The error names the metric.
+    /// Rejects NaN and infinities anywhere, and any built-in value outside its [`Plausible`]
+    /// range: a negative latency, an error rate outside 0..=100, a confidence outside 0..=1, a
+    /// latency of 1e308 ms. User metrics are checked against their specs' ranges by
+    /// [`RollbackPolicy::check`](crate::RollbackPolicy::check). The error names the metric,
+    /// the value (shortened) and the bound.
     pub fn validate(&self) -> Result<()> {
         for name in names::ALL {
             if let Some(v) = self.value(name) {
-                let requirement = match name {
-                    names::ERROR_RATE if !(0.0..=100.0).contains(&v) => {
-                        Some("an error rate is a percentage between 0 and 100")
-                    }
-                    names::MODEL_CONFIDENCE if !(0.0..=1.0).contains(&v) => {
-                        Some("a confidence is between 0 and 1")
-                    }
-                    _ if !v.is_finite() => Some("must be a finite number"),
-                    _ if v < 0.0 => Some("must not be negative"),
-                    _ => None,
-                };
-                if let Some(requirement) = requirement {
+                let range = Plausible::of_builtin(name).expect("a built-in name");
+                if !v.is_finite() {
+                    return Err(self.invalid(name, v, "must be a finite number".into()));
+                }
+                if !range.contains(v) {
+                    let requirement = match name {
+                        names::ERROR_RATE => {
+                            "an error rate is a percentage between 0 and 100".into()
+                        }
+                        names::MODEL_CONFIDENCE => "a confidence is between 0 and 1".into(),
+                        _ if v < 0.0 => "must not be negative".into(),
+                        _ => format!("implausible: must be {}", range.describe()),
+                    };
                     return Err(self.invalid(name, v, requirement));
                 }
             }
         }
         for (name, &v) in &self.custom {
             if names::ALL.contains(&name.as_str()) {
-                return Err(self.invalid(name, v, "a custom metric may not reuse a built-in name"));
+                return Err(self.invalid(
+                    name,
+                    v,
+                    "a custom metric may not reuse a built-in name".into(),
+                ));
             }
             if !v.is_finite() {
-                return Err(self.invalid(name, v, "must be a finite number"));
+                return Err(self.invalid(name, v, "must be a finite number".into()));
             }
         }
         Ok(())
     }
 
-    fn invalid(&self, metric: &str, value: f64, requirement: &'static str) -> Error {
+    pub(crate) fn invalid(&self, metric: &str, value: f64, requirement: String) -> Error {
         Error::InvalidMetric {
             metric: metric.to_owned(),
             version: self.version.clone(),
@@ -257,7 +336,7 @@ mod tests {
             (names::LATENCY_P95, f64::INFINITY, "finite"),
             (names::ERROR_RATE, 100.5, "between 0 and 100"),
             (names::ERROR_RATE, -0.1, "between 0 and 100"),
-            (names::ERROR_RATE, f64::NAN, "between 0 and 100"),
+            (names::ERROR_RATE, f64::NAN, "finite"),
             (names::MODEL_CONFIDENCE, 1.01, "between 0 and 1"),
             (names::SAMPLE_COUNT, -5.0, "negative"),
             (names::REQUEST_RATE, f64::NEG_INFINITY, "finite"),

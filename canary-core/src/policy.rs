@@ -24,7 +24,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::metrics::{names, CanaryMetrics};
+pub use crate::format::{num, value_text};
+use crate::metrics::{names, CanaryMetrics, Plausible};
 use crate::thresholds::{
     check, is_floor, is_fraction, is_ratio, RollbackThresholds, FRACTION_REQUIREMENT,
     RATIO_REQUIREMENT,
@@ -137,6 +138,15 @@ pub struct MetricSpec {
     pub proceed_tolerance: Option<f64>,
     /// Ratios are taken against at least this baseline. Must be > 0.
     pub floor: f64,
+    /// Values outside this range are faults, not data: [`RollbackPolicy::check`] refuses them
+    /// and [`RollbackPolicy::evaluate`] never judges them. Built-ins have fixed ranges (see
+    /// [`Plausible`]); a user metric defaults to ±1e15.
+    #[serde(default = "user_default_range")]
+    pub plausible_range: Plausible,
+}
+
+fn user_default_range() -> Plausible {
+    Plausible::USER_DEFAULT
 }
 
 impl MetricSpec {
@@ -145,8 +155,8 @@ impl MetricSpec {
 
     /// A non-critical metric with no thresholds of its own.
     pub fn new(name: impl Into<String>, direction: Direction) -> Self {
+        let name = name.into();
         MetricSpec {
-            name: name.into(),
             unit: String::new(),
             direction,
             criticality: Criticality::NonCritical,
@@ -154,6 +164,8 @@ impl MetricSpec {
             warning_ratio: None,
             proceed_tolerance: None,
             floor: Self::DEFAULT_FLOOR,
+            plausible_range: Plausible::of_builtin(&name).unwrap_or(Plausible::USER_DEFAULT),
+            name,
         }
     }
 
@@ -190,6 +202,11 @@ impl MetricSpec {
     /// Sets the floor that ratios are taken against.
     pub fn with_floor(mut self, floor: f64) -> Self {
         self.floor = floor;
+        self
+    }
+    /// Sets the range of plausible values; anything outside is refused, never judged.
+    pub fn with_plausible_range(mut self, min: f64, max: f64) -> Self {
+        self.plausible_range = Plausible::new(min, max);
         self
     }
 
@@ -237,7 +254,11 @@ impl MetricSpec {
             self.floor,
             is_floor(self.floor),
             "must be a finite number > 0",
-        )
+        )?;
+        if !self.plausible_range.is_valid() {
+            return Err(config("plausible_range must be finite, with min <= max"));
+        }
+        Ok(())
     }
 
     /// Whether `ratio` is beyond `limit` in this metric's bad direction.
@@ -464,7 +485,41 @@ impl RollbackPolicy {
         self.metrics.iter().try_for_each(MetricSpec::validate)
     }
 
-    /// Judges `canary` against `baseline`. Never fails: bad data is a decision, with reasons.
+    /// Checks that `metrics` holds only possible values: [`CanaryMetrics::validate`], then
+    /// every judged metric against its spec's plausible range. The error names the metric,
+    /// the value and the bound.
+    pub fn check(&self, metrics: &CanaryMetrics) -> Result<()> {
+        metrics.validate()?;
+        for spec in &self.metrics {
+            if let Some(v) = metrics.value(&spec.name) {
+                if !spec.plausible_range.contains(v) {
+                    return Err(metrics.invalid(
+                        &spec.name,
+                        v,
+                        format!("implausible: must be {}", spec.plausible_range.describe()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks both arms with [`check`](Self::check), then judges them. An impossible or
+    /// implausible value is an error, never a decision. Every entry point that takes metrics
+    /// from outside (the validator, the bindings, the examples) calls this.
+    pub fn try_evaluate(
+        &self,
+        baseline: &CanaryMetrics,
+        canary: &CanaryMetrics,
+    ) -> Result<Evaluation> {
+        self.check(baseline)?;
+        self.check(canary)?;
+        Ok(self.evaluate(baseline, canary))
+    }
+
+    /// Judges `canary` against `baseline`. Never fails: bad data is a decision, with reasons;
+    /// a value outside its plausible range counts as no data, so it can never lead to
+    /// `Proceed`. Prefer [`try_evaluate`](Self::try_evaluate), which refuses such values.
     pub fn evaluate(&self, baseline: &CanaryMetrics, canary: &CanaryMetrics) -> Evaluation {
         let comparisons: Vec<MetricComparison> = self
             .metrics
@@ -642,9 +697,11 @@ impl RollbackPolicy {
         let min = self.thresholds.min_sample_count;
         match m.sample_count {
             None => Some(format!("{arm} {} has no sample count", m.version)),
-            Some(n) if !n.is_finite() || n < 0.0 => Some(format!(
-                "{arm} {} has an unusable sample count ({n})",
-                m.version
+            Some(n) if !Plausible::SAMPLE_COUNT.contains(n) => Some(format!(
+                "{arm} {} has an unusable sample count ({}; must be {})",
+                m.version,
+                num(n),
+                Plausible::SAMPLE_COUNT.describe()
             )),
             Some(n) if n < min => Some(format!(
                 "{arm} {} has {} requests, fewer than the {} required",
@@ -690,8 +747,15 @@ impl RollbackPolicy {
             None => Some(format!("{arm} {} has no value", m.version)),
             Some(x) if !x.is_finite() => Some(format!("{arm} {} is {x}", m.version)),
             Some(x) if x < 0.0 => Some(format!(
-                "{arm} {} is negative ({x}), which a ratio cannot judge",
-                m.version
+                "{arm} {} is negative ({}), which a ratio cannot judge",
+                m.version,
+                num(x)
+            )),
+            Some(x) if !spec.plausible_range.contains(x) => Some(format!(
+                "{arm} {} is implausible ({}; must be {})",
+                m.version,
+                num(x),
+                spec.plausible_range.describe()
             )),
             Some(_) => None,
         };
@@ -754,30 +818,6 @@ fn metric_list(conditions: &[Condition]) -> String {
         .collect();
     names.dedup();
     names.join(", ")
-}
-
-/// A number for people: at most three decimals, no trailing zeros.
-pub fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".to_owned()
-    } else {
-        text.to_owned()
-    }
-}
-
-/// A value with its unit, or "no data".
-pub fn value_text(v: Option<f64>, unit: &str) -> String {
-    match v {
-        None => "no data".to_owned(),
-        Some(v) if unit.is_empty() => num(v),
-        Some(v) if unit == "%" => format!("{}%", num(v)),
-        Some(v) => format!("{} {unit}", num(v)),
-    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::deployer::RollbackTarget;
+use crate::format::{num, percent_change, value_text};
 use crate::notifier::Outcome;
 use crate::policy::{
-    num, value_text, ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
+    ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
 };
 
 /// One analysis: a region at a traffic weight.
@@ -389,16 +390,6 @@ impl Evaluation {
         for w in &self.warnings {
             let _ = writeln!(md, "- warning: {w}");
         }
-    }
-}
-
-/// `+87.5%`, `-4.7%`, `0%`: one decimal is enough for people.
-fn percent_change(p: f64) -> String {
-    let text = format!("{p:+.1}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    match text {
-        "+" | "-" | "+0" | "-0" => "0%".to_owned(),
-        t => format!("{t}%"),
     }
 }
 

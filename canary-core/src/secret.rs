@@ -79,9 +79,132 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Removes a set of secrets from any text, in every form a server may echo them back: as
+/// given, percent-encoded, and, for basic auth, as the base64 `user:password` of the
+/// `Authorization` header.
+///
+/// Adapters build one from their configuration and pass every error message, warning and
+/// response excerpt through it before it reaches an error, a log line, a report or a
+/// notification, whatever its origin.
+///
+/// ```
+/// use canary_core::{Redactor, Secret};
+/// let mut r = Redactor::default();
+/// r.add(&Secret::new("tok-123"));
+/// r.add_basic_auth("admin", &Secret::new("p@ss"));
+/// let echoed = "denied: Authorization: Basic YWRtaW46cEBzcw== (Bearer tok-123, p%40ss)";
+/// assert_eq!(r.scrub(echoed), "denied: Authorization: Basic [redacted] (Bearer [redacted], [redacted])");
+/// ```
+#[derive(Clone, Default)]
+pub struct Redactor {
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    /// Adds a secret, in its plain and percent-encoded forms.
+    pub fn add(&mut self, secret: &Secret) {
+        self.add_text(secret.expose());
+    }
+
+    /// Adds basic-auth credentials: the password (plain and percent-encoded) and the base64
+    /// `user:password` that travels in the `Authorization` header.
+    pub fn add_basic_auth(&mut self, username: &str, password: &Secret) {
+        use base64::Engine as _;
+        self.add(password);
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{username}:{}", password.expose()));
+        self.push(token);
+    }
+
+    /// Adds a secret URL (a webhook): the whole URL, and its path with the query, which is
+    /// what a receiver or proxy echoes in a request line (`POST /services/T0/B0/XXXX`).
+    pub fn add_url(&mut self, url: &Secret) {
+        let text = url.expose();
+        self.add_text(text);
+        if let Some((_, rest)) = text.split_once("://") {
+            if let Some(i) = rest.find('/') {
+                let path = &rest[i..];
+                // A bare "/" or a short path is not a secret worth blanking everywhere.
+                if path.len() > 8 {
+                    self.add_text(path);
+                }
+            }
+        }
+    }
+
+    /// Adds a secret given as plain text.
+    pub fn add_text(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let encoded =
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        self.push(secret.to_owned());
+        self.push(encoded);
+    }
+
+    /// Adds every secret of `other`.
+    pub fn extend(&mut self, other: &Redactor) {
+        for n in &other.needles {
+            self.push(n.clone());
+        }
+    }
+
+    fn push(&mut self, needle: String) {
+        if !needle.is_empty() && !self.needles.contains(&needle) {
+            self.needles.push(needle);
+            // Longest first, so a secret that contains another is removed whole.
+            self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        }
+    }
+
+    /// Whether there is nothing to remove.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    /// `text` with every form of every secret replaced by `[redacted]`.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for n in &self.needles {
+            if out.contains(n.as_str()) {
+                out = out.replace(n.as_str(), Secret::REDACTED);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} forms of secrets)", self.needles.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redactor_removes_every_form_a_server_may_echo() {
+        let mut r = Redactor::default();
+        r.add(&Secret::new("tenant/a b"));
+        r.add_basic_auth("u", &Secret::new("pw"));
+        let text = "tenant/a b | tenant%2Fa%20b | Basic dTpwdw== | pw";
+        let out = r.scrub(text);
+        for leaked in ["tenant", "dTpwdw", "pw"] {
+            assert!(!out.contains(leaked), "{leaked} in {out}");
+        }
+        assert!(!format!("{r:?}").contains("tenant"));
+        let mut r = Redactor::default();
+        r.add_url(&Secret::new("https://hooks.example/services/T0/B0/XYZ"));
+        assert_eq!(
+            r.scrub("POST /services/T0/B0/XYZ HTTP/1.1"),
+            "POST [redacted] HTTP/1.1"
+        );
+        assert_eq!(Redactor::default().scrub("as is"), "as is");
+    }
 
     #[test]
     fn never_prints_the_value() {

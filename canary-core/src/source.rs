@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::metrics::CanaryMetrics;
+use crate::version::Version;
 
 /// Which side of the comparison a query is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,10 +21,14 @@ pub enum Arm {
 }
 
 /// What to fetch: one version's metrics over one window.
+///
+/// The version is a validated [`Version`]: an empty or blank label would select every series
+/// that has no `version` label at all (`version=""` matches a missing label in PromQL), so no
+/// source can ever be asked for one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsQuery {
     /// The version label to select series by.
-    pub version: String,
+    pub version: Version,
     /// Which arm this is; a source may select the canary by a different label template.
     pub arm: Arm,
     /// The analysis window that rates and quantiles are taken over.
@@ -35,9 +40,9 @@ pub struct MetricsQuery {
 
 impl MetricsQuery {
     /// A query for `version` over `window`, evaluated now.
-    pub fn new(version: impl Into<String>, arm: Arm, window: Duration) -> Self {
+    pub fn new(version: Version, arm: Arm, window: Duration) -> Self {
         MetricsQuery {
-            version: version.into(),
+            version,
             arm,
             window,
             at: None,

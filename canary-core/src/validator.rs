@@ -95,12 +95,25 @@ impl ValidatorConfig {
         }
     }
 
+    /// The longest warm-up: a week. Longer is a unit mistake.
+    pub const MAX_WARMUP: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// The longest analysis window: 31 days.
+    pub const MAX_ANALYSIS_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
+
     /// Checks the configuration; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        if self.analysis_window < Duration::from_secs(1) {
+        if self.analysis_window < Duration::from_secs(1)
+            || self.analysis_window > Self::MAX_ANALYSIS_WINDOW
+        {
             return Err(Error::InvalidConfig {
                 field: "analysis_window".into(),
-                reason: "must be at least 1 s".into(),
+                reason: "must be between 1 s and 31 days".into(),
+            });
+        }
+        if self.warmup > Self::MAX_WARMUP {
+            return Err(Error::InvalidConfig {
+                field: "warmup".into(),
+                reason: "must be at most a week".into(),
             });
         }
         let weights = &self.progressive_weights;
@@ -638,6 +651,18 @@ impl CanaryValidator {
             step: step.to_owned(),
             error,
         };
+        if request
+            .warmup
+            .is_some_and(|w| w > ValidatorConfig::MAX_WARMUP)
+        {
+            return Err(fail(
+                "check the request",
+                Error::InvalidConfig {
+                    field: "warmup".into(),
+                    reason: "must be at most a week".into(),
+                },
+            ));
+        }
         let baseline = match &request.baseline_version {
             Some(v) => v.clone(),
             None => {
@@ -756,10 +781,12 @@ impl CanaryValidator {
         lock(journal).step[i] = format!("step {step}: analysis");
         let at = self.clock.now();
         let window = self.config.analysis_window;
-        let bq = MetricsQuery::new(baseline.as_str(), Arm::Baseline, window).at(at);
-        let cq = MetricsQuery::new(request.version.as_str(), Arm::Canary, window).at(at);
+        let bq = MetricsQuery::new(baseline.clone(), Arm::Baseline, window).at(at);
+        let cq = MetricsQuery::new(request.version.clone(), Arm::Canary, window).at(at);
         let (b, c) = fetch_pair(region.source.as_ref(), &bq, &cq).await;
-        let checked = |m: Result<_>| m.and_then(|m: crate::CanaryMetrics| m.validate().map(|()| m));
+        // An impossible or implausible value is a failed fetch, never a decision.
+        let checked =
+            |m: Result<_>| m.and_then(|m: crate::CanaryMetrics| self.policy.check(&m).map(|()| m));
         let b = checked(b).map_err(|e| fail("fetch baseline metrics", e))?;
         let c = checked(c).map_err(|e| fail("fetch canary metrics", e))?;
         let evaluation = self.policy.evaluate(&b, &c);

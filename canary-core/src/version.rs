@@ -84,6 +84,12 @@ impl From<Version> for String {
     }
 }
 
+impl From<&Version> for String {
+    fn from(v: &Version) -> String {
+        v.0.clone()
+    }
+}
+
 impl AsRef<str> for Version {
     fn as_ref(&self) -> &str {
         &self.0

@@ -3,7 +3,9 @@
 use canary_core::test_util::strategies::{
     judged_metric, raw_thresholds, scenario, sufficient_metrics, thresholds, worsen,
 };
-use canary_core::{CanaryMetrics, RollbackDecision, RollbackPolicy, RollbackThresholds};
+use canary_core::{
+    CanaryMetrics, Error, Plausible, RollbackDecision, RollbackPolicy, RollbackThresholds,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -35,6 +37,32 @@ proptest! {
         let e = policy.evaluate(&m, &CanaryMetrics { version: "v2".into(), ..m.clone() });
         prop_assert_eq!(e.decision, RollbackDecision::Proceed, "{}", e.primary_reason);
         prop_assert!(e.triggered_conditions.is_empty());
+    }
+
+    /// Invariant: a value beyond its plausible range, on either side, is refused by
+    /// `try_evaluate` and never proceeds through `evaluate`.
+    #[test]
+    fn implausible_values_are_errors_and_never_proceed(
+        (policy, baseline, canary) in scenario(),
+        metric in prop_oneof![judged_metric(), Just("sample_count")],
+        excess in prop_oneof![Just(1e308), 1.0001..1e6f64],
+        on_canary in any::<bool>(),
+    ) {
+        let (mut b, mut c) = (baseline, canary);
+        let range = policy
+            .metric(metric)
+            .map(|s| s.plausible_range)
+            .or_else(|| Plausible::of_builtin(metric))
+            .unwrap();
+        let value = if excess == 1e308 { 1e308 } else { range.max.max(1.0) * excess };
+        let target = if on_canary { &mut c } else { &mut b };
+        target.set_value(metric, Some(value));
+        let e = policy.evaluate(&b, &c);
+        prop_assert_ne!(e.decision, RollbackDecision::Proceed, "{}", e.primary_reason);
+        let refused = policy.try_evaluate(&b, &c).unwrap_err();
+        prop_assert!(matches!(refused, Error::InvalidMetric { .. }), "{refused:?}");
+        let text = refused.to_string();
+        prop_assert!(text.contains(metric) && text.len() < 300, "{text}");
     }
 
     /// Invariant: a missing or NaN judged metric on either side never gives Proceed.

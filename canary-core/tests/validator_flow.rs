@@ -565,7 +565,7 @@ async fn an_explicit_baseline_skips_the_lookup() {
         rig.deployer.calls(),
         vec![deploy("v2"), Promote("v2".into())]
     );
-    assert_eq!(rig.source.calls()[0].version, "v0");
+    assert_eq!(rig.source.calls()[0].version.as_str(), "v0");
 }
 
 #[tokio::test]
@@ -844,10 +844,14 @@ fn mocked_source_can_assert_the_query() {
     let mut source = canary_core::test_util::MockMetricsSource::new();
     source
         .expect_fetch()
-        .withf(|q| q.version == "v2" && q.arm == Arm::Canary)
+        .withf(|q| q.version.as_str() == "v2" && q.arm == Arm::Canary)
         .times(1)
-        .returning(|q| Ok(healthy_metrics(&q.version)));
-    let q = MetricsQuery::new("v2", Arm::Canary, Duration::from_secs(60));
+        .returning(|q| Ok(healthy_metrics(q.version.as_str())));
+    let q = MetricsQuery::new(
+        Version::new("v2").unwrap(),
+        Arm::Canary,
+        Duration::from_secs(60),
+    );
     let m = futures::executor::block_on(source.fetch(&q)).unwrap();
     assert_eq!(m.version, "v2");
 }

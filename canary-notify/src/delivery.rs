@@ -2,34 +2,57 @@
 //! transport errors. Shared by every notifier.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use canary_core::Secret;
+use canary_core::retry::{parse_retry_after, redirect_refusal};
+use canary_core::{Redactor, RetryPolicy, Secret};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::error::{Error, Result, TransportError};
 
-/// How hard to try.
+/// How hard to try: the shared [`RetryPolicy`] (backoff with jitter, a maximum backoff, a
+/// deadline, `Retry-After` honoured) and a per-request timeout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryPolicy {
-    /// Attempts in all.
-    pub max_attempts: u32,
-    /// The first backoff, doubled each time, with jitter (milliseconds).
-    pub initial_backoff_ms: u64,
-    /// Per-request timeout (milliseconds).
-    pub timeout_ms: u64,
+    /// When to try again: on 5xx, 429 and transport errors.
+    pub retry: RetryPolicy,
+    /// Per-request timeout.
+    #[serde(with = "canary_core::report::seconds")]
+    pub timeout: Duration,
 }
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
         DeliveryPolicy {
-            max_attempts: 3,
-            initial_backoff_ms: 500,
-            timeout_ms: 10_000,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                initial_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(5),
+                deadline: Duration::from_secs(30),
+            },
+            timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Follows redirects within the receiver's origin only (see
+/// [`canary_core::retry::redirect_refusal`]).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |u: &reqwest::Url| u.origin().ascii_serialization();
+        let from = attempt.previous().first().map(origin).unwrap_or_default();
+        match redirect_refusal(
+            attempt.previous().len().saturating_sub(1),
+            &from,
+            &origin(attempt.url()),
+        ) {
+            Some(reason) => attempt.error(reason),
+            None => attempt.follow(),
+        }
+    })
 }
 
 /// An HTTP client for one notifier.
@@ -42,15 +65,14 @@ pub(crate) struct Sender {
 
 impl Sender {
     pub(crate) fn new(name: &str, policy: DeliveryPolicy) -> Result<Self> {
-        if policy.max_attempts == 0 {
-            return Err(Error::InvalidConfig {
-                notifier: name.into(),
-                field: "max_attempts",
-                reason: "must be at least 1".into(),
-            });
-        }
+        policy.retry.validate().map_err(|e| Error::InvalidConfig {
+            notifier: name.into(),
+            field: "retry",
+            reason: e.to_string(),
+        })?;
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(policy.timeout_ms))
+            .timeout(policy.timeout)
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|e| Error::InvalidConfig {
                 notifier: name.into(),
@@ -64,14 +86,20 @@ impl Sender {
         })
     }
 
-    /// POSTs `body` as JSON to `url` with `headers`, retrying transient failures.
+    /// POSTs `body` as JSON to `url` with `headers`, retrying transient failures. Whatever the
+    /// receiver answers is scrubbed of the URL and every header value before it is kept.
     pub(crate) async fn post(
         &self,
         url: &Secret,
         headers: &BTreeMap<String, Secret>,
         body: &serde_json::Value,
     ) -> Result<()> {
-        let mut backoff = Duration::from_millis(self.policy.initial_backoff_ms);
+        let mut redactor = Redactor::default();
+        redactor.add_url(url);
+        for v in headers.values() {
+            redactor.add(v);
+        }
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -83,12 +111,17 @@ impl Sender {
             for (k, v) in headers {
                 request = request.header(k.as_str(), v.expose());
             }
-            let error = match request.send().await {
+            let (error, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if response.status().is_success() {
                         return Ok(());
                     }
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, Utc::now()));
                     let text: String = response
                         .text()
                         .await
@@ -96,14 +129,15 @@ impl Sender {
                         .chars()
                         .take(300)
                         .collect();
-                    let text = url.scrub(&text);
+                    let text = redactor.scrub(&text);
                     if status == 429 || status >= 500 {
-                        Error::Unavailable {
+                        let e = Error::Unavailable {
                             notifier: self.name.clone(),
                             status,
                             attempts: attempt,
                             body: text,
-                        }
+                        };
+                        (e, retry_after)
                     } else {
                         return Err(Error::Rejected {
                             notifier: self.name.clone(),
@@ -113,25 +147,29 @@ impl Sender {
                     }
                 }
                 Err(e) => {
-                    let mut text = canary_core::error::chain(&e.without_url());
-                    text = url.scrub(&text);
-                    for v in headers.values() {
-                        text = v.scrub(&text);
-                    }
-                    Error::Unreachable {
+                    let redirect = e.is_redirect();
+                    let text = redactor.scrub(&canary_core::error::chain(&e.without_url()));
+                    let error = Error::Unreachable {
                         notifier: self.name.clone(),
                         attempts: attempt,
                         source: TransportError(text),
+                    };
+                    if redirect {
+                        // Another origin will not stop being another origin.
+                        return Err(error);
                     }
+                    (error, None)
                 }
             };
-            if attempt >= self.policy.max_attempts {
+            let Some(wait) = self
+                .policy
+                .retry
+                .delay(attempt, started.elapsed(), retry_after)
+            else {
                 return Err(error);
-            }
-            let wait = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+            };
             warn!(notifier = %self.name, attempt, error = %error, "delivery failed; retrying in {wait:?}");
             tokio::time::sleep(wait).await;
-            backoff *= 2;
         }
     }
 }

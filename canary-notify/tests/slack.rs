@@ -4,18 +4,23 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use canary_core::test_util::conformance;
-use canary_core::{Notifier, Outcome};
+use canary_core::{Notifier, Outcome, RetryPolicy};
 use canary_notify::{DeliveryPolicy, Error, SlackNotifier};
 use serde_json::Value;
 use testkit::http::{Reply, Server};
 
 fn fast() -> DeliveryPolicy {
     DeliveryPolicy {
-        max_attempts: 3,
-        initial_backoff_ms: 10,
-        timeout_ms: 2_000,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
+            deadline: Duration::from_secs(10),
+        },
+        timeout: Duration::from_secs(2),
     }
 }
 
@@ -202,6 +207,58 @@ async fn the_webhook_url_never_appears_in_errors_debug_or_logs() {
     for place in [&text, &logs] {
         assert!(!place.contains("XXXXSECRET"), "the webhook leaked: {place}");
     }
+}
+
+#[tokio::test]
+async fn a_receiver_that_echoes_the_webhook_url_and_headers_leaks_nothing() {
+    // A proxy that answers 400 with the request line and headers it got.
+    let s = Server::start(|r| {
+        let headers: Vec<String> = r.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        Reply::text(
+            400,
+            &format!("bad request {} {}", r.path, headers.join("; ")),
+        )
+    })
+    .await;
+    let hook = hook(&s);
+    let slack = SlackNotifier::with_policy(hook.clone(), fast()).unwrap();
+    let e = slack
+        .notify(&common::rollback_event().await)
+        .await
+        .unwrap_err();
+    let text = format!("{} | {e:?}", canary_core::error::chain(&e));
+    assert!(!text.contains("XXXXSECRET"), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+
+    let webhook = canary_notify::WebhookNotifier::new("ci", format!("{}/hook", s.url))
+        .unwrap()
+        .with_header("Authorization", "Bearer hook-token-3")
+        .with_policy(fast())
+        .unwrap();
+    let e = webhook
+        .notify(&common::rollback_event().await)
+        .await
+        .unwrap_err();
+    let text = canary_core::error::chain(&e);
+    assert!(!text.contains("hook-token-3"), "{text}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_not_followed() {
+    let elsewhere = Server::receiver().await;
+    let target = format!("{}/services/T000/B000/XXXXSECRET", elsewhere.url);
+    let s = Server::start(move |_| Reply::redirect(307, &target)).await;
+    let slack = SlackNotifier::with_policy(hook(&s), fast()).unwrap();
+    let e = slack
+        .notify(&common::rollback_event().await)
+        .await
+        .unwrap_err();
+    assert!(
+        canary_core::error::chain(&e).contains("another origin"),
+        "{e:?}"
+    );
+    assert!(elsewhere.requests().is_empty());
+    assert_eq!(s.requests().len(), 1, "a refused redirect is not retried");
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use canary_core::Secret;
+pub use canary_core::RetryPolicy;
+use canary_core::{Redactor, Secret};
 use serde::{Deserialize, Serialize};
 
 /// HTTP method for queries. POST carries long queries that a GET URL could not.
@@ -26,34 +27,6 @@ pub struct BasicAuth {
     pub username: String,
     /// The password; redacted everywhere.
     pub password: Secret,
-}
-
-/// When to try a query again: timeouts, 5xx and connection errors only.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included. 1 disables retries.
-    pub max_attempts: u32,
-    /// The first backoff; it doubles each time, with jitter.
-    #[serde(with = "canary_core::report::seconds")]
-    pub initial_backoff: Duration,
-    /// The longest backoff.
-    #[serde(with = "canary_core::report::seconds")]
-    pub max_backoff: Duration,
-    /// No retry starts after this long since the first attempt.
-    #[serde(with = "canary_core::report::seconds")]
-    pub deadline: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            deadline: Duration::from_secs(60),
-        }
-    }
 }
 
 /// Everything needed to query one Prometheus-compatible server.
@@ -83,7 +56,8 @@ pub struct PrometheusConfig {
     pub max_body_bytes: usize,
     /// Queries in flight at once, over both arms.
     pub max_concurrency: usize,
-    /// Retries.
+    /// Retries: on timeouts, 5xx, 429 and connection errors only; `Retry-After` is honoured
+    /// within the deadline.
     pub retry: RetryPolicy,
     /// The version label value of the canary arm; `{version}` is the canary's version.
     pub canary_label_template: String,
@@ -123,6 +97,55 @@ impl PrometheusConfig {
             ..Default::default()
         }
     }
+}
+
+impl PrometheusConfig {
+    /// Every secret of this configuration, for scrubbing what servers send back: the bearer
+    /// token, basic-auth and URL credentials (with their base64 header form), header values
+    /// and the proxy URL with its credentials.
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        if let Some(t) = &self.bearer_token {
+            r.add(t);
+        }
+        if let Some(a) = &self.basic_auth {
+            r.add_basic_auth(&a.username, &a.password);
+        }
+        if let Some((user, password)) = url_credentials(&self.url) {
+            r.add_basic_auth(&user, &password);
+            // The raw, still-encoded form may be echoed too.
+            if let Ok(u) = reqwest::Url::parse(&self.url) {
+                r.add_text(u.password().unwrap_or_default());
+            }
+        }
+        for v in self.headers.values() {
+            r.add(v);
+        }
+        if let Some(p) = &self.proxy {
+            r.add(p);
+            if let Some((user, password)) = url_credentials(p.expose()) {
+                r.add_basic_auth(&user, &password);
+            }
+        }
+        r
+    }
+}
+
+/// The `user:password@` of a URL, percent-decoded (`p%40ss` is `p@ss`), if it has any.
+pub fn url_credentials(url: &str) -> Option<(String, Secret)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    if u.username().is_empty() && u.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((
+        decode(u.username()),
+        Secret::new(decode(u.password().unwrap_or_default())),
+    ))
 }
 
 /// A URL with any `user:password@` removed, for output.

@@ -89,6 +89,17 @@ pub enum Error {
         #[source]
         source: TransportError,
     },
+    /// Prometheus (or a proxy) redirected to another origin, or too often. The other server's
+    /// answer is never read: only same-origin redirects are followed.
+    #[error("refused to follow a redirect for {metric}: {reason} (query: {query})")]
+    Redirect {
+        /// The metric.
+        metric: String,
+        /// The query sent.
+        query: String,
+        /// Where it pointed (scheme, host and port only) and why it was refused.
+        reason: String,
+    },
     /// The body is not a Prometheus API response: invalid or truncated JSON, a wrong shape.
     #[error("Prometheus sent an invalid response for {metric} (query: {query}): {reason}")]
     InvalidResponse {
@@ -164,6 +175,129 @@ impl Error {
             Error::Status { status, .. } => *status >= 500 || *status == 429,
             Error::Push { status, .. } => *status == 0 || *status >= 500,
             _ => false,
+        }
+    }
+
+    /// The same error with every secret that `redactor` knows removed from its text: servers
+    /// and proxies may echo a request's `Authorization` or tenant header in their answers.
+    pub fn scrub(self, redactor: &canary_core::Redactor) -> Self {
+        if redactor.is_empty() {
+            return self;
+        }
+        let s = |text: String| redactor.scrub(&text);
+        match self {
+            Error::InvalidConfig { field, reason } => Error::InvalidConfig {
+                field,
+                reason: s(reason),
+            },
+            Error::InvalidTemplate {
+                metric,
+                template,
+                reason,
+            } => Error::InvalidTemplate {
+                metric,
+                template: s(template),
+                reason: s(reason),
+            },
+            Error::Status {
+                metric,
+                query,
+                status,
+                error_type,
+                message,
+                attempts,
+                elapsed,
+            } => Error::Status {
+                metric,
+                query: s(query),
+                status,
+                error_type: error_type.map(s),
+                message: s(message),
+                attempts,
+                elapsed,
+            },
+            Error::QueryFailed {
+                metric,
+                query,
+                error_type,
+                message,
+            } => Error::QueryFailed {
+                metric,
+                query: s(query),
+                error_type: error_type.map(s),
+                message: s(message),
+            },
+            Error::Timeout {
+                metric,
+                query,
+                timeout,
+                attempts,
+                elapsed,
+            } => Error::Timeout {
+                metric,
+                query: s(query),
+                timeout,
+                attempts,
+                elapsed,
+            },
+            Error::Unreachable {
+                metric,
+                query,
+                attempts,
+                elapsed,
+                source,
+            } => Error::Unreachable {
+                metric,
+                query: s(query),
+                attempts,
+                elapsed,
+                source: TransportError(s(source.0)),
+            },
+            Error::Redirect {
+                metric,
+                query,
+                reason,
+            } => Error::Redirect {
+                metric,
+                query: s(query),
+                reason: s(reason),
+            },
+            Error::InvalidResponse {
+                metric,
+                query,
+                reason,
+            } => Error::InvalidResponse {
+                metric,
+                query: s(query),
+                reason: s(reason),
+            },
+            Error::BodyTooLarge {
+                metric,
+                query,
+                limit_bytes,
+            } => Error::BodyTooLarge {
+                metric,
+                query: s(query),
+                limit_bytes,
+            },
+            Error::MultipleSeries {
+                metric,
+                query,
+                series,
+            } => Error::MultipleSeries {
+                metric,
+                query: s(query),
+                series: series.into_iter().map(s).collect(),
+            },
+            Error::Push {
+                job,
+                status,
+                message,
+            } => Error::Push {
+                job,
+                status,
+                message: s(message),
+            },
         }
     }
 

@@ -5,7 +5,7 @@
 //! pushes canary's own metrics, because a CI job has no scrape endpoint.
 //!
 //! ```no_run
-//! use canary_core::{Arm, MetricsQuery, MetricsSource};
+//! use canary_core::{Arm, MetricsQuery, MetricsSource, Version};
 //! use canary_prometheus::{PrometheusConfig, PrometheusSource};
 //! use std::time::Duration;
 //!
@@ -14,7 +14,7 @@
 //! config.headers.insert("X-Scope-OrgID".into(), "team-a".into()); // Mimir / Cortex tenant
 //! let source = PrometheusSource::new(config)?;
 //! let canary = source
-//!     .fetch(&MetricsQuery::new("v1.3.0", Arm::Canary, Duration::from_secs(300)))
+//!     .fetch(&MetricsQuery::new(Version::new("v1.3.0")?, Arm::Canary, Duration::from_secs(300)))
 //!     .await?;
 //! println!("p99 = {:?} ms over {:?} requests", canary.latency_p99_ms, canary.sample_count);
 //! # Ok(()) }
@@ -22,8 +22,12 @@
 //!
 //! Every bad answer — an empty result, `NaN` or `±Inf`, several series, an error status, a
 //! timeout, a refused connection, invalid or truncated JSON, an oversized body — becomes a
-//! typed [`Error`] or "no data", never a 0. Retries (with jittered exponential backoff, up to a
-//! deadline) cover timeouts, 5xx and connection errors only.
+//! typed [`Error`] or "no data", never a 0; a value beyond its plausible range is an error.
+//! Retries (canary-core's shared [`RetryPolicy`]: jittered exponential backoff, a maximum
+//! backoff, a deadline, and the server's `Retry-After` within it) cover timeouts, 429, 5xx and
+//! connection errors only. Redirects are followed within the configured origin only. Every
+//! configured secret is scrubbed from what the server sends back (errors, warnings), in the
+//! forms a server may echo: plain, percent-encoded, and as a basic-auth header.
 //!
 //! # Features
 //!

@@ -9,11 +9,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use crate::config::{redact_url, BasicAuth, PrometheusConfig, QueryMethod};
+use crate::config::{redact_url, url_credentials, BasicAuth, PrometheusConfig, QueryMethod};
 use crate::error::{Error, Result, TransportError};
 use crate::query::QuerySet;
 use crate::response::{parse_instant, parse_range, Answer, RangeAnswer};
-use canary_core::Secret;
+use canary_core::retry::{parse_retry_after, redirect_refusal};
+use canary_core::Redactor;
 
 /// Reads canary metrics from Prometheus (or Thanos, Mimir, Cortex).
 ///
@@ -27,6 +28,31 @@ pub struct PrometheusSource {
     queries: RwLock<QuerySet>,
     limiter: Arc<Semaphore>,
     url_auth: Option<BasicAuth>,
+    redactor: Redactor,
+}
+
+/// One HTTP answer: status, `Retry-After` if any, body.
+struct Reply {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// Follows redirects within the configured origin only (see
+/// [`canary_core::retry::redirect_refusal`]).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from = attempt
+            .previous()
+            .first()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let to = attempt.url().origin().ascii_serialization();
+        match redirect_refusal(attempt.previous().len().saturating_sub(1), &from, &to) {
+            Some(reason) => attempt.error(reason),
+            None => attempt.follow(),
+        }
+    })
 }
 
 impl std::fmt::Debug for PrometheusSource {
@@ -48,18 +74,16 @@ impl PrometheusSource {
             )
         })?;
         // Credentials in the URL become basic auth, so they never travel in a logged URL.
+        // They are percent-decoded: `p%40ss` in a URL is the password `p@ss`.
         let mut url_auth = None;
-        if !base.username().is_empty() || base.password().is_some() {
+        if let Some((username, password)) = url_credentials(&config.url) {
             if config.bearer_token.is_some() || config.basic_auth.is_some() {
                 return Err(invalid(
                     "url",
                     "credentials are given both in the URL and as bearer_token or basic_auth; keep one".into(),
                 ));
             }
-            url_auth = Some(BasicAuth {
-                username: base.username().to_owned(),
-                password: Secret::new(base.password().unwrap_or_default()),
-            });
+            url_auth = Some(BasicAuth { username, password });
             let _ = base.set_username("");
             let _ = base.set_password(None);
         }
@@ -72,9 +96,10 @@ impl PrometheusSource {
         if config.max_concurrency == 0 {
             return Err(invalid("max_concurrency", "must be at least 1".into()));
         }
-        if config.retry.max_attempts == 0 {
-            return Err(invalid("retry.max_attempts", "must be at least 1".into()));
-        }
+        config.retry.validate().map_err(|e| match e {
+            canary_core::Error::InvalidConfig { reason, .. } => invalid("retry", reason),
+            other => invalid("retry", other.to_string()),
+        })?;
         for (field, t) in [
             ("canary_label_template", &config.canary_label_template),
             ("baseline_label_template", &config.baseline_label_template),
@@ -95,6 +120,7 @@ impl PrometheusSource {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(config.max_concurrency)
+            .redirect(same_origin_redirects())
             .danger_accept_invalid_certs(config.insecure_skip_verify);
         if let Some(path) = &config.ca_cert_file {
             let pem = std::fs::read(path).map_err(|e| {
@@ -124,6 +150,7 @@ impl PrometheusSource {
         Ok(PrometheusSource {
             client,
             url_auth,
+            redactor: config.redactor(),
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             base,
             queries: RwLock::new(queries),
@@ -171,7 +198,7 @@ impl PrometheusSource {
             canary_core::Arm::Canary => &self.config.canary_label_template,
             canary_core::Arm::Baseline => &self.config.baseline_label_template,
         };
-        template.replace("{version}", &query.version)
+        template.replace("{version}", query.version.as_str())
     }
 
     /// Runs one instant query at `at`, with retries.
@@ -179,6 +206,8 @@ impl PrometheusSource {
         let params = vec![("query", query.to_owned()), ("time", unix(at))];
         let (status, body) = self.send("/api/v1/query", metric, query, &params).await?;
         parse_instant(metric, query, status, &body)
+            .map(|a| self.scrub_answer(a))
+            .map_err(|e| e.scrub(&self.redactor))
     }
 
     /// Runs one range query over `[at - window, at]` every `step`, with retries.
@@ -190,7 +219,13 @@ impl PrometheusSource {
         window: Duration,
         step: Duration,
     ) -> Result<RangeAnswer> {
-        let start = at - chrono::Duration::from_std(window).unwrap_or_default();
+        let start = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| at.checked_sub_signed(w))
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "window",
+                reason: format!("{window:?} reaches before any representable time"),
+            })?;
         let params = vec![
             ("query", query.to_owned()),
             ("start", unix(start)),
@@ -200,7 +235,7 @@ impl PrometheusSource {
         let (status, body) = self
             .send("/api/v1/query_range", metric, query, &params)
             .await?;
-        parse_range(metric, query, status, &body)
+        parse_range(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))
     }
 
     /// The series of one configured metric of one version over the window, for reports and
@@ -230,6 +265,7 @@ impl PrometheusSource {
         .await
     }
 
+    /// Sends with retries; every error is scrubbed of secrets before it is logged or returned.
     async fn send(
         &self,
         path: &str,
@@ -244,35 +280,35 @@ impl PrometheusSource {
             .expect("the semaphore is never closed");
         let retry = &self.config.retry;
         let started = Instant::now();
-        let mut backoff = retry.initial_backoff;
-        let mut attempt = 0;
+        let mut attempts = 0;
         loop {
-            attempt += 1;
+            attempts += 1;
             let result = self.send_once(path, metric, query, params).await;
-            let result = result.and_then(|(status, body)| {
-                if status >= 500 || status == 429 {
+            let (result, retry_after) = match result {
+                Ok(reply) if reply.status >= 500 || reply.status == 429 => {
                     // Parse now so the error carries Prometheus' own message.
-                    parse_instant(metric, query, status, &body).map(|_| (status, body))
-                } else {
-                    Ok((status, body))
+                    let parsed = parse_instant(metric, query, reply.status, &reply.body)
+                        .map(|_| (reply.status, reply.body));
+                    (parsed, reply.retry_after)
                 }
-            });
-            match result {
+                Ok(reply) => (Ok((reply.status, reply.body)), None),
+                Err(e) => (Err(e), None),
+            };
+            let e = match result {
                 Ok(ok) => return Ok(ok),
-                Err(e) => {
-                    let elapsed = started.elapsed();
-                    let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
-                    if !e.is_retryable()
-                        || attempt >= retry.max_attempts
-                        || elapsed + jittered > retry.deadline
-                    {
-                        return Err(e.with_attempts(attempt, elapsed));
-                    }
-                    warn!(metric, attempt, error = %e, "query failed; retrying in {jittered:?}");
-                    tokio::time::sleep(jittered).await;
-                    backoff = (backoff * 2).min(retry.max_backoff);
-                }
-            }
+                Err(e) => e.scrub(&self.redactor),
+            };
+            let elapsed = started.elapsed();
+            let wait = if e.is_retryable() {
+                retry.delay(attempts, elapsed, retry_after)
+            } else {
+                None
+            };
+            let Some(wait) = wait else {
+                return Err(e.with_attempts(attempts, elapsed));
+            };
+            warn!(metric, attempt = attempts, error = %e, "query failed; retrying in {wait:?}");
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -282,7 +318,7 @@ impl PrometheusSource {
         metric: &str,
         query: &str,
         params: &[(&str, String)],
-    ) -> Result<(u16, Vec<u8>)> {
+    ) -> Result<Reply> {
         let mut url = self.base.clone();
         let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
         url.set_path(&joined);
@@ -303,6 +339,11 @@ impl PrometheusSource {
         let transport = |e: reqwest::Error| self.transport_error(metric, query, e);
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
         let limit = self.config.max_body_bytes;
         let too_large = || Error::BodyTooLarge {
             metric: metric.to_owned(),
@@ -322,10 +363,34 @@ impl PrometheusSource {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((status, body))
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// Warnings come from the server too, so they are scrubbed like errors.
+    fn scrub_answer(&self, mut answer: Answer) -> Answer {
+        if !self.redactor.is_empty() {
+            for w in &mut answer.warnings {
+                *w = self.redactor.scrub(w);
+            }
+            answer.no_data = answer.no_data.map(|r| self.redactor.scrub(&r));
+        }
+        answer
     }
 
     fn transport_error(&self, metric: &str, query: &str, e: reqwest::Error) -> Error {
+        if e.is_redirect() {
+            return Error::Redirect {
+                metric: metric.to_owned(),
+                query: query.to_owned(),
+                reason: self
+                    .redactor
+                    .scrub(&scrub(&self.config, &chain_text(&e.without_url()))),
+            };
+        }
         if e.is_timeout() {
             return Error::Timeout {
                 metric: metric.to_owned(),
@@ -340,7 +405,10 @@ impl PrometheusSource {
             query: query.to_owned(),
             attempts: 1,
             elapsed: Duration::ZERO,
-            source: TransportError(scrub(&self.config, &chain_text(&e.without_url()))),
+            source: TransportError(
+                self.redactor
+                    .scrub(&scrub(&self.config, &chain_text(&e.without_url()))),
+            ),
         }
     }
 

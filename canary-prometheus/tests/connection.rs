@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use canary_core::{Arm, MetricsQuery, MetricsSource};
+use canary_core::{Arm, MetricsQuery, MetricsSource, Version};
 use canary_prometheus::{Error, PrometheusConfig, PrometheusSource, RetryPolicy};
 use chrono::{TimeZone, Utc};
 use testkit::http::{Reply, Server};
@@ -17,8 +17,12 @@ fn https_prometheus(ca: &TestCa) -> (testkit::services::Service, i64) {
 }
 
 fn query(end: i64) -> MetricsQuery {
-    MetricsQuery::new("v1", Arm::Baseline, Duration::from_secs(300))
-        .at(Utc.timestamp_opt(end, 0).unwrap())
+    MetricsQuery::new(
+        Version::new("v1").unwrap(),
+        Arm::Baseline,
+        Duration::from_secs(300),
+    )
+    .at(Utc.timestamp_opt(end, 0).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,7 +98,11 @@ async fn secrets_never_reach_the_logs() {
     let (logs, _guard) = testkit::logs::capture();
 
     let failing = Server::start(|_| Reply::text(503, "down")).await;
-    let q = MetricsQuery::new("v1", Arm::Canary, Duration::from_secs(60));
+    let q = MetricsQuery::new(
+        Version::new("v1").unwrap(),
+        Arm::Canary,
+        Duration::from_secs(60),
+    );
     let mut config = PrometheusConfig::new(&failing.url);
     config.bearer_token = Some("tok-secret".into());
     config

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use canary_core::{Arm, MetricsQuery, MetricsSource};
+use canary_core::{Arm, MetricsQuery, MetricsSource, Version};
 use canary_prometheus::{Error, PrometheusConfig, PrometheusSource, QueryMethod, RetryPolicy};
 use chrono::Utc;
 use testkit::http::{Reply, Server};
@@ -35,7 +35,11 @@ async fn one(server: &Server) -> Result<canary_prometheus::response::Answer, Err
 /// Through the MetricsSource trait: an error, or metrics with no value at all.
 async fn never_a_number(server: &Server) {
     let source = PrometheusSource::new(config(&server.url)).unwrap();
-    let q = MetricsQuery::new("v2", Arm::Canary, Duration::from_secs(300));
+    let q = MetricsQuery::new(
+        Version::new("v2").unwrap(),
+        Arm::Canary,
+        Duration::from_secs(300),
+    );
     match source.fetch(&q).await {
         Err(e) => assert!(matches!(e, canary_core::Error::Source { .. }), "{e:?}"),
         Ok(m) => {
@@ -267,7 +271,7 @@ async fn warnings_are_kept_as_evidence() {
     let source = PrometheusSource::new(config(&s.url)).unwrap();
     let m = source
         .fetch(&MetricsQuery::new(
-            "v2",
+            Version::new("v2").unwrap(),
             Arm::Canary,
             Duration::from_secs(300),
         ))
@@ -289,7 +293,7 @@ async fn an_impossible_value_is_an_error_not_a_metric() {
     let source = PrometheusSource::new(config(&s.url)).unwrap();
     let e = source
         .fetch(&MetricsQuery::new(
-            "v2",
+            Version::new("v2").unwrap(),
             Arm::Canary,
             Duration::from_secs(300),
         ))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use canary_core::test_util::conformance;
 use canary_core::{
-    Arm, CanaryMetrics, MetricsQuery, MetricsSource, RollbackDecision, RollbackPolicy,
+    Arm, CanaryMetrics, MetricsQuery, MetricsSource, RollbackDecision, RollbackPolicy, Version,
 };
 use canary_prometheus::PrometheusSource;
 use chrono::{DateTime, TimeZone, Utc};
@@ -64,7 +64,7 @@ fn world() -> World {
 }
 
 async fn fetch(w: &World, version: &str, arm: Arm) -> CanaryMetrics {
-    let q = MetricsQuery::new(version, arm, WINDOW).at(w.at);
+    let q = MetricsQuery::new(Version::new(version).unwrap(), arm, WINDOW).at(w.at);
     w.source
         .fetch(&q)
         .await
@@ -224,29 +224,33 @@ async fn zero_traffic_gives_nan_quantiles_and_insufficient_data() {
 #[tokio::test(flavor = "multi_thread")]
 async fn label_injection_matches_only_its_own_series() {
     let w = world();
-    // The hostile version has series of its own at 7 req/s; v1 has 100.
-    let m = fetch(&w, HOSTILE, Arm::Canary).await;
-    assert!(
-        close(m.request_rate_rps, 7.0, 1e-6),
-        "{:?}",
-        m.request_rate_rps
-    );
-    assert!(
-        close(m.sample_count, 7.0 * 300.0, 0.02),
-        "{:?}",
-        m.sample_count
-    );
-    // A hostile version with no series matches nothing at all (not v1, not vector(1)).
-    let m = fetch(&w, r#"nope"} or vector(1) or {x=""#, Arm::Canary).await;
-    assert_eq!(m.request_rate_rps, None);
-    let m = fetch(&w, r#"v1\"#, Arm::Canary).await;
-    assert_eq!(m.request_rate_rps, None);
+    // A hostile version cannot even become a query: the entry point refuses it.
+    assert!(Version::new(HOSTILE).is_err());
+    assert!(Version::new("").is_err());
+    // Below that, templates escape whatever label they are given (a label template may add
+    // text of its own). The hostile label has series of its own at 7 req/s; v1 has 100.
+    let rate = |label: &'static str| {
+        let w = &w;
+        async move {
+            let template = w.source.queries().get("request_rate").cloned().unwrap();
+            let q = template.render(label, WINDOW);
+            w.source
+                .instant("request_rate", &q, w.at)
+                .await
+                .unwrap()
+                .value
+        }
+    };
+    assert!(close(rate(HOSTILE).await, 7.0, 1e-6));
+    // A hostile label with no series matches nothing at all (not v1, not vector(1)).
+    assert_eq!(rate(r#"nope"} or vector(1) or {x=""#).await, None);
+    assert_eq!(rate(r#"v1\"#).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_at_now_see_the_backfilled_data() {
     let w = world();
-    let q = MetricsQuery::new("v1", Arm::Baseline, WINDOW);
+    let q = MetricsQuery::new(Version::new("v1").unwrap(), Arm::Baseline, WINDOW);
     let m = w.source.fetch(&q).await.unwrap();
     assert!(
         close(m.request_rate_rps, 100.0, 0.05),
@@ -276,7 +280,7 @@ async fn custom_queries_and_label_templates_apply_on_the_next_fetch() {
     config.canary_label_template = "v2-{version}".into();
     let source = PrometheusSource::new(config).unwrap();
     let m = source
-        .fetch(&MetricsQuery::new("healthy", Arm::Canary, WINDOW).at(w.at))
+        .fetch(&MetricsQuery::new(Version::new("healthy").unwrap(), Arm::Canary, WINDOW).at(w.at))
         .await
         .unwrap();
     assert!(
@@ -289,7 +293,7 @@ async fn custom_queries_and_label_templates_apply_on_the_next_fetch() {
 #[tokio::test(flavor = "multi_thread")]
 async fn range_queries_return_the_window() {
     let w = world();
-    let q = MetricsQuery::new("v1", Arm::Baseline, WINDOW).at(w.at);
+    let q = MetricsQuery::new(Version::new("v1").unwrap(), Arm::Baseline, WINDOW).at(w.at);
     let r = w
         .source
         .metric_range("request_rate", &q, Duration::from_secs(60))

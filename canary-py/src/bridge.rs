@@ -149,6 +149,7 @@ impl PyPrometheus {
         window_seconds: f64,
         at_unix: Option<f64>,
     ) -> PyResult<Pending> {
+        let version = Version::new(version).map_err(errors::core)?;
         let mut q = MetricsQuery::new(version, arm(arm_name)?, window(window_seconds)?);
         q.at = at(at_unix)?;
         let source = self.source.clone();
@@ -172,6 +173,8 @@ impl PyPrometheus {
     ) -> PyResult<Pending> {
         let w = window(window_seconds)?;
         let when = at(at_unix)?.unwrap_or_else(Utc::now);
+        let baseline = Version::new(baseline).map_err(errors::core)?;
+        let canary = Version::new(canary).map_err(errors::core)?;
         let b = MetricsQuery::new(baseline, Arm::Baseline, w).at(when);
         let c = MetricsQuery::new(canary, Arm::Canary, w).at(when);
         let source = self.source.clone();

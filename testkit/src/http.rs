@@ -52,6 +52,8 @@ pub struct Reply {
     pub truncate_at: Option<usize>,
     /// Close the connection without answering.
     pub hang_up: bool,
+    /// Extra response headers (`Location`, `Retry-After`, ...).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -64,6 +66,7 @@ impl Reply {
             delay: Duration::ZERO,
             truncate_at: None,
             hang_up: false,
+            headers: Vec::new(),
         }
     }
     /// A plain-text answer.
@@ -77,6 +80,15 @@ impl Reply {
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
+    }
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// A redirect with `status` (301, 302, 307, 308) to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Reply::text(status, "").with_header("Location", location)
     }
     /// Sends only the first `n` bytes of the body.
     pub fn truncated(mut self, n: usize) -> Self {
@@ -206,8 +218,13 @@ async fn serve(
         if reply.hang_up {
             return Ok(());
         }
+        let extra: String = reply
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}\r\n"))
+            .collect();
         let head = format!(
-            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}\r\n",
             reply.status,
             reply.content_type,
             reply.body.len()

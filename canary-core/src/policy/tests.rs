@@ -381,11 +381,40 @@ fn decisions_serialize_as_the_guides_values() {
 }
 
 #[test]
-fn numbers_read_well() {
-    assert_eq!(num(1600.0), "1600");
-    assert_eq!(num(1.5), "1.5");
-    assert_eq!(num(0.1234), "0.123");
-    assert_eq!(num(-0.0001), "0");
-    assert_eq!(value_text(Some(2.5), "%"), "2.5%");
-    assert_eq!(value_text(None, "ms"), "no data");
+fn a_huge_baseline_latency_is_refused_not_read_as_an_improvement() {
+    let baseline = baseline().with_latency_p99_ms(1e308);
+    let canary = canary();
+    let policy = RollbackPolicy::default();
+    // Judged as a number, the canary would look 1e305 times faster and proceed.
+    assert_ne!(
+        policy.evaluate(&baseline, &canary).decision,
+        RollbackDecision::Proceed
+    );
+    let e = policy.try_evaluate(&baseline, &canary).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("latency_p99") && text.contains("1e308") && text.contains("3600000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn user_metrics_have_configurable_plausible_ranges() {
+    let spec = MetricSpec::new("conversion", Direction::HigherIsBetter)
+        .critical()
+        .with_rollback_ratio(0.9)
+        .with_plausible_range(0.0, 1.0);
+    let policy = RollbackPolicy::default().with_metric(spec).unwrap();
+    let b = baseline().with_custom("conversion", 0.2);
+    let c = canary().with_custom("conversion", 7.0);
+    let text = policy.try_evaluate(&b, &c).unwrap_err().to_string();
+    assert!(
+        text.contains("conversion") && text.contains("between 0 and 1"),
+        "{text}"
+    );
+    assert!(policy
+        .try_evaluate(&b, &canary().with_custom("conversion", 0.21))
+        .is_ok());
+    let bad = MetricSpec::new("x", Direction::LowerIsBetter).with_plausible_range(2.0, 1.0);
+    assert!(RollbackPolicy::default().with_metric(bad).is_err());
 }

@@ -24,7 +24,8 @@ pub async fn metrics_source(
     window: Duration,
     at: DateTime<Utc>,
 ) {
-    let query = MetricsQuery::new(known, Arm::Baseline, window).at(at);
+    let known_version = Version::new(known).expect("the known version is a valid tag");
+    let query = MetricsQuery::new(known_version, Arm::Baseline, window).at(at);
     let m = source
         .fetch(&query)
         .await
@@ -49,7 +50,8 @@ pub async fn metrics_source(
         );
     }
 
-    let query = MetricsQuery::new(absent, Arm::Canary, window).at(at);
+    let absent_version = Version::new(absent).expect("the absent version is a valid tag");
+    let query = MetricsQuery::new(absent_version, Arm::Canary, window).at(at);
     if let Ok(m) = source.fetch(&query).await {
         for name in names::ALL {
             assert_eq!(

@@ -109,22 +109,24 @@ impl MetricsSource for ScriptedSource {
     async fn fetch(&self, query: &MetricsQuery) -> Result<CanaryMetrics> {
         lock(&self.calls).push(query.clone());
         let at = query.at.unwrap_or_else(Utc::now);
-        let script = lock(&self.scripts).get(&query.version).and_then(|entries| {
-            entries
-                .iter()
-                .rev()
-                .find(|(from, _)| from.is_none_or(|f| f <= at))
-                .map(|(_, s)| s.clone())
-        });
+        let script = lock(&self.scripts)
+            .get(query.version.as_str())
+            .and_then(|entries| {
+                entries
+                    .iter()
+                    .rev()
+                    .find(|(from, _)| from.is_none_or(|f| f <= at))
+                    .map(|(_, s)| s.clone())
+            });
         match script {
-            None => Ok(CanaryMetrics::at(&query.version, at)),
+            None => Ok(CanaryMetrics::at(query.version.as_str(), at)),
             Some(Script::Metrics(mut m)) => {
-                m.version = query.version.clone();
+                m.version = query.version.to_string();
                 m.timestamp = at;
                 Ok(m)
             }
             Some(Script::Fail { message, retryable }) => Err(Error::source_failed(
-                &query.version,
+                query.version.as_str(),
                 retryable,
                 ScriptedError(message),
             )),
