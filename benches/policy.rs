@@ -39,6 +39,15 @@ fn evaluate_default_policy(bencher: Bencher) {
     bencher.bench(|| policy.evaluate(black_box(&b), black_box(&c)));
 }
 
+/// One checked evaluation (plausibility of both arms, then the rules), as the bindings and
+/// the validator run it.
+#[divan::bench]
+fn try_evaluate_default_policy(bencher: Bencher) {
+    let (b, c) = pair();
+    let policy = RollbackPolicy::default();
+    bencher.bench(|| policy.try_evaluate(black_box(&b), black_box(&c)));
+}
+
 /// One evaluation with 20 user metrics on top of the built-ins.
 #[divan::bench]
 fn evaluate_with_20_user_metrics(bencher: Bencher) {

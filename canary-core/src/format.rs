@@ -1,34 +1,65 @@
 //! Numbers for people: reports, messages and errors.
 
+use std::fmt;
+
 /// A number for people: at most three decimals and no trailing zeros; very large or very small
 /// magnitudes in scientific notation (`1e308`, not 309 digits).
 pub fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    let magnitude = v.abs();
-    if magnitude >= 1e9 || (magnitude > 0.0 && magnitude < 5e-4) {
-        let text = format!("{v:.3e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-        return format!("{mantissa}e{exponent}");
-    }
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".to_owned()
-    } else {
-        text.to_owned()
+    Num(v).to_string()
+}
+
+/// [`num`] as a `Display` value, written straight into a message without an allocation of
+/// its own (the policy formats several per evaluation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Num(pub(crate) f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if !v.is_finite() {
+            return write!(f, "{v}");
+        }
+        let magnitude = v.abs();
+        if magnitude >= 1e9 || (magnitude > 0.0 && magnitude < 5e-4) {
+            let text = format!("{v:.3e}");
+            let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+            let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+            return write!(f, "{mantissa}e{exponent}");
+        }
+        // Thousandths as an integer: exact for these magnitudes, and much faster than
+        // formatting a float with a precision.
+        let thousandths = (v * 1000.0).round() as i64;
+        let (sign, n) = (
+            if thousandths < 0 { "-" } else { "" },
+            thousandths.unsigned_abs(),
+        );
+        let (whole, frac) = (n / 1000, n % 1000);
+        match frac {
+            0 => write!(f, "{sign}{whole}"),
+            _ if frac % 100 == 0 => write!(f, "{sign}{whole}.{}", frac / 100),
+            _ if frac % 10 == 0 => write!(f, "{sign}{whole}.{:02}", frac / 10),
+            _ => write!(f, "{sign}{whole}.{frac:03}"),
+        }
     }
 }
 
 /// A value with its unit, or "no data".
 pub fn value_text(v: Option<f64>, unit: &str) -> String {
-    match v {
-        None => "no data".to_owned(),
-        Some(v) if unit.is_empty() => num(v),
-        Some(v) if unit == "%" => format!("{}%", num(v)),
-        Some(v) => format!("{} {unit}", num(v)),
+    ValueText(v, unit).to_string()
+}
+
+/// [`value_text`] as a `Display` value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ValueText<'a>(pub(crate) Option<f64>, pub(crate) &'a str);
+
+impl fmt::Display for ValueText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            (None, _) => f.write_str("no data"),
+            (Some(v), "") => write!(f, "{}", Num(v)),
+            (Some(v), "%") => write!(f, "{}%", Num(v)),
+            (Some(v), unit) => write!(f, "{} {unit}", Num(v)),
+        }
     }
 }
 
@@ -55,7 +86,12 @@ mod tests {
         assert_eq!(num(1.5), "1.5");
         assert_eq!(num(0.1234), "0.123");
         assert_eq!(num(-0.0001), "-1e-4");
+        assert_eq!(num(-0.0004), "-4e-4");
         assert_eq!(num(0.0), "0");
+        assert_eq!(num(-1.25), "-1.25");
+        assert_eq!(num(2.05), "2.05");
+        assert_eq!(num(1.0999999), "1.1");
+        assert_eq!(num(-0.4), "-0.4");
         assert_eq!(value_text(Some(2.5), "%"), "2.5%");
         assert_eq!(value_text(None, "ms"), "no data");
     }

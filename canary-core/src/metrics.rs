@@ -260,24 +260,60 @@ impl CanaryMetrics {
     /// [`RollbackPolicy::check`](crate::RollbackPolicy::check). The error names the metric,
     /// the value (shortened) and the bound.
     pub fn validate(&self) -> Result<()> {
-        for name in names::ALL {
-            if let Some(v) = self.value(name) {
-                let range = Plausible::of_builtin(name).expect("a built-in name");
-                if !v.is_finite() {
-                    return Err(self.invalid(name, v, "must be a finite number".into()));
-                }
-                if !range.contains(v) {
-                    let requirement = match name {
-                        names::ERROR_RATE => {
-                            "an error rate is a percentage between 0 and 100".into()
-                        }
-                        names::MODEL_CONFIDENCE => "a confidence is between 0 and 1".into(),
-                        _ if v < 0.0 => "must not be negative".into(),
-                        _ => format!("implausible: must be {}", range.describe()),
-                    };
-                    return Err(self.invalid(name, v, requirement));
-                }
+        // Field by field, without looking names up: this runs before every evaluation.
+        let fields = [
+            (
+                names::LATENCY_P50,
+                self.latency_p50_ms,
+                Plausible::LATENCY_MS,
+            ),
+            (
+                names::LATENCY_P95,
+                self.latency_p95_ms,
+                Plausible::LATENCY_MS,
+            ),
+            (
+                names::LATENCY_P99,
+                self.latency_p99_ms,
+                Plausible::LATENCY_MS,
+            ),
+            (
+                names::ERROR_RATE,
+                self.error_rate_percent,
+                Plausible::PERCENT,
+            ),
+            (
+                names::MODEL_CONFIDENCE,
+                self.model_confidence,
+                Plausible::PROBABILITY,
+            ),
+            (
+                names::REQUEST_RATE,
+                self.request_rate_rps,
+                Plausible::REQUEST_RATE,
+            ),
+            (
+                names::SAMPLE_COUNT,
+                self.sample_count,
+                Plausible::SAMPLE_COUNT,
+            ),
+        ];
+        for (name, value, range) in fields {
+            let Some(v) = value else { continue };
+            if range.contains(v) {
+                continue;
             }
+            let requirement = if !v.is_finite() {
+                "must be a finite number".to_owned()
+            } else {
+                match name {
+                    names::ERROR_RATE => "an error rate is a percentage between 0 and 100".into(),
+                    names::MODEL_CONFIDENCE => "a confidence is between 0 and 1".into(),
+                    _ if v < 0.0 => "must not be negative".into(),
+                    _ => format!("implausible: must be {}", range.describe()),
+                }
+            };
+            return Err(self.invalid(name, v, requirement));
         }
         for (name, &v) in &self.custom {
             if names::ALL.contains(&name.as_str()) {

@@ -7,8 +7,10 @@
 //!    in both directions, so a person decides. Zero traffic lands here.
 //! 2. **A rollback threshold is crossed → `RollbackAuto`.** A critical metric beyond its
 //!    rollback ratio: p99 > 150 % of baseline, error rate > 200 %, confidence < 80 %.
-//! 3. **A judged metric has no data → `RollbackManual`.** A missing, NaN or negative value on
-//!    either side is never read as a good value, so it can never lead to `Proceed`.
+//! 3. **A judged metric has no data → `RollbackManual`.** A missing, NaN or infinite value on
+//!    either side is never read as a good value, so it can never lead to `Proceed`. One
+//!    exception: a non-critical metric measured on *neither* side (p50 left out of hand-built
+//!    metrics) is reported as not measured and does not block on its own.
 //! 4. **A critical metric is outside the proceed tolerance, or any metric crosses its warning
 //!    ratio → `RollbackManual`.** This is the guide's "mixed performance" and "non-critical
 //!    regression".
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 pub use crate::format::{num, value_text};
+use crate::format::{Num, ValueText};
 use crate::metrics::{names, CanaryMetrics, Plausible};
 use crate::thresholds::{
     check, is_floor, is_fraction, is_ratio, RollbackThresholds, FRACTION_REQUIREMENT,
@@ -392,10 +395,34 @@ impl Evaluation {
 }
 
 /// The guide's `RollbackPolicy`: thresholds plus the metrics they judge.
+///
+/// It deserializes from YAML or TOML and is validated on the way: an invalid policy never
+/// exists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedPolicy")]
 pub struct RollbackPolicy {
     thresholds: RollbackThresholds,
     metrics: Vec<MetricSpec>,
+}
+
+/// A policy as read, before [`RollbackPolicy::validate`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UncheckedPolicy {
+    thresholds: RollbackThresholds,
+    metrics: Vec<MetricSpec>,
+}
+
+impl TryFrom<UncheckedPolicy> for RollbackPolicy {
+    type Error = Error;
+    fn try_from(p: UncheckedPolicy) -> Result<Self> {
+        let policy = RollbackPolicy {
+            thresholds: p.thresholds,
+            metrics: p.metrics,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
 }
 
 impl Default for RollbackPolicy {
@@ -491,6 +518,10 @@ impl RollbackPolicy {
     pub fn check(&self, metrics: &CanaryMetrics) -> Result<()> {
         metrics.validate()?;
         for spec in &self.metrics {
+            // Built-ins with their own range were just checked by `validate`.
+            if Plausible::of_builtin(&spec.name) == Some(spec.plausible_range) {
+                continue;
+            }
             if let Some(v) = metrics.value(&spec.name) {
                 if !spec.plausible_range.contains(v) {
                     return Err(metrics.invalid(
@@ -546,6 +577,15 @@ impl RollbackPolicy {
                 continue;
             }
             let Some(ratio) = c.ratio else {
+                // A non-critical metric measured on neither side (p50 left out of hand-built
+                // metrics) is reported as not measured; it does not block on its own. A
+                // critical one, or one missing on a single side, always does.
+                if spec.criticality == Criticality::NonCritical
+                    && c.baseline.is_none()
+                    && c.canary.is_none()
+                {
+                    continue;
+                }
                 missing.push(condition(
                     Rule::MissingData,
                     c,
@@ -569,10 +609,10 @@ impl RollbackPolicy {
                     format!(
                         "{} went from {} to {} ({}× baseline; rollback threshold {}×)",
                         c.metric,
-                        value_text(c.baseline, &c.unit),
-                        value_text(c.canary, &c.unit),
-                        num(ratio),
-                        num(limit)
+                        ValueText(c.baseline, &c.unit),
+                        ValueText(c.canary, &c.unit),
+                        Num(ratio),
+                        Num(limit)
                     ),
                 ));
             }
@@ -583,10 +623,10 @@ impl RollbackPolicy {
                     format!(
                         "{} is {}× baseline ({} vs {}), outside the {}× proceed tolerance",
                         c.metric,
-                        num(ratio),
-                        value_text(c.canary, &c.unit),
-                        value_text(c.baseline, &c.unit),
-                        num(c.proceed_tolerance)
+                        Num(ratio),
+                        ValueText(c.canary, &c.unit),
+                        ValueText(c.baseline, &c.unit),
+                        Num(c.proceed_tolerance)
                     ),
                 ));
             }
@@ -597,10 +637,10 @@ impl RollbackPolicy {
                     format!(
                         "{} is {}× baseline ({} vs {}), beyond the {}× warning threshold",
                         c.metric,
-                        num(ratio),
-                        value_text(c.canary, &c.unit),
-                        value_text(c.baseline, &c.unit),
-                        num(limit)
+                        Num(ratio),
+                        ValueText(c.canary, &c.unit),
+                        ValueText(c.baseline, &c.unit),
+                        Num(limit)
                     ),
                 ));
             }
@@ -663,7 +703,7 @@ impl RollbackPolicy {
                 RollbackDecision::Proceed,
                 format!(
                     "every critical metric is within {}× of baseline and no warning threshold was crossed",
-                    num(self.thresholds.proceed_tolerance)
+                    Num(self.thresholds.proceed_tolerance)
                 ),
                 format!("Promote {canary_v}."),
             )
@@ -700,14 +740,14 @@ impl RollbackPolicy {
             Some(n) if !Plausible::SAMPLE_COUNT.contains(n) => Some(format!(
                 "{arm} {} has an unusable sample count ({}; must be {})",
                 m.version,
-                num(n),
+                Num(n),
                 Plausible::SAMPLE_COUNT.describe()
             )),
             Some(n) if n < min => Some(format!(
                 "{arm} {} has {} requests, fewer than the {} required",
                 m.version,
-                num(n),
-                num(min)
+                Num(n),
+                Num(min)
             )),
             Some(_) => None,
         }
@@ -749,12 +789,12 @@ impl RollbackPolicy {
             Some(x) if x < 0.0 => Some(format!(
                 "{arm} {} is negative ({}), which a ratio cannot judge",
                 m.version,
-                num(x)
+                Num(x)
             )),
             Some(x) if !spec.plausible_range.contains(x) => Some(format!(
                 "{arm} {} is implausible ({}; must be {})",
                 m.version,
-                num(x),
+                Num(x),
                 spec.plausible_range.describe()
             )),
             Some(_) => None,
@@ -767,7 +807,11 @@ impl RollbackPolicy {
         .flatten()
         .collect();
         let (Some(b), Some(c), true) = (b, c, reasons.is_empty()) else {
-            out.no_data_reason = Some(reasons.join("; "));
+            out.no_data_reason = Some(if b.is_none() && c.is_none() {
+                "not measured on either side".to_owned()
+            } else {
+                reasons.join("; ")
+            });
             return out;
         };
         let ratio = c / b.max(spec.floor);

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 /// | `confidence_threshold` | 0.8 | roll back when confidence < 80% of baseline |
 /// | `proceed_tolerance` | 1.1 | proceed only if every critical metric is within 110% |
 /// | `latency_p95_warning` | 1.3 | p95 beyond 130% needs manual review |
+/// | `error_rate_warning` | 1.5 | error rate beyond 150% needs manual review |
 /// | `latency_p50_warning` | 1.3 | p50 beyond 130% needs manual review |
-/// | `error_rate_warning` | 1.5 | error rate beyond 150% is reported as a warning |
 /// | `min_sample_count` | 100 | fewer requests per arm is insufficient data |
 /// | `latency_floor_ms` | 1.0 | latencies are compared against at least 1 ms |
 /// | `error_rate_floor_percent` | 0.5 | error rates are compared against at least 0.5% |
@@ -39,10 +39,11 @@ pub struct RollbackThresholds {
     pub proceed_tolerance: f64,
     /// p95 beyond this ratio needs manual review. Must be > 1.0.
     pub latency_p95_warning: f64,
-    /// p50 beyond this ratio needs manual review. Must be > 1.0.
-    pub latency_p50_warning: f64,
-    /// Error rate beyond this ratio is flagged as a warning. Must be > 1.0.
+    /// Error rate beyond this ratio needs manual review. Must be > 1.0.
     pub error_rate_warning: f64,
+    /// p50 beyond this ratio needs manual review. Must be > 1.0. (After the reference
+    /// implementation's six fields, so positional arguments mean the same in both.)
+    pub latency_p50_warning: f64,
     /// Fewer requests than this in either arm is insufficient data. Must be >= 0.
     pub min_sample_count: f64,
     /// Latency ratios are taken against at least this many ms. Must be > 0.
@@ -61,8 +62,8 @@ impl Default for RollbackThresholds {
             confidence_threshold: 0.8,
             proceed_tolerance: 1.1,
             latency_p95_warning: 1.3,
-            latency_p50_warning: 1.3,
             error_rate_warning: 1.5,
+            latency_p50_warning: 1.3,
             min_sample_count: 100.0,
             latency_floor_ms: 1.0,
             error_rate_floor_percent: 0.5,

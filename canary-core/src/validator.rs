@@ -280,10 +280,11 @@ impl CanaryValidator {
         self
     }
 
-    /// Uses `policy` to decide.
-    pub fn with_policy(mut self, policy: RollbackPolicy) -> Self {
+    /// Uses `policy` to decide, after validating it like every other configuration.
+    pub fn with_policy(mut self, policy: RollbackPolicy) -> Result<Self> {
+        policy.validate()?;
         self.policy = policy;
-        self
+        Ok(self)
     }
 
     /// Uses `config`, after validating it.

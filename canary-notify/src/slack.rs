@@ -64,6 +64,11 @@ impl SlackNotifier {
             .await
     }
 
+    /// The dashboard every message links to, if any.
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard_url.as_deref()
+    }
+
     /// The message for `event`, as posted.
     pub fn message(&self, event: &DecisionEvent) -> Value {
         message(event, self.dashboard_url.as_deref())
@@ -81,6 +86,69 @@ impl Notifier for SlackNotifier {
             .sender
             .post(&self.webhook, &BTreeMap::new(), &self.message(event))
             .await?)
+    }
+}
+
+/// The guide's free-form alert texts (`AlertManager.notify_*`), with their colours. The same
+/// headlines as the Block Kit messages the validator sends.
+pub mod alert_text {
+    use canary_core::CanaryMetrics;
+
+    /// A promotion: `("good", text)`.
+    pub fn success(version: &str, reason: Option<&str>) -> (&'static str, String) {
+        let reason = reason.unwrap_or("all checks passed");
+        ("good", format!("✅ Canary {version} promoted\n{reason}"))
+    }
+
+    /// A request for review: `("warning", text)`.
+    pub fn manual_review(version: &str, reason: Option<&str>) -> (&'static str, String) {
+        let reason = reason.unwrap_or_default();
+        (
+            "warning",
+            format!("⚠️ Canary {version} needs manual review\n{reason}"),
+        )
+    }
+
+    /// The guide's "enhanced alert message" for an automatic rollback: `("danger", text)`.
+    pub fn rollback(
+        version: &str,
+        metrics: Option<(&CanaryMetrics, &CanaryMetrics)>,
+        reason: Option<&str>,
+        dashboard_url: Option<&str>,
+    ) -> (&'static str, String) {
+        let mut lines = vec![format!("🚨 Automatic rollback triggered for {version}")];
+        if let Some(r) = reason {
+            lines.push(format!("Reason: {r}"));
+        }
+        if let Some((baseline, canary)) = metrics {
+            let f = |v: Option<f64>, unit: &str, digits: usize| match v {
+                None => "no data".to_owned(),
+                Some(v) => format!("{v:.digits$}{unit}"),
+            };
+            lines.push(String::new());
+            lines.push("Metrics:".into());
+            lines.push(format!(
+                "- P99 Latency: {} (was {})",
+                f(canary.latency_p99_ms, "ms", 1),
+                f(baseline.latency_p99_ms, "ms", 1)
+            ));
+            lines.push(format!(
+                "- Error Rate: {} (was {})",
+                f(canary.error_rate_percent, "%", 2),
+                f(baseline.error_rate_percent, "%", 2)
+            ));
+            lines.push(format!(
+                "- Confidence: {} (was {})",
+                f(canary.model_confidence, "", 2),
+                f(baseline.model_confidence, "", 2)
+            ));
+        }
+        lines.push(String::new());
+        lines.push("Action: Investigation required".into());
+        if let Some(d) = dashboard_url {
+            lines.push(format!("Dashboard: {d}"));
+        }
+        ("danger", lines.join("\n"))
     }
 }
 

@@ -1,48 +1,73 @@
-//! Rust errors as Python exceptions: `CanaryError` and one subclass per kind of failure;
-//! invalid input is a `ValueError`, as Python users expect.
+//! Rust errors as Python exceptions. Every exception is a `canary.CanaryError`; invalid input
+//! (`canary.InvalidInput`, and `canary.ConfigError` under it) is also a `ValueError`, as
+//! pydantic-core's `ValidationError` is. All of them are shown as `canary.…`.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 create_exception!(
-    _canary,
+    canary,
     CanaryError,
     PyException,
     "Base class of every canary error."
 );
 create_exception!(
-    _canary,
+    canary,
+    InvalidInput,
+    CanaryError,
+    "A value canary was given is invalid: a version, a metric, a threshold. Also a ValueError."
+);
+create_exception!(
+    canary,
+    ConfigError,
+    InvalidInput,
+    "The configuration is invalid. Also a ValueError."
+);
+create_exception!(
+    canary,
     PrometheusError,
     CanaryError,
     "Prometheus could not answer, or answered badly."
 );
-create_exception!(_canary, HelmError, CanaryError, "helm failed.");
+create_exception!(canary, HelmError, CanaryError, "helm failed.");
 create_exception!(
-    _canary,
+    canary,
     NotifyError,
     CanaryError,
     "A notification could not be delivered."
 );
-create_exception!(
-    _canary,
-    ConfigError,
-    CanaryError,
-    "The configuration is invalid."
-);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // `InvalidInput` is a `ValueError` too. Both bases share the exception layout, so the
+    // bases of the (heap) type can be set after it is made.
+    let invalid = py.get_type::<InvalidInput>();
+    let bases = PyTuple::new(
+        py,
+        [
+            py.get_type::<CanaryError>().into_any(),
+            py.get_type::<PyValueError>().into_any(),
+        ],
+    )?;
+    invalid.setattr("__bases__", bases)?;
     m.add("CanaryError", py.get_type::<CanaryError>())?;
+    m.add("InvalidInput", invalid)?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("PrometheusError", py.get_type::<PrometheusError>())?;
     m.add("HelmError", py.get_type::<HelmError>())?;
     m.add("NotifyError", py.get_type::<NotifyError>())?;
-    m.add("ConfigError", py.get_type::<ConfigError>())?;
     Ok(())
 }
 
 fn text(e: &(dyn std::error::Error + 'static)) -> String {
     canary_core::error::chain(e)
+}
+
+/// Invalid input, as `canary.InvalidInput`.
+pub(crate) fn invalid(message: impl Into<String>) -> PyErr {
+    InvalidInput::new_err(message.into())
 }
 
 /// A core error as the matching exception.
@@ -51,7 +76,7 @@ pub(crate) fn core(e: canary_core::Error) -> PyErr {
     let message = text(&e);
     match e {
         E::InvalidMetric { .. } | E::InvalidThreshold { .. } | E::InvalidVersion { .. } => {
-            PyValueError::new_err(message)
+            InvalidInput::new_err(message)
         }
         E::InvalidConfig { .. } => ConfigError::new_err(message),
         E::Source { .. } => PrometheusError::new_err(message),
@@ -90,7 +115,7 @@ pub(crate) fn notify(e: canary_notify::Error) -> PyErr {
     }
 }
 
-/// Bad JSON from the Python layer: a `ValueError` naming what was being read.
-pub(crate) fn json(what: &str, e: serde_json::Error) -> PyErr {
-    PyValueError::new_err(format!("invalid {what}: {e}"))
+/// A value that does not fit a Rust configuration type: `ConfigError`, naming `what`.
+pub(crate) fn config(what: &str, e: impl std::fmt::Display) -> PyErr {
+    ConfigError::new_err(format!("invalid {what}: {e}"))
 }

@@ -1,22 +1,28 @@
 //! Python bindings for canary: the module `canary._canary`.
 //!
-//! This layer is thin on purpose: it converts values (JSON across the boundary), maps errors
-//! to exceptions, and bridges async: tasks run on pyo3-async-runtimes' shared tokio runtime and complete through
-//! a pipe that Python awaits (see `pending`).
-//! Every decision is made by `canary-core`; the guide's Python API lives in `python/canary`.
+//! This layer is thin on purpose: it converts values (typed classes and direct conversion,
+//! never JSON text), maps errors to exceptions, and bridges async: tasks run on
+//! pyo3-async-runtimes' shared tokio runtime and complete through a pipe that Python awaits
+//! (see `pending`). Every default, rule and message is `canary-core`'s or an adapter's; the
+//! guide's async classes in `python/canary` only delegate.
 
 use pyo3::prelude::*;
 
-mod bridge;
+mod adapters;
 mod errors;
 mod logging;
 mod pending;
+mod validation;
+mod values;
 
 /// The compiled part of the `canary` package.
 #[pymodule]
 fn _canary(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
-    bridge::register(m)?;
+    values::register(m)?;
+    adapters::register(m)?;
+    validation::register(m)?;
+    m.add_class::<pending::Pending>()?;
     logging::install(m)?;
     Ok(())
 }

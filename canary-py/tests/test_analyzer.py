@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from canary import CanaryAnalyzer, CanaryMetrics, ConfigError, PrometheusError, fetch_canary_metrics
+from canary import CanaryAnalyzer, CanaryMetrics, ConfigError, PrometheusError, fetch_metrics
 
 
 async def test_fetch_metrics_returns_the_generated_values(prometheus):
@@ -80,8 +80,8 @@ async def test_closed_analyzers_refuse_work(prometheus):
         await analyzer.fetch_metrics("v1.0.0")
 
 
-async def test_fetch_canary_metrics_convenience(prometheus):
-    m = await fetch_canary_metrics("v1.0.0", prometheus_url=prometheus.url, duration_minutes=5)
+async def test_fetch_metrics_convenience(prometheus):
+    m = await fetch_metrics("v1.0.0", prometheus_url=prometheus.url, duration_minutes=5)
     assert m.request_rate == pytest.approx(50.0, rel=1e-6)
 
 

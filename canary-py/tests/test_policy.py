@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 from conftest import metrics_kwargs
 
-from canary import CanaryMetrics, RollbackDecision, RollbackPolicy, RollbackThresholds, evaluate_canary
+from canary import CanaryMetrics, RollbackDecision, RollbackPolicy, RollbackThresholds, evaluate_metrics
 
 
 def pair(**canary):
@@ -46,12 +46,13 @@ def test_custom_threshold_1_3_rolls_back_p99_up_40():
 
 
 def test_reasoning_has_the_guides_keys():
-    decision, reasoning = evaluate_canary(*pair())
+    decision, reasoning = evaluate_metrics(*pair())
     assert decision is RollbackDecision.PROCEED
     for key in ("decision", "primary_reason", "triggered_conditions", "comparisons", "recommendation"):
         assert key in reasoning
     assert reasoning["decision"] == "proceed"
     assert isinstance(reasoning["comparisons"], list) and isinstance(reasoning["comparisons"][0], dict)
+    assert isinstance(reasoning, dict)
 
 
 def test_missing_data_is_never_zero_and_never_proceeds():
@@ -92,9 +93,9 @@ def test_thresholds_have_the_guides_defaults():
         RollbackThresholds(latency_p99_threshold="1.5")
 
 
-def test_metrics_default_like_the_guide_and_round_trip():
+def test_omitted_metrics_are_none_and_round_trip():
     m = CanaryMetrics()
-    assert (m.latency_p99, m.error_rate, m.sample_count, m.version) == (0.0, 0.0, 0, "")
+    assert (m.latency_p99, m.error_rate, m.sample_count, m.version) == (None, None, None, "")
     assert m.timestamp.tzinfo is not None
     m = CanaryMetrics(version="v2", **metrics_kwargs())
     d = m.to_dict()

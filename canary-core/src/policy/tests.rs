@@ -418,3 +418,49 @@ fn user_metrics_have_configurable_plausible_ranges() {
     let bad = MetricSpec::new("x", Direction::LowerIsBetter).with_plausible_range(2.0, 1.0);
     assert!(RollbackPolicy::default().with_metric(bad).is_err());
 }
+
+#[test]
+fn a_non_critical_metric_measured_on_neither_side_does_not_block() {
+    let mut b = baseline();
+    let mut c = canary();
+    for m in [&mut b, &mut c] {
+        m.latency_p50_ms = None;
+        m.latency_p95_ms = None;
+    }
+    let e = RollbackPolicy::default().evaluate(&b, &c);
+    assert_eq!(
+        e.decision,
+        RollbackDecision::Proceed,
+        "{}",
+        e.primary_reason
+    );
+    let p50 = e.comparison("latency_p50").unwrap();
+    assert_eq!(p50.status, ComparisonStatus::NoData);
+    assert_eq!(
+        p50.no_data_reason.as_deref(),
+        Some("not measured on either side")
+    );
+
+    // Missing on one side only still blocks, and so does a critical metric missing on both.
+    let mut one = canary();
+    one.latency_p50_ms = None;
+    let e = RollbackPolicy::default().evaluate(&baseline(), &one);
+    assert_eq!(e.decision, RollbackDecision::RollbackManual);
+    let (mut b, mut c) = (baseline(), canary());
+    b.model_confidence = None;
+    c.model_confidence = None;
+    let e = RollbackPolicy::default().evaluate(&b, &c);
+    assert_eq!(e.decision, RollbackDecision::RollbackManual);
+    assert!(e.fired(Rule::MissingData));
+}
+
+#[test]
+fn a_deserialized_policy_is_validated() {
+    let good = serde_json::to_value(RollbackPolicy::default()).unwrap();
+    let back: RollbackPolicy = serde_json::from_value(good.clone()).unwrap();
+    assert_eq!(back, RollbackPolicy::default());
+    let mut bad = good;
+    bad["thresholds"]["latency_p99_threshold"] = serde_json::json!(0.5);
+    let e = serde_json::from_value::<RollbackPolicy>(bad).unwrap_err();
+    assert!(e.to_string().contains("latency_p99_threshold"), "{e}");
+}

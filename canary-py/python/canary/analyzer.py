@@ -1,15 +1,15 @@
-"""The guide's ``CanaryAnalyzer``: metrics from Prometheus."""
+"""The guide's ``CanaryAnalyzer``: metrics from Prometheus, fetched by the Rust core."""
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from . import _canary
 from ._bridge import wait
-from .metrics import CanaryMetrics
+from ._canary import CanaryMetrics
 
 
 class QueryMap(MutableMapping):  # type: ignore[type-arg]
@@ -48,50 +48,41 @@ class QueryMap(MutableMapping):  # type: ignore[type-arg]
         return f"QueryMap({self._all()!r})"
 
 
-def _unix(at: Optional[datetime]) -> Optional[float]:
-    if at is None:
-        return None
-    if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
-    return at.timestamp()
-
-
 class CanaryAnalyzer:
     """Fetches canary metrics from Prometheus (or Thanos, Mimir, Cortex).
 
-    Unlike a naive implementation, a metric without data is ``None``, never 0.0. Use it as an
-    async context manager, or call :meth:`close`.
+    A metric without data is ``None``, never 0.0. The defaults (``http://prometheus:9090``,
+    a 30 s timeout, a 10-minute window) are the Rust core's; ``options`` are the fields of
+    ``PrometheusConfig`` (``bearer_token``, ``headers``, ``basic_auth``, ``ca_cert_file``,
+    ``insecure_skip_verify``, ``canary_label_template``, ``method``, ``retry``, ...). Use it as
+    an async context manager, or call :meth:`close`.
     """
 
     def __init__(
         self,
-        prometheus_url: str = "http://prometheus:9090",
-        timeout: float = 30,
-        default_duration_minutes: float = 10,
-        *,
-        canary_label_template: str = "{version}",
-        bearer_token: Optional[str] = None,
-        headers: Optional[Dict[str, str]] = None,
-        ca_cert_file: Optional[str] = None,
-        insecure_skip_verify: bool = False,
+        prometheus_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        default_duration_minutes: Optional[float] = None,
+        **options: Any,
     ) -> None:
-        if default_duration_minutes <= 0:
-            raise ValueError("default_duration_minutes must be > 0")
-        self.prometheus_url = prometheus_url
-        self.timeout = timeout
-        self.default_duration_minutes = default_duration_minutes
-        self._config: Dict[str, Any] = {
-            "url": prometheus_url,
-            "timeout": float(timeout),
-            "canary_label_template": canary_label_template,
-            "bearer_token": bearer_token,
-            "headers": dict(headers or {}),
-            "ca_cert_file": ca_cert_file,
-            "insecure_skip_verify": insecure_skip_verify,
-        }
-        self._source = _canary.PrometheusSource(json.dumps(self._config))
+        self._source = _canary.PrometheusSource(prometheus_url, timeout, default_duration_minutes, **options)
         self._queries = QueryMap(self._source)
         self._closed = False
+
+    @property
+    def prometheus_url(self) -> str:
+        """The Prometheus URL (credentials redacted)."""
+        return self._source.url
+
+    @property
+    def timeout(self) -> float:
+        """The per-request timeout, in seconds."""
+        return self._source.timeout
+
+    @property
+    def default_duration_minutes(self) -> float:
+        """The analysis window used when none is given."""
+        return self._source.default_duration_minutes
 
     @property
     def queries(self) -> QueryMap:
@@ -102,10 +93,6 @@ class CanaryAnalyzer:
     def queries(self, templates: Dict[str, str]) -> None:
         self._queries.update(templates)
 
-    def _window(self, duration_minutes: Optional[float]) -> float:
-        minutes = self.default_duration_minutes if duration_minutes is None else duration_minutes
-        return float(minutes) * 60.0
-
     def _check_open(self) -> None:
         if self._closed:
             raise _canary.CanaryError("the analyzer is closed")
@@ -115,22 +102,16 @@ class CanaryAnalyzer:
     ) -> CanaryMetrics:
         """The metrics of ``version`` over the last ``duration_minutes`` (at ``at``, or now)."""
         self._check_open()
-        data = await wait(self._source.fetch(version, "baseline", self._window(duration_minutes), _unix(at)))
-        return CanaryMetrics._from_core(json.loads(data))
+        metrics: CanaryMetrics = await wait(self._source.fetch(version, duration_minutes, at))
+        return metrics
 
     async def compare_versions(
         self, v1: str, v2: str, duration_minutes: Optional[float] = None, *, at: Optional[datetime] = None
     ) -> Tuple[CanaryMetrics, CanaryMetrics]:
         """The metrics of baseline ``v1`` and canary ``v2``, fetched concurrently at one time."""
         self._check_open()
-        b, c = await wait(self._source.fetch_pair(v1, v2, self._window(duration_minutes), _unix(at)))
-        return CanaryMetrics._from_core(json.loads(b)), CanaryMetrics._from_core(json.loads(c))
-
-    def _prometheus_config(self, url: Optional[str] = None) -> Dict[str, Any]:
-        config = dict(self._config)
-        config["url"] = url or self.prometheus_url
-        config["queries"] = dict(self._queries)
-        return config
+        pair: Tuple[CanaryMetrics, CanaryMetrics] = await wait(self._source.fetch_pair(v1, v2, duration_minutes, at))
+        return pair
 
     async def close(self) -> None:
         """Releases the analyzer; later fetches raise ``CanaryError``."""
@@ -143,9 +124,35 @@ class CanaryAnalyzer:
         await self.close()
 
 
+_default: Optional[CanaryAnalyzer] = None
+
+
+def default_analyzer() -> CanaryAnalyzer:
+    """The module-level analyzer (``canary_analyzer``): ``PROMETHEUS_URL`` when set, else the
+    default URL. Made on first use, so a bad ``PROMETHEUS_URL`` fails there, not at import."""
+    global _default
+    if _default is None:
+        _default = CanaryAnalyzer(os.environ.get("PROMETHEUS_URL") or None)
+    return _default
+
+
+def __getattr__(name: str) -> Any:
+    if name == "canary_analyzer":
+        return default_analyzer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 async def fetch_canary_metrics(
-    version: str, prometheus_url: str = "http://prometheus:9090", duration_minutes: float = 10
+    production_version: str, canary_version: str, duration_minutes: Optional[float] = None
+) -> Tuple[CanaryMetrics, CanaryMetrics]:
+    """Both arms, from the module-level ``canary_analyzer``, as the reference implementation's
+    ``fetch_canary_metrics`` returns them: ``(production_metrics, canary_metrics)``."""
+    return await default_analyzer().compare_versions(production_version, canary_version, duration_minutes)
+
+
+async def fetch_metrics(
+    version: str, prometheus_url: Optional[str] = None, duration_minutes: Optional[float] = None
 ) -> CanaryMetrics:
-    """The metrics of ``version`` from the Prometheus at ``prometheus_url``."""
+    """The metrics of one ``version`` from the Prometheus at ``prometheus_url``."""
     async with CanaryAnalyzer(prometheus_url, default_duration_minutes=duration_minutes) as analyzer:
         return await analyzer.fetch_metrics(version)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional
 
 from . import _canary
@@ -13,41 +12,35 @@ class HelmManager:
     """Deploys, shifts, promotes and rolls back with helm (v3 or v4), never through a shell.
 
     Production is the release ``release_name``; the canary is ``<release_name>-canary``.
-    Versions must be valid image tags and are passed with ``--set-string``.
+    Versions must be valid image tags and are passed with ``--set-string``. The defaults
+    (``apex-inference``, ``./chart``) are the Rust core's; ``options`` are the fields of
+    ``HelmConfig`` (``kube_context``, ``kubeconfig``, ``helm_binary``, ``timeout``, ``wait``,
+    ``dry_run``, ``extra_args``, ...).
     """
 
     def __init__(
         self,
-        release_name: str = "apex-inference",
-        chart: str = "./chart",
+        release_name: Optional[str] = None,
+        chart: Optional[str] = None,
         namespace: Optional[str] = None,
-        *,
-        kube_context: Optional[str] = None,
-        kubeconfig: Optional[str] = None,
-        helm_binary: str = "helm",
-        timeout: float = 300,
-        wait: str = "watcher",
-        dry_run: bool = False,
-        extra_args: Optional[List[str]] = None,
+        **options: Any,
     ) -> None:
-        if wait not in ("watcher", "legacy", "none"):
-            raise ValueError("wait must be 'watcher', 'legacy' or 'none'")
-        self.release_name = release_name
-        self.chart = chart
-        self.namespace = namespace
-        self._config: Dict[str, Any] = {
-            "release": release_name,
-            "chart": chart,
-            "namespace": namespace,
-            "kube_context": kube_context,
-            "kubeconfig": kubeconfig,
-            "helm_binary": helm_binary,
-            "timeout": float(timeout),
-            "wait": wait,
-            "dry_run": dry_run,
-            "extra_args": list(extra_args or []),
-        }
-        self._helm = _canary.HelmDeployer(json.dumps(self._config))
+        self._helm = _canary.HelmDeployer(release_name, chart, namespace, **options)
+
+    @property
+    def release_name(self) -> str:
+        """The production release."""
+        return self._helm.release
+
+    @property
+    def chart(self) -> str:
+        """The chart."""
+        return self._helm.chart
+
+    @property
+    def namespace(self) -> Optional[str]:
+        """The namespace, if any."""
+        return self._helm.namespace
 
     async def deploy_canary(self, version: str, values_file: Optional[str] = None) -> None:
         """Installs or upgrades the canary release at ``version``."""
@@ -70,16 +63,11 @@ class HelmManager:
 
     async def promote_canary(self, version: Optional[str] = None) -> None:
         """Makes the canary's version (or ``version``) production and removes the canary."""
-        if version is None:
-            status = await self.get_deployment_status()
-            version = status.get("canary_version")
-            if not version:
-                raise _canary.HelmError(f"no canary of {self.release_name} is deployed, so there is nothing to promote")
-        await wait(self._helm.promote(version))
+        await wait(self._helm.promote_canary(version))
 
     async def get_deployment_status(self) -> Dict[str, Any]:
         """Production's and the canary's state, revision and version."""
-        return dict(json.loads(await wait(self._helm.status())))
+        return dict(await wait(self._helm.status()))
 
     async def get_production_version(self) -> Optional[str]:
         """The image tag production runs, or ``None``."""
@@ -88,5 +76,6 @@ class HelmManager:
 
     @property
     def commands(self) -> List[List[str]]:
-        """Every helm command run (or, with ``dry_run``, printed) so far."""
+        """Every helm command run (or, with ``dry_run``, printed) so far, including those of
+        validations that used this manager."""
         return [list(c) for c in self._helm.commands()]
