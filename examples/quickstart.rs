@@ -1,9 +1,9 @@
 //! A whole canary validation on built-in metrics: no Prometheus, no cluster.
 //!
-//! Two canaries are validated against production v1.4.0: v1.5.0 is healthy and is promoted;
-//! v1.6.0 regresses its p99 latency and error rate and is rolled back. The deployer and
-//! notifier are in-memory stand-ins, and the clock is virtual, so the 10-minute warm-ups
-//! take no time.
+//! Two canaries are validated one after the other. v1.5.0 is healthy and is promoted over
+//! production v1.4.0; v1.6.0, validated against the new production v1.5.0, regresses its p99
+//! latency and error rate and is rolled back. The deployer and notifier are in-memory
+//! stand-ins, and the clock is virtual, so the 10-minute warm-ups take no time.
 //!
 //! Run it with `cargo run --example quickstart`.
 

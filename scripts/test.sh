@@ -65,6 +65,9 @@ cargo fmt --all -- --check
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+log "cargo doc (warnings are errors; as docs.rs builds it, with all features)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
 # --- Rust tests -------------------------------------------------------------------------
 log "Rust tests (unit, integration, property, doc)"
 rust_log=$(mktemp)

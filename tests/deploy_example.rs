@@ -34,6 +34,7 @@ fn deploy(fake: &FakeHelm, prometheus: &str, slack: &str, args: &[&str]) -> Outp
         .env("PATH", fake.path_env())
         .env("PROMETHEUS_URL", prometheus)
         .env("SLACK_WEBHOOK_URL", slack)
+        .env("RUST_LOG", "canary=info")
         .output()
         .unwrap()
 }
@@ -75,6 +76,14 @@ async fn healthy_canary_is_deployed_promoted_and_announced() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("PROMOTED (decision: proceed)"), "{stdout}");
+    // stderr is a pipe here, as when logs go to a file: no colour codes.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("validation finished"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI codes in piped logs: {stderr}"
+    );
+    assert!(stdout.contains("\n\n### Actions"), "{stdout}");
 
     let ops: Vec<String> = fake.operations().iter().map(|a| a[..2].join(" ")).collect();
     assert_eq!(

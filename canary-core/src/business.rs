@@ -42,6 +42,14 @@ pub struct FnBusinessCheck {
     f: Arc<CheckFn>,
 }
 
+impl std::fmt::Debug for FnBusinessCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnBusinessCheck")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Makes a [`BusinessCheck`] from an async closure.
 ///
 /// ```

@@ -9,12 +9,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in canary-core, and in the adapters as seen through its traits.
 ///
 /// Messages are written for the person on call; the cause of an adapter failure stays under
-/// [`std::error::Error::source`], so `{:#}`-style reporters (and [`Error::chain`]) show it.
+/// [`std::error::Error::source`], so `{:#}`-style reporters (and [`chain`]) show it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A metric value is impossible: a negative latency, an error rate outside 0..100, NaN, ...
-    #[error("invalid value for metric {metric} of version {version:?}: {} ({requirement})", crate::format::num(*.value))]
+    #[error("invalid value for metric {metric}{}: {} ({requirement})", of_version(.version), crate::format::num(*.value))]
     InvalidMetric {
         /// The metric's name, e.g. `latency_p99`.
         metric: String,
@@ -164,6 +164,14 @@ impl Error {
             retryable,
             source: source.into(),
         }
+    }
+}
+
+fn of_version(version: &str) -> String {
+    if version.is_empty() {
+        String::new()
+    } else {
+        format!(" of version {version:?}")
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// A number for people: at most three decimals and no trailing zeros; very large or very small
 /// magnitudes in scientific notation (`1e308`, not 309 digits).
-pub fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     Num(v).to_string()
 }
 
@@ -44,7 +44,7 @@ impl fmt::Display for Num {
 }
 
 /// A value with its unit, or "no data".
-pub fn value_text(v: Option<f64>, unit: &str) -> String {
+pub(crate) fn value_text(v: Option<f64>, unit: &str) -> String {
     ValueText(v, unit).to_string()
 }
 

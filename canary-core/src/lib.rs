@@ -43,6 +43,7 @@ pub mod notifier;
 pub mod policy;
 pub mod report;
 pub mod retry;
+pub mod seconds;
 pub mod secret;
 pub mod source;
 pub mod telemetry;
@@ -60,12 +61,12 @@ pub use deployer::{
 };
 pub use error::{BoxError, Error, Result};
 pub use metrics::{CanaryMetrics, Plausible};
-pub use notifier::{DecisionEvent, Notifier, Outcome};
+pub use notifier::{DecisionEvent, Notifier};
 pub use policy::{
     ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison, MetricSpec,
     RollbackDecision, RollbackPolicy, Rule,
 };
-pub use report::{Action, ActionRecord, ValidationReport};
+pub use report::{Action, ActionRecord, Outcome, ValidationReport};
 pub use retry::RetryPolicy;
 pub use secret::{Redactor, Secret};
 pub use source::{fetch_pair, Arm, MetricsQuery, MetricsSource};

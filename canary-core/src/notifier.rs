@@ -5,59 +5,74 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::policy::{Evaluation, RollbackDecision};
+use crate::report::{Outcome, ValidationReport};
 
-/// What happened to the canary in the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The canary became production.
-    Promoted,
-    /// The canary was removed because the analysis said so.
-    RolledBack,
-    /// The canary was left as it is for a person to decide.
-    HeldForReview,
-    /// A step failed; the canary was rolled back where possible.
-    Failed,
-    /// The validation was cancelled; the canary was rolled back.
-    Cancelled,
-}
-
-impl Outcome {
-    /// `promoted`, `rolled_back`, `held_for_review`, `failed` or `cancelled`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Promoted => "promoted",
-            Outcome::RolledBack => "rolled_back",
-            Outcome::HeldForReview => "held_for_review",
-            Outcome::Failed => "failed",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One message for people: the decision, its reason and evidence, and what was done.
+/// One message for people: a validation's report, which holds the decision, its reason and
+/// evidence, and what was done. The accessors read the report; nothing is copied.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionEvent {
-    /// What happened.
-    pub outcome: Outcome,
-    /// The decision of the analysis, if it got that far.
-    pub decision: Option<RollbackDecision>,
-    /// The canary's version.
-    pub version: String,
-    /// The baseline's version, if known.
-    pub baseline_version: Option<String>,
-    /// The region, for multi-region validation.
-    pub region: Option<String>,
-    /// The main reason, for people.
-    pub reason: String,
-    /// The deciding evaluation, with its evidence.
-    pub evaluation: Option<Evaluation>,
-    /// The actions taken, in order, as short sentences.
-    pub actions: Vec<String>,
-    /// The whole report of the validation (without its notifications), when the validator
-    /// sends the event.
+    /// The whole report of the validation (without its notifications, which are being made).
+    pub report: ValidationReport,
+    /// The region, for an event about one region of a multi-region validation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report: Option<Box<crate::report::ValidationReport>>,
+    pub region: Option<String>,
+}
+
+impl DecisionEvent {
+    /// The event of a whole validation.
+    pub fn new(report: ValidationReport) -> Self {
+        DecisionEvent {
+            report,
+            region: None,
+        }
+    }
+
+    /// What happened to the canary.
+    pub fn outcome(&self) -> Outcome {
+        self.report.outcome
+    }
+
+    /// The decision of the analysis, if it got that far.
+    pub fn decision(&self) -> Option<RollbackDecision> {
+        self.report.decision
+    }
+
+    /// The canary's version.
+    pub fn version(&self) -> &str {
+        &self.report.version
+    }
+
+    /// The baseline's version, if known.
+    pub fn baseline_version(&self) -> Option<&str> {
+        self.report.baseline_version.as_deref()
+    }
+
+    /// The main reason, for people.
+    pub fn reason(&self) -> &str {
+        &self.report.reason
+    }
+
+    /// The deciding evaluation, with its evidence.
+    pub fn evaluation(&self) -> Option<&Evaluation> {
+        self.report.evaluation.as_ref()
+    }
+
+    /// The actions taken, in order, as short sentences (`[eu] rolled back the canary`).
+    pub fn action_lines(&self) -> Vec<String> {
+        self.report
+            .actions
+            .iter()
+            .map(|a| {
+                let region = a
+                    .region
+                    .as_deref()
+                    .map(|r| format!("[{r}] "))
+                    .unwrap_or_default();
+                let status = if a.ok { "" } else { " (FAILED)" };
+                format!("{region}{}{status}", a.action.describe())
+            })
+            .collect()
+    }
 }
 
 /// Sends decision events to people: Slack, a webhook, Alertmanager.

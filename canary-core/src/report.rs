@@ -7,10 +7,39 @@ use serde::{Deserialize, Serialize};
 
 use crate::deployer::RollbackTarget;
 use crate::format::{num, percent_change, value_text};
-use crate::notifier::Outcome;
 use crate::policy::{
     ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
 };
+
+/// What happened to the canary in the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The canary became production.
+    Promoted,
+    /// The canary was removed because the analysis said so.
+    RolledBack,
+    /// The canary was left as it is for a person to decide.
+    HeldForReview,
+    /// A step failed; the canary was rolled back where possible.
+    Failed,
+    /// The validation was cancelled; the canary was rolled back.
+    Cancelled,
+}
+
+impl Outcome {
+    /// `promoted`, `rolled_back`, `held_for_review`, `failed` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::HeldForReview => "held_for_review",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
 
 /// One analysis: a region at a traffic weight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +61,7 @@ pub struct StepReport {
 /// An operation the validator carried out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
 pub enum Action {
     /// Read the production version to compare against.
     ResolveBaseline,
@@ -251,6 +281,10 @@ impl ValidationReport {
                 );
             }
         }
+        // A heading needs a blank line before it, whatever came last.
+        while !md.ends_with("\n\n") {
+            md.push('\n');
+        }
         md.push_str("### Actions\n\n");
         if self.actions.is_empty() {
             md.push_str("None.\n");
@@ -390,24 +424,5 @@ impl Evaluation {
         for w in &self.warnings {
             let _ = writeln!(md, "- warning: {w}");
         }
-    }
-}
-
-/// Serde for `Duration` as fractional seconds, for configuration files
-/// (`#[serde(with = "canary_core::report::seconds")]`).
-pub mod seconds {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes the duration as seconds.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    /// Reads seconds; negative or non-finite values are errors.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }

@@ -31,13 +31,13 @@ pub struct RetryPolicy {
     /// Attempts in all, the first included. 1 disables retries.
     pub max_attempts: u32,
     /// The first backoff; it doubles after each failure, with jitter.
-    #[serde(with = "crate::report::seconds")]
+    #[serde(with = "crate::seconds")]
     pub initial_backoff: Duration,
     /// The longest backoff.
-    #[serde(with = "crate::report::seconds")]
+    #[serde(with = "crate::seconds")]
     pub max_backoff: Duration,
     /// No retry starts after this long since the first attempt, and no wait ends after it.
-    #[serde(with = "crate::report::seconds")]
+    #[serde(with = "crate::seconds")]
     pub deadline: Duration,
 }
 

@@ -32,7 +32,7 @@ pub struct MetricsQuery {
     /// Which arm this is; a source may select the canary by a different label template.
     pub arm: Arm,
     /// The analysis window that rates and quantiles are taken over.
-    #[serde(with = "crate::report::seconds")]
+    #[serde(with = "crate::seconds")]
     pub window: Duration,
     /// Evaluation time; `None` means "now". Set it to replay a past analysis.
     pub at: Option<DateTime<Utc>>,

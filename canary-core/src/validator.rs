@@ -22,182 +22,33 @@
 //! by `validate` abandons the flow without cleanup; prefer a cancel signal.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{self, Either};
-use serde::{Deserialize, Serialize};
+
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::business::BusinessCheck;
 use crate::clock::{elapsed, Clock, SystemClock};
 use crate::deployer::{CanarySpec, Deployer, RollbackTarget, TrafficWeight};
 use crate::error::{chain, Error, Result};
-use crate::notifier::{DecisionEvent, Notifier, Outcome};
-use crate::policy::{Condition, Evaluation, RollbackDecision, RollbackPolicy, Rule};
+use crate::notifier::Notifier;
+use crate::policy::{Evaluation, RollbackDecision, RollbackPolicy};
 use crate::report::{
-    Action, ActionRecord, BusinessCheckRecord, FailureRecord, NotificationRecord, StepReport,
-    Timings, ValidationReport,
+    Action, BusinessCheckRecord, FailureRecord, Outcome, StepReport, Timings, ValidationReport,
 };
 use crate::source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
 use crate::telemetry::ValidationMetrics;
 use crate::version::Version;
 
-/// The guide's progressive traffic weights, in percent.
-pub const DEFAULT_PROGRESSIVE_WEIGHTS: [u8; 4] = [5, 10, 25, 50];
+mod bookkeeping;
+mod config;
 
-/// What to do with the canary when the decision is `RollbackManual`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ManualReviewAction {
-    /// Leave the canary as it is and notify: a person decides.
-    #[default]
-    Hold,
-    /// Roll the canary back, and notify.
-    Rollback,
-}
-
-/// How the validator runs. Plain data, with defaults, that deserializes from YAML or TOML.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ValidatorConfig {
-    /// Wait before each analysis, so the canary warms up and collects samples (seconds).
-    #[serde(with = "crate::report::seconds")]
-    pub warmup: Duration,
-    /// The window rates and quantiles are taken over (seconds).
-    #[serde(with = "crate::report::seconds")]
-    pub analysis_window: Duration,
-    /// Traffic weights of a progressive canary, increasing. Empty: one analysis at the weight
-    /// the deploy sets.
-    pub progressive_weights: Vec<u8>,
-    /// What `RollbackManual` does to the canary.
-    pub on_manual_review: ManualReviewAction,
-}
-
-impl Default for ValidatorConfig {
-    fn default() -> Self {
-        ValidatorConfig {
-            warmup: Duration::from_secs(600),
-            analysis_window: Duration::from_secs(300),
-            progressive_weights: Vec::new(),
-            on_manual_review: ManualReviewAction::Hold,
-        }
-    }
-}
-
-impl ValidatorConfig {
-    /// The default configuration with the guide's progressive weights 5, 10, 25, 50.
-    pub fn progressive() -> Self {
-        ValidatorConfig {
-            progressive_weights: DEFAULT_PROGRESSIVE_WEIGHTS.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    /// The longest warm-up: a week. Longer is a unit mistake.
-    pub const MAX_WARMUP: Duration = Duration::from_secs(7 * 24 * 3600);
-    /// The longest analysis window: 31 days.
-    pub const MAX_ANALYSIS_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
-
-    /// Checks the configuration; the error names the field.
-    pub fn validate(&self) -> Result<()> {
-        if self.analysis_window < Duration::from_secs(1)
-            || self.analysis_window > Self::MAX_ANALYSIS_WINDOW
-        {
-            return Err(Error::InvalidConfig {
-                field: "analysis_window".into(),
-                reason: "must be between 1 s and 31 days".into(),
-            });
-        }
-        if self.warmup > Self::MAX_WARMUP {
-            return Err(Error::InvalidConfig {
-                field: "warmup".into(),
-                reason: "must be at most a week".into(),
-            });
-        }
-        let weights = &self.progressive_weights;
-        if let Some(w) = weights.iter().find(|&&w| w == 0 || w > 100) {
-            return Err(Error::InvalidConfig {
-                field: "progressive_weights".into(),
-                reason: format!("{w} is not a weight between 1 and 100"),
-            });
-        }
-        if weights.windows(2).any(|p| p[0] >= p[1]) {
-            return Err(Error::InvalidConfig {
-                field: "progressive_weights".into(),
-                reason: format!("{weights:?} must increase strictly"),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Where a canary runs: one metrics source and one deployer, optionally named.
-#[derive(Clone)]
-pub struct Region {
-    /// The region's name; `None` for a single-region validation.
-    pub name: Option<String>,
-    /// Its metrics.
-    pub source: Arc<dyn MetricsSource>,
-    /// Its deployments.
-    pub deployer: Arc<dyn Deployer>,
-}
-
-impl Region {
-    /// A named region.
-    pub fn new(
-        name: impl Into<String>,
-        source: Arc<dyn MetricsSource>,
-        deployer: Arc<dyn Deployer>,
-    ) -> Self {
-        Region {
-            name: Some(name.into()),
-            source,
-            deployer,
-        }
-    }
-}
-
-/// What to validate.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValidationRequest {
-    /// The canary's version.
-    pub version: Version,
-    /// The version to compare with; `None` asks each region's deployer for production's.
-    pub baseline_version: Option<Version>,
-    /// A values file for the canary deploy (the guide's `values-canary.yaml`).
-    pub values_file: Option<PathBuf>,
-    /// Overrides the configured warm-up for this run (the guide's `wait_time_minutes`).
-    pub warmup: Option<Duration>,
-}
-
-impl ValidationRequest {
-    /// Validates `version` against production.
-    pub fn new(version: Version) -> Self {
-        ValidationRequest {
-            version,
-            baseline_version: None,
-            values_file: None,
-            warmup: None,
-        }
-    }
-    /// Compares with `baseline` instead of asking the deployer.
-    pub fn with_baseline(mut self, baseline: Version) -> Self {
-        self.baseline_version = Some(baseline);
-        self
-    }
-    /// Deploys the canary with this values file.
-    pub fn with_values_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.values_file = Some(path.into());
-        self
-    }
-    /// Waits this long before each analysis.
-    pub fn with_warmup(mut self, warmup: Duration) -> Self {
-        self.warmup = Some(warmup);
-        self
-    }
-}
+use bookkeeping::{lock, Journal, StepFailure, Verdict};
+pub use config::{
+    ManualReviewAction, Region, ValidationRequest, ValidatorConfig, DEFAULT_PROGRESSIVE_WEIGHTS,
+};
 
 /// Runs canary validations. See the [module docs](self) for the flow.
 ///
@@ -226,6 +77,24 @@ pub struct CanaryValidator {
     clock: Arc<dyn Clock>,
     metrics: Option<ValidationMetrics>,
     business_check: Option<Arc<dyn BusinessCheck>>,
+}
+
+impl std::fmt::Debug for CanaryValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CanaryValidator")
+            .field("regions", &self.regions)
+            .field(
+                "notifiers",
+                &self.notifiers.iter().map(|n| n.name()).collect::<Vec<_>>(),
+            )
+            .field("policy", &self.policy)
+            .field("config", &self.config)
+            .field(
+                "business_check",
+                &self.business_check.as_ref().map(|c| c.name()),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl CanaryValidator {
@@ -447,39 +316,20 @@ impl CanaryValidator {
         &self,
         request: &ValidationRequest,
         journal: &Mutex<Journal>,
-        results: Vec<(RollbackDecision, Evaluation)>,
+        results: Vec<Evaluation>,
         verdict: &mut Verdict,
     ) {
-        let (mut decision, mut evaluation) = results
-            .into_iter()
-            .reduce(|a, b| if b.0.rank() < a.0.rank() { b } else { a })
-            .expect("at least one region");
-
-        if let (RollbackDecision::Proceed, Some(check)) = (decision, &self.business_check) {
+        let Some(mut evaluation) = self.policy.combine_regions(results) else {
+            return;
+        };
+        if let (RollbackDecision::Proceed, Some(check)) =
+            (evaluation.decision, &self.business_check)
+        {
             match check.check(&request.version, &evaluation).await {
                 Ok(v) => {
-                    if !v.passed {
-                        decision = RollbackDecision::RollbackManual;
-                        let message = format!(
-                            "business check {} did not pass: {}",
-                            check.name(),
-                            v.details
-                        );
-                        evaluation.decision = decision;
-                        evaluation.primary_reason = message.clone();
-                        evaluation.recommendation = format!(
-                            "The technical analysis passed, but the business check did not: a person should review {} before promoting it.",
-                            request.version
-                        );
-                        evaluation.triggered_conditions.insert(
-                            0,
-                            Condition {
-                                rule: Rule::BusinessCheck,
-                                metric: None,
-                                message,
-                            },
-                        );
-                    }
+                    evaluation = self
+                        .policy
+                        .apply_business_verdict(evaluation, &check.name(), &v);
                     verdict.business = Some(BusinessCheckRecord {
                         name: check.name(),
                         passed: v.passed,
@@ -501,6 +351,7 @@ impl CanaryValidator {
                 }
             }
         }
+        let decision = evaluation.decision;
 
         info!(%decision, reason = %evaluation.primary_reason, "decision");
         verdict.decision = Some(decision);
@@ -630,7 +481,7 @@ impl CanaryValidator {
         &self,
         request: &ValidationRequest,
         journal: &Mutex<Journal>,
-    ) -> Result<Vec<(RollbackDecision, Evaluation)>, StepFailure> {
+    ) -> Result<Vec<Evaluation>, StepFailure> {
         future::try_join_all(
             self.regions
                 .iter()
@@ -646,7 +497,7 @@ impl CanaryValidator {
         region: &Region,
         request: &ValidationRequest,
         journal: &Mutex<Journal>,
-    ) -> Result<(RollbackDecision, Evaluation), StepFailure> {
+    ) -> Result<Evaluation, StepFailure> {
         let fail = |step: &str, error: Error| StepFailure {
             region: region.name.clone(),
             step: step.to_owned(),
@@ -741,7 +592,7 @@ impl CanaryValidator {
                 .instrument(span)
                 .await?;
             let decision = evaluation.decision;
-            last = Some((decision, evaluation));
+            last = Some(evaluation);
             if decision != RollbackDecision::Proceed {
                 break;
             }
@@ -801,173 +652,5 @@ impl CanaryValidator {
             evaluation: evaluation.clone(),
         });
         Ok(evaluation)
-    }
-
-    fn record<T>(&self, journal: &Mutex<Journal>, i: usize, action: Action, result: &Result<T>) {
-        let region = self.regions[i].name.clone();
-        match result {
-            Ok(_) => {
-                info!(region = region.as_deref().unwrap_or(""), action = %action.describe(), "action")
-            }
-            Err(e) => {
-                warn!(region = region.as_deref().unwrap_or(""), action = %action.describe(), error = %chain(e), "action failed")
-            }
-        }
-        lock(journal).actions.push(ActionRecord {
-            at: self.clock.now(),
-            region,
-            action,
-            ok: result.is_ok(),
-            error: result.as_ref().err().map(|e| chain(e)),
-        });
-    }
-
-    async fn notify(&self, report: &ValidationReport) -> Vec<NotificationRecord> {
-        let event = DecisionEvent {
-            outcome: report.outcome,
-            decision: report.decision,
-            version: report.version.clone(),
-            baseline_version: report.baseline_version.clone(),
-            region: None,
-            reason: report.reason.clone(),
-            evaluation: report.evaluation.clone(),
-            actions: report
-                .actions
-                .iter()
-                .map(|a| {
-                    let region = a
-                        .region
-                        .as_deref()
-                        .map(|r| format!("[{r}] "))
-                        .unwrap_or_default();
-                    let status = if a.ok { "" } else { " (FAILED)" };
-                    format!("{region}{}{status}", a.action.describe())
-                })
-                .collect(),
-            report: Some(Box::new(report.clone())),
-        };
-        future::join_all(self.notifiers.iter().map(|n| {
-            let event = &event;
-            async move {
-                let result = n.notify(event).await;
-                if let Err(e) = &result {
-                    warn!(notifier = %n.name(), error = %chain(e), "notification failed");
-                }
-                NotificationRecord {
-                    notifier: n.name(),
-                    delivered: result.is_ok(),
-                    error: result.err().map(|e| chain(&e)),
-                }
-            }
-        }))
-        .await
-    }
-
-    fn record_metrics(&self, report: &ValidationReport) {
-        let Some(m) = &self.metrics else { return };
-        m.success.set(i64::from(report.success));
-        if report.outcome == Outcome::Promoted {
-            m.promotions.inc();
-        }
-        let rolled_back = report
-            .actions
-            .iter()
-            .any(|a| a.ok && matches!(a.action, Action::Rollback { .. }));
-        if rolled_back {
-            m.rollbacks.inc();
-        }
-        if report.decision == Some(RollbackDecision::RollbackManual) {
-            m.manual_reviews.inc();
-        }
-        if let Some(s) = report.timings.analysis_seconds {
-            m.analysis_duration.observe(s);
-        }
-    }
-}
-
-/// What the flow has done so far; shared by concurrent regions and kept when a step is
-/// cancelled.
-struct Journal {
-    actions: Vec<ActionRecord>,
-    steps: Vec<StepReport>,
-    deployed: Vec<bool>,
-    baselines: Vec<Option<String>>,
-    step: Vec<String>,
-}
-
-impl Journal {
-    fn new(regions: usize) -> Self {
-        Journal {
-            actions: Vec::new(),
-            steps: Vec::new(),
-            deployed: vec![false; regions],
-            baselines: vec![None; regions],
-            step: vec!["start".into(); regions],
-        }
-    }
-
-    fn current_step(&self) -> String {
-        let mut steps = self.step.clone();
-        steps.dedup();
-        steps.join(", ")
-    }
-}
-
-fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
-    // No code panics while holding the lock, but a poisoned journal is still readable.
-    journal.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-struct StepFailure {
-    region: Option<String>,
-    step: String,
-    error: Error,
-}
-
-impl StepFailure {
-    fn record(&self) -> FailureRecord {
-        FailureRecord {
-            region: self.region.clone(),
-            step: self.step.clone(),
-            error: chain(&self.error),
-            retryable: self.error.is_retryable(),
-        }
-    }
-}
-
-/// The end state of a run, filled in as it goes.
-struct Verdict {
-    outcome: Outcome,
-    decision: Option<RollbackDecision>,
-    reason: String,
-    evaluation: Option<Evaluation>,
-    business: Option<BusinessCheckRecord>,
-    failure: Option<FailureRecord>,
-}
-
-impl Default for Verdict {
-    fn default() -> Self {
-        Verdict {
-            outcome: Outcome::Failed,
-            decision: None,
-            reason: String::new(),
-            evaluation: None,
-            business: None,
-            failure: None,
-        }
-    }
-}
-
-impl Verdict {
-    fn fail(&mut self, failure: StepFailure) {
-        let record = failure.record();
-        let region = record
-            .region
-            .as_deref()
-            .map(|r| format!(" in region {r}"))
-            .unwrap_or_default();
-        self.outcome = Outcome::Failed;
-        self.reason = format!("{} failed{region}: {}", record.step, record.error);
-        self.failure = Some(record);
     }
 }

@@ -91,7 +91,7 @@ async fn healthy_canary_is_promoted() {
     );
     let events = rig.notifier.events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].outcome, Outcome::Promoted);
+    assert_eq!(events[0].outcome(), Outcome::Promoted);
     assert_eq!(report.timings.waited_seconds, 600.0);
     assert_eq!(report.timings.analysis_seconds, Some(600.0));
 }
@@ -118,13 +118,12 @@ async fn regressing_canary_is_rolled_back_automatically() {
     assert_eq!(rig.deployer.production(), Some(v("v1")));
     assert!(report.reason.contains("latency_p99"), "{}", report.reason);
     let event = &rig.notifier.events()[0];
-    assert_eq!(event.outcome, Outcome::RolledBack);
-    assert!(event
-        .evaluation
-        .as_ref()
-        .unwrap()
-        .fired(Rule::RollbackThreshold));
-    assert_eq!(event.actions.last().unwrap(), "rolled back the canary");
+    assert_eq!(event.outcome(), Outcome::RolledBack);
+    assert!(event.evaluation().unwrap().fired(Rule::RollbackThreshold));
+    assert_eq!(
+        event.action_lines().last().unwrap(),
+        "rolled back the canary"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +140,7 @@ async fn manual_review_holds_the_canary_by_default() {
         Some(v("v2")),
         "the canary is left as it is"
     );
-    assert_eq!(rig.notifier.events()[0].outcome, Outcome::HeldForReview);
+    assert_eq!(rig.notifier.events()[0].outcome(), Outcome::HeldForReview);
 }
 
 #[tokio::test]
@@ -216,11 +215,11 @@ async fn deploy_failure_rolls_back_and_alerts_with_the_cause() {
         "no analysis after a failed deploy"
     );
     let event = &rig.notifier.events()[0];
-    assert_eq!(event.outcome, Outcome::Failed);
+    assert_eq!(event.outcome(), Outcome::Failed);
     assert!(
-        event.reason.contains("timed out waiting"),
+        event.reason().contains("timed out waiting"),
         "{}",
-        event.reason
+        event.reason()
     );
 }
 
@@ -505,7 +504,7 @@ async fn cancellation_during_warmup_rolls_back() {
         rig.source.calls().is_empty(),
         "no analysis after cancellation"
     );
-    assert_eq!(rig.notifier.events()[0].outcome, Outcome::Cancelled);
+    assert_eq!(rig.notifier.events()[0].outcome(), Outcome::Cancelled);
 }
 
 #[tokio::test(start_paused = true)]
@@ -824,36 +823,55 @@ async fn the_fakes_pass_the_conformance_suites() {
     let deployer = RecordingDeployer::with_production("v1");
     canary_core::test_util::conformance::deployer(&deployer, &v("v2")).await;
     let notifier = RecordingNotifier::new("recorder");
-    let event = canary_core::DecisionEvent {
-        outcome: Outcome::Promoted,
-        decision: Some(RollbackDecision::Proceed),
-        version: "v2".into(),
-        baseline_version: Some("v1".into()),
-        region: None,
-        reason: "ok".into(),
-        evaluation: None,
-        actions: vec![],
-        report: None,
-    };
+    let rig = Rig::new();
+    rig.source.set("v2", healthy_metrics("v2"));
+    let report = rig.validator().validate(request()).await;
+    let event = canary_core::DecisionEvent::new(report);
     canary_core::test_util::conformance::notifier(&notifier, &event).await;
     assert_eq!(notifier.events().len(), 1);
+
+    // And the failure halves of the suites, with the error kinds each trait promises.
+    let failing = ScriptedSource::new();
+    failing.fail("v3", "backend down", true);
+    canary_core::test_util::conformance::failing_metrics_source(&failing, "v3", true).await;
+    let failing = RecordingDeployer::with_production("v1");
+    for op in [
+        DeployerOp::DeployCanary,
+        DeployerOp::Promote,
+        DeployerOp::Rollback,
+    ] {
+        failing.fail_on(op, "cluster unreachable");
+    }
+    canary_core::test_util::conformance::failing_deployer(&failing, &v("v2")).await;
+    let failing = RecordingNotifier::failing("pager", "down");
+    canary_core::test_util::conformance::failing_notifier(&failing, &event).await;
 }
 
-#[test]
-fn mocked_source_can_assert_the_query() {
+#[tokio::test]
+async fn the_validator_asks_each_arm_once_for_the_configured_window_at_one_time() {
+    // Call expectations are what a mock is for: the arm, the version, the window, one call each.
     let mut source = canary_core::test_util::MockMetricsSource::new();
+    let window = Duration::from_secs(240);
     source
         .expect_fetch()
-        .withf(|q| q.version.as_str() == "v2" && q.arm == Arm::Canary)
+        .withf(move |q| q.version.as_str() == "v1" && q.arm == Arm::Baseline && q.window == window)
         .times(1)
         .returning(|q| Ok(healthy_metrics(q.version.as_str())));
-    let q = MetricsQuery::new(
-        Version::new("v2").unwrap(),
-        Arm::Canary,
-        Duration::from_secs(60),
-    );
-    let m = futures::executor::block_on(source.fetch(&q)).unwrap();
-    assert_eq!(m.version, "v2");
+    source
+        .expect_fetch()
+        .withf(move |q| q.version.as_str() == "v2" && q.arm == Arm::Canary && q.window == window)
+        .times(1)
+        .returning(|q| Ok(healthy_metrics(q.version.as_str())));
+    let deployer = Arc::new(RecordingDeployer::with_production("v1"));
+    let validator = CanaryValidator::new(Arc::new(source), deployer)
+        .with_clock(Arc::new(ManualClock::default()))
+        .with_config(ValidatorConfig {
+            analysis_window: window,
+            ..Default::default()
+        })
+        .unwrap();
+    let report = validator.validate(request()).await;
+    assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
 }
 
 #[tokio::test]

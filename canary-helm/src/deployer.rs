@@ -50,10 +50,10 @@ pub struct HelmConfig {
     /// The helm binary; a bare name is looked up on PATH.
     pub helm_binary: PathBuf,
     /// helm's `--timeout` for each operation, in seconds.
-    #[serde(with = "canary_core::report::seconds")]
+    #[serde(with = "canary_core::seconds")]
     pub timeout: Duration,
     /// Extra time after `timeout` before a hanging helm is stopped (SIGTERM, then SIGKILL).
-    #[serde(with = "canary_core::report::seconds")]
+    #[serde(with = "canary_core::seconds")]
     pub kill_grace: Duration,
     /// How helm waits for readiness.
     pub wait: WaitStrategy,
@@ -467,11 +467,7 @@ fn command_line(args: &[String]) -> String {
 
 fn deploy_error(operation: String, e: Error) -> canary_core::Error {
     let retryable = e.is_retryable();
-    canary_core::Error::Deploy {
-        operation,
-        retryable,
-        source: Box::new(e),
-    }
+    canary_core::Error::deploy_failed(operation, retryable, e)
 }
 
 #[async_trait]

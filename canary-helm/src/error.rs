@@ -83,7 +83,7 @@ pub enum Error {
         stderr: String,
     },
     /// Any other failure, with helm's full stderr.
-    #[error("helm failed (exit code {exit_code:?}): {command}\n{stderr}")]
+    #[error("helm failed ({}): {command}\n{stderr}", exit_text(*.exit_code))]
     Failed {
         /// The command.
         command: String,
@@ -161,6 +161,14 @@ impl Error {
     }
 }
 
+/// `exit code 1`, or how helm ended without one.
+fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit code {c}"),
+        None => "killed by a signal".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +181,18 @@ mod tests {
             Some(1),
             stderr.into(),
         )
+    }
+
+    #[test]
+    fn the_exit_code_reads_as_a_number() {
+        let text = kind("Error: something else").to_string();
+        assert!(text.contains("(exit code 1)"), "{text}");
+        assert!(!text.contains("Some("), "{text}");
+        let killed = Error::classify("app", "./chart", "helm upgrade".into(), None, "".into());
+        assert!(
+            killed.to_string().contains("killed by a signal"),
+            "{killed}"
+        );
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub struct HistoryEntry {
 }
 
 /// Maps helm's status names onto the core's states.
-pub fn release_state(status: &str) -> ReleaseState {
+pub(crate) fn release_state(status: &str) -> ReleaseState {
     match status {
         "deployed" => ReleaseState::Deployed,
         "failed" => ReleaseState::Failed,
@@ -88,7 +88,7 @@ pub fn release_state(status: &str) -> ReleaseState {
 
 /// The revision to roll production back to: the last one before the current that was
 /// deployed (now `superseded`). Failed revisions are skipped.
-pub fn previous_deployed_revision(history: &[HistoryEntry]) -> Option<u32> {
+pub(crate) fn previous_deployed_revision(history: &[HistoryEntry]) -> Option<u32> {
     let current = history
         .iter()
         .filter(|e| e.status == "deployed")
@@ -102,7 +102,7 @@ pub fn previous_deployed_revision(history: &[HistoryEntry]) -> Option<u32> {
 }
 
 /// `image.tag` from `helm get values -o json` (which prints `null` when nothing was set).
-pub fn image_tag(values: &serde_json::Value) -> Option<String> {
+pub(crate) fn image_tag(values: &serde_json::Value) -> Option<String> {
     values.get("image")?.get("tag")?.as_str().map(str::to_owned)
 }
 

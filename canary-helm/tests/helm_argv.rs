@@ -132,12 +132,12 @@ mod healthy_or_not {
     use canary_core::CanaryMetrics;
 
     #[derive(Clone, Copy)]
-    pub enum Kind {
+    pub(crate) enum Kind {
         Healthy,
         Regressing,
     }
 
-    pub fn metrics(kind: Kind) -> CanaryMetrics {
+    pub(crate) fn metrics(kind: Kind) -> CanaryMetrics {
         let m = canary_core::test_util::healthy_metrics("v2");
         match kind {
             Kind::Healthy => m,
@@ -602,6 +602,14 @@ fn injection_attempts_never_reach_helm() {
 async fn helm_deployer_passes_the_conformance_suite() {
     let r = rig();
     conformance::deployer(r.helm.as_ref(), &v("v2")).await;
+
+    // When the cluster refuses everything, every operation is an Error::Deploy naming it.
+    let r = rig();
+    for command in ["upgrade", "uninstall"] {
+        r.fake
+            .fail(command, None, "Error: Kubernetes cluster unreachable", 10);
+    }
+    conformance::failing_deployer(r.helm.as_ref(), &v("v2")).await;
 }
 
 #[tokio::test]

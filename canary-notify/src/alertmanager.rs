@@ -70,17 +70,17 @@ impl AlertmanagerNotifier {
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut annotations = BTreeMap::from([
             ("summary".to_owned(), summary(event)),
-            ("description".to_owned(), event.reason.clone()),
-            ("version".to_owned(), event.version.clone()),
-            ("outcome".to_owned(), event.outcome.as_str().to_owned()),
+            ("description".to_owned(), event.reason().to_owned()),
+            ("version".to_owned(), event.version().to_owned()),
+            ("outcome".to_owned(), event.outcome().as_str().to_owned()),
         ]);
-        if let Some(b) = &event.baseline_version {
-            annotations.insert("baseline_version".into(), b.clone());
+        if let Some(b) = event.baseline_version() {
+            annotations.insert("baseline_version".into(), b.to_owned());
         }
-        if let Some(d) = event.decision {
+        if let Some(d) = event.decision() {
             annotations.insert("decision".into(), d.as_str().into());
         }
-        if let Some(e) = &event.evaluation {
+        if let Some(e) = event.evaluation() {
             annotations.insert("recommendation".into(), e.recommendation.clone());
         }
         let with_url = |mut alert: Value| {
@@ -89,7 +89,7 @@ impl AlertmanagerNotifier {
             }
             alert
         };
-        match event.outcome {
+        match event.outcome() {
             Outcome::Promoted => json!(["critical", "warning"]
                 .iter()
                 .map(|sev| with_url(json!({
@@ -115,12 +115,13 @@ impl AlertmanagerNotifier {
 }
 
 fn summary(event: &DecisionEvent) -> String {
-    match event.outcome {
-        Outcome::Promoted => format!("Canary {} promoted", event.version),
-        Outcome::RolledBack => format!("Canary {} rolled back", event.version),
-        Outcome::HeldForReview => format!("Canary {} needs manual review", event.version),
-        Outcome::Failed => format!("Canary validation of {} failed", event.version),
-        Outcome::Cancelled => format!("Canary validation of {} cancelled", event.version),
+    match event.outcome() {
+        Outcome::Promoted => format!("Canary {} promoted", event.version()),
+        Outcome::RolledBack => format!("Canary {} rolled back", event.version()),
+        Outcome::HeldForReview => format!("Canary {} needs manual review", event.version()),
+        Outcome::Failed => format!("Canary validation of {} failed", event.version()),
+        Outcome::Cancelled => format!("Canary validation of {} cancelled", event.version()),
+        other => format!("Canary {}: {}", event.version(), other.as_str()),
     }
 }
 

@@ -20,7 +20,7 @@ pub struct DeliveryPolicy {
     /// When to try again: on 5xx, 429 and transport errors.
     pub retry: RetryPolicy,
     /// Per-request timeout.
-    #[serde(with = "canary_core::report::seconds")]
+    #[serde(with = "canary_core::seconds")]
     pub timeout: Duration,
 }
 

@@ -75,10 +75,7 @@ impl Error {
 
 impl From<Error> for canary_core::Error {
     fn from(e: Error) -> Self {
-        canary_core::Error::Notify {
-            notifier: e.notifier().to_owned(),
-            retryable: e.is_retryable(),
-            source: Box::new(e),
-        }
+        let (notifier, retryable) = (e.notifier().to_owned(), e.is_retryable());
+        canary_core::Error::notify_failed(notifier, retryable, e)
     }
 }

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use canary_core::policy::{num, value_text};
 use canary_core::{ComparisonStatus, Criticality, DecisionEvent, Notifier, Outcome, Secret};
 use serde_json::{json, Value};
 
@@ -153,14 +152,14 @@ pub mod alert_text {
 }
 
 /// Escapes `&`, `<` and `>`, as Slack's mrkdwn requires.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut.
-pub fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }
@@ -170,11 +169,11 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 fn headline(event: &DecisionEvent) -> (&'static str, String) {
-    let v = &event.version;
-    match event.outcome {
+    let v = event.version();
+    match event.outcome() {
         Outcome::Promoted => ("good", format!("✅ Canary {v} promoted")),
         Outcome::RolledBack
-            if event.decision == Some(canary_core::RollbackDecision::RollbackAuto) =>
+            if event.decision() == Some(canary_core::RollbackDecision::RollbackAuto) =>
         {
             ("danger", format!("🚨 Automatic rollback triggered for {v}"))
         }
@@ -182,6 +181,7 @@ fn headline(event: &DecisionEvent) -> (&'static str, String) {
         Outcome::HeldForReview => ("warning", format!("⚠️ Canary {v} needs manual review")),
         Outcome::Failed => ("danger", format!("❌ Canary validation of {v} failed")),
         Outcome::Cancelled => ("warning", format!("⏹️ Canary validation of {v} cancelled")),
+        other => ("warning", format!("Canary {v}: {}", other.as_str())),
     }
 }
 
@@ -194,16 +194,16 @@ pub fn message(event: &DecisionEvent, dashboard_url: Option<&str>) -> Value {
         "text": { "type": "plain_text", "text": truncate(&title, MAX_HEADER_TEXT), "emoji": true }
     })];
     let mut fields = vec![
-        format!("*Version:*\n{}", escape(&event.version)),
+        format!("*Version:*\n{}", escape(event.version())),
         format!(
             "*Baseline:*\n{}",
-            escape(event.baseline_version.as_deref().unwrap_or("unknown"))
+            escape(event.baseline_version().unwrap_or("unknown"))
         ),
         format!(
             "*Decision:*\n{}",
-            event.decision.map(|d| d.as_str()).unwrap_or("none")
+            event.decision().map(|d| d.as_str()).unwrap_or("none")
         ),
-        format!("*Outcome:*\n{}", event.outcome.as_str()),
+        format!("*Outcome:*\n{}", event.outcome().as_str()),
     ];
     if let Some(region) = &event.region {
         fields.push(format!("*Region:*\n{}", escape(region)));
@@ -212,25 +212,22 @@ pub fn message(event: &DecisionEvent, dashboard_url: Option<&str>) -> Value {
         "type": "section",
         "fields": fields.iter().map(|f| json!({"type": "mrkdwn", "text": f})).collect::<Vec<_>>()
     }));
-    blocks.push(section(&format!("*Reason:* {}", escape(&event.reason))));
+    blocks.push(section(&format!("*Reason:* {}", escape(event.reason()))));
 
     let mut metric_lines = Vec::new();
-    if let Some(e) = &event.evaluation {
+    if let Some(e) = event.evaluation() {
         for c in &e.comparisons {
             let regressed = matches!(
                 c.status,
                 ComparisonStatus::Degraded | ComparisonStatus::NoData
             ) && c.criticality != Criticality::Informational;
             if regressed {
-                let ratio = c
-                    .ratio
-                    .map(|r| format!(", {}×", num(r)))
-                    .unwrap_or_default();
+                let ratio = c.ratio_text().map(|r| format!(", {r}")).unwrap_or_default();
                 metric_lines.push(format!(
                     "• *{}*: {} (was {}{ratio})",
                     escape(&c.metric),
-                    escape(&value_text(c.canary, &c.unit)),
-                    escape(&value_text(c.baseline, &c.unit))
+                    escape(&c.canary_text()),
+                    escape(&c.baseline_text())
                 ));
             }
         }
@@ -240,21 +237,18 @@ pub fn message(event: &DecisionEvent, dashboard_url: Option<&str>) -> Value {
             "*Metrics that regressed:*\n{}",
             join_within(&metric_lines, MAX_SECTION_TEXT - 40)
         )));
-    } else if event.evaluation.is_some() {
+    } else if event.evaluation().is_some() {
         blocks.push(section("*Metrics:* no metric regressed beyond tolerance"));
     }
-    if let Some(e) = &event.evaluation {
+    if let Some(e) = event.evaluation() {
         blocks.push(section(&format!(
             "*Recommendation:* {}",
             escape(&e.recommendation)
         )));
     }
-    if !event.actions.is_empty() {
-        let lines: Vec<String> = event
-            .actions
-            .iter()
-            .map(|a| format!("• {}", escape(a)))
-            .collect();
+    let actions = event.action_lines();
+    if !actions.is_empty() {
+        let lines: Vec<String> = actions.iter().map(|a| format!("• {}", escape(a))).collect();
         blocks.push(section(&format!(
             "*Actions:*\n{}",
             join_within(&lines, MAX_SECTION_TEXT - 20)
@@ -268,7 +262,7 @@ pub fn message(event: &DecisionEvent, dashboard_url: Option<&str>) -> Value {
     }
     blocks.truncate(MAX_BLOCKS);
 
-    let mut fallback = format!("{title}\n{}", event.reason);
+    let mut fallback = format!("{title}\n{}", event.reason());
     for line in &metric_lines {
         fallback.push('\n');
         fallback.push_str(&line.replace('*', ""));

@@ -13,15 +13,14 @@ use crate::error::Result;
 /// What the webhook body holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WebhookPayload {
-    /// `{"kind": "canary_report", "report": ValidationReport}`; falls back to the event when
-    /// the event has no report.
+    /// `{"kind": "canary_report", "region": ..., "report": ValidationReport}`.
     #[default]
     Report,
-    /// `{"kind": "canary_evaluation", "evaluation": Evaluation, ...}`.
+    /// `{"kind": "canary_evaluation", "evaluation": Evaluation, ...}`; the report when no
+    /// analysis finished.
     Evaluation,
-    /// `{"kind": "canary_event", "event": DecisionEvent}`.
-    Event,
 }
 
 /// Posts decisions as JSON to any HTTP endpoint. The URL and header values are secrets.
@@ -68,18 +67,16 @@ impl WebhookNotifier {
 
     /// The body posted for `event`.
     pub fn body(&self, event: &DecisionEvent) -> Value {
-        match (self.payload, &event.report, &event.evaluation) {
-            (WebhookPayload::Report, Some(report), _) => {
-                json!({ "kind": "canary_report", "report": report })
-            }
-            (WebhookPayload::Evaluation, _, Some(evaluation)) => json!({
+        match (self.payload, event.evaluation()) {
+            (WebhookPayload::Evaluation, Some(evaluation)) => json!({
                 "kind": "canary_evaluation",
-                "outcome": event.outcome,
-                "version": event.version,
-                "baseline_version": event.baseline_version,
+                "outcome": event.outcome(),
+                "version": event.version(),
+                "baseline_version": event.baseline_version(),
+                "region": event.region,
                 "evaluation": evaluation,
             }),
-            _ => json!({ "kind": "canary_event", "event": event }),
+            _ => json!({ "kind": "canary_report", "region": event.region, "report": event.report }),
         }
     }
 }

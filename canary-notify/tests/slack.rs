@@ -110,7 +110,7 @@ async fn text_is_escaped_and_kept_within_slacks_limits() {
     let server = Server::receiver().await;
     let slack = SlackNotifier::with_policy(hook(&server), fast()).unwrap();
     let mut event = common::rollback_event().await;
-    event.reason = format!("<!channel> p99 & errors > limit {}", "x".repeat(10_000));
+    event.report.reason = format!("<!channel> p99 & errors > limit {}", "x".repeat(10_000));
     slack.notify(&event).await.unwrap();
     let msg = body(&server, 0);
     let reason = msg["blocks"]
@@ -136,11 +136,17 @@ async fn text_is_escaped_and_kept_within_slacks_limits() {
 #[tokio::test]
 async fn many_regressed_metrics_stay_within_one_section() {
     let mut event = common::rollback_event().await;
-    let template = event.evaluation.as_ref().unwrap().comparisons[2].clone();
+    let template = event.report.evaluation.as_ref().unwrap().comparisons[2].clone();
     for i in 0..500 {
         let mut c = template.clone();
         c.metric = format!("kpi_{i}");
-        event.evaluation.as_mut().unwrap().comparisons.push(c);
+        event
+            .report
+            .evaluation
+            .as_mut()
+            .unwrap()
+            .comparisons
+            .push(c);
     }
     let msg = canary_notify::slack::message(&event, None);
     let blocks = msg["blocks"].as_array().unwrap();
@@ -300,4 +306,8 @@ async fn slack_passes_the_notifier_conformance_suite() {
     let slack = SlackNotifier::with_policy(hook(&server), fast()).unwrap();
     conformance::notifier(&slack, &common::rollback_event().await).await;
     assert_eq!(server.requests().len(), 1);
+
+    let port = testkit::free_port(); // nothing listens
+    let down = SlackNotifier::with_policy(format!("http://127.0.0.1:{port}/hook"), fast()).unwrap();
+    conformance::failing_notifier(&down, &common::rollback_event().await).await;
 }

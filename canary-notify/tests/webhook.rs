@@ -37,7 +37,7 @@ async fn posts_the_validation_report_with_secret_headers() {
 }
 
 #[tokio::test]
-async fn can_post_the_evaluation_or_the_event() {
+async fn can_post_the_evaluation_instead_of_the_report() {
     let server = Server::receiver().await;
     let event = common::rollback_event().await;
     let eval = WebhookNotifier::new("w", server.url.clone())
@@ -49,12 +49,16 @@ async fn can_post_the_evaluation_or_the_event() {
     assert_eq!(body["evaluation"]["decision"], "rollback_auto");
     assert!(body["evaluation"]["comparisons"].as_array().unwrap().len() >= 6);
 
-    let ev = WebhookNotifier::new("w", server.url.clone())
-        .unwrap()
-        .with_payload(WebhookPayload::Event);
-    ev.notify(&event).await.unwrap();
+    // The event carries the report once: no field is repeated beside it.
+    let report = WebhookNotifier::new("w", server.url.clone()).unwrap();
+    report.notify(&event).await.unwrap();
     let body: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
-    assert_eq!(body["event"]["outcome"], "rolled_back");
+    assert_eq!(body["kind"], "canary_report");
+    assert_eq!(body["report"]["outcome"], "rolled_back");
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["kind", "region", "report"]
+    );
 }
 
 #[tokio::test]

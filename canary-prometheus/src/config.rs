@@ -36,7 +36,7 @@ pub struct PrometheusConfig {
     /// Base URL, e.g. `http://prometheus:9090` (the guide's default).
     pub url: String,
     /// Per-request timeout (the guide's `timeout=30`).
-    #[serde(with = "canary_core::report::seconds")]
+    #[serde(with = "canary_core::seconds")]
     pub timeout: Duration,
     /// GET or POST.
     pub method: QueryMethod,

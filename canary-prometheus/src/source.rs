@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use canary_core::{CanaryMetrics, MetricsQuery, MetricsSource};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
@@ -461,13 +461,6 @@ impl MetricsSource for PrometheusSource {
 /// Unix seconds with milliseconds, as Prometheus' `time` parameter.
 fn unix(t: DateTime<Utc>) -> String {
     format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
-}
-
-/// Converts Prometheus' float timestamps.
-pub fn from_unix(t: f64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt((t * 1000.0).round() as i64)
-        .single()
-        .unwrap_or_default()
 }
 
 fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {

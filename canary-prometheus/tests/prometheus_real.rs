@@ -311,4 +311,13 @@ async fn range_queries_return_the_window() {
 async fn prometheus_source_passes_the_conformance_suite() {
     let w = world();
     conformance::metrics_source(&w.source, "v1", "v-absent", WINDOW, w.at).await;
+
+    // Nothing listens on the port: a retryable Error::Source naming the version.
+    let mut config = canary_prometheus::PrometheusConfig::new(format!(
+        "http://127.0.0.1:{}",
+        testkit::free_port()
+    ));
+    config.retry.max_attempts = 1;
+    let down = PrometheusSource::new(config).unwrap();
+    conformance::failing_metrics_source(&down, "v1", true).await;
 }

@@ -84,7 +84,7 @@ fn seconds(field: &str, v: &Bound<'_, PyAny>, unit: f64, max: Duration) -> PyRes
             errors::invalid(format!(
                 "{field} must be between 0 and {} seconds, not {}",
                 max.as_secs(),
-                canary_core::policy::num(x)
+                crate::values::short(x)
             ))
         })
 }
@@ -366,7 +366,7 @@ impl PyHelm {
             .ok_or_else(|| {
                 errors::invalid(format!(
                     "weight must be a whole percentage between 0 and 100, not {}",
-                    canary_core::policy::num(w)
+                    crate::values::short(w)
                 ))
             })?;
         let helm = self.helm.clone();

@@ -161,7 +161,7 @@ fn minutes(field: &str, v: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(m * 60.0).map_err(|_| {
         errors::invalid(format!(
             "{field} must be a number of minutes >= 0, not {}",
-            canary_core::policy::num(m)
+            crate::values::short(m)
         ))
     })
 }

@@ -99,6 +99,15 @@ fn reasoning_class<'py>(
 static REASONING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONDITION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
+/// A number for a message: never 309 digits.
+pub(crate) fn short(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e9 {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// A number from Python: an int or a float (or anything with `__float__`), never a bool or a
 /// string. The error names the field.
 pub(crate) fn number(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {

@@ -112,6 +112,14 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// Answers every request with `handler`, unless replies are queued with [`Server::push`].
     pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {

@@ -11,6 +11,7 @@ use tempfile::TempDir;
 use crate::free_port;
 
 /// A server process with its own data directory; killed and cleaned up on drop.
+#[derive(Debug)]
 pub struct Service {
     /// `http://127.0.0.1:PORT`.
     pub url: String,

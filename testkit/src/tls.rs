@@ -7,6 +7,7 @@ use std::process::Command;
 use tempfile::TempDir;
 
 /// The files of a test CA; removed on drop.
+#[derive(Debug)]
 pub struct TestCa {
     /// The CA certificate (PEM): what a client must trust.
     pub ca_cert: PathBuf,

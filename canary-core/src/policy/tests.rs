@@ -464,3 +464,30 @@ fn a_deserialized_policy_is_validated() {
     let e = serde_json::from_value::<RollbackPolicy>(bad).unwrap_err();
     assert!(e.to_string().contains("latency_p99_threshold"), "{e}");
 }
+
+#[test]
+fn metrics_without_a_version_read_without_double_spaces() {
+    let mut b = baseline();
+    let mut c = canary();
+    b.version.clear();
+    c.version.clear();
+    c.latency_p99_ms = None;
+    c.sample_count = Some(10.0);
+    let e = RollbackPolicy::default().evaluate(&b, &c);
+    for text in [&e.primary_reason, &e.recommendation]
+        .into_iter()
+        .chain(e.triggered_conditions.iter().map(|c| &c.message))
+    {
+        assert!(!text.contains("  "), "double space in {text:?}");
+    }
+    assert!(
+        e.recommendation.contains("the canary"),
+        "{}",
+        e.recommendation
+    );
+    let err = CanaryMetrics::new("")
+        .with_latency_p99_ms(-1.0)
+        .validate()
+        .unwrap_err();
+    assert!(!err.to_string().contains("version \"\""), "{err}");
+}

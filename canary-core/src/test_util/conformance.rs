@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::deployer::{CanarySpec, Deployer, ReleaseState, RollbackTarget, TrafficWeight};
+use crate::error::Error;
 use crate::metrics::names;
 use crate::notifier::{DecisionEvent, Notifier};
 use crate::source::{Arm, MetricsQuery, MetricsSource};
@@ -52,15 +53,97 @@ pub async fn metrics_source(
 
     let absent_version = Version::new(absent).expect("the absent version is a valid tag");
     let query = MetricsQuery::new(absent_version, Arm::Canary, window).at(at);
-    if let Ok(m) = source.fetch(&query).await {
-        for name in names::ALL {
-            assert_eq!(
-                m.value(name),
-                None,
-                "{name} of a version with no series must be no data, not a number"
-            );
+    match source.fetch(&query).await {
+        Ok(m) => {
+            for name in names::ALL {
+                assert_eq!(
+                    m.value(name),
+                    None,
+                    "{name} of a version with no series must be no data, not a number"
+                );
+            }
         }
+        Err(e) => assert_source_error(&e, absent),
     }
+}
+
+fn assert_source_error(e: &Error, version: &str) {
+    match e {
+        Error::Source { version: v, .. } => {
+            assert_eq!(
+                v, version,
+                "a source error names the version it was fetching"
+            )
+        }
+        other => panic!("a source fails with Error::Source, not {other:?}"),
+    }
+}
+
+/// Checks a [`MetricsSource`] that cannot answer (unreachable, failing): a fetch is an
+/// [`Error::Source`] naming the version, with `retryable` as given, and never metrics.
+pub async fn failing_metrics_source(source: &dyn MetricsSource, version: &str, retryable: bool) {
+    let v = Version::new(version).expect("a valid tag");
+    let query = MetricsQuery::new(v, Arm::Canary, Duration::from_secs(300));
+    let e = source
+        .fetch(&query)
+        .await
+        .expect_err("a failing source returns an error, never metrics");
+    assert_source_error(&e, version);
+    assert_eq!(
+        e.is_retryable(),
+        retryable,
+        "retryable as documented: {e:?}"
+    );
+    assert!(
+        std::error::Error::source(&e).is_some(),
+        "the adapter's error is kept as the cause"
+    );
+}
+
+/// Checks a [`Deployer`] whose operations fail: each is an [`Error::Deploy`] whose operation
+/// names what was attempted (and the version, where there is one).
+pub async fn failing_deployer(deployer: &dyn Deployer, version: &Version) {
+    let spec = CanarySpec {
+        version: version.clone(),
+        values_file: None,
+    };
+    let check = |what: &str, r: Result<(), Error>, needle: &str| match r {
+        Err(Error::Deploy { operation, .. }) => assert!(
+            operation.contains(needle),
+            "{what}: the operation {operation:?} names {needle:?}"
+        ),
+        Err(other) => panic!("{what}: a deployer fails with Error::Deploy, not {other:?}"),
+        Ok(()) => panic!("{what}: the failing deployer succeeded"),
+    };
+    check(
+        "deploy",
+        deployer.deploy_canary(&spec).await,
+        version.as_str(),
+    );
+    check("promote", deployer.promote(version).await, version.as_str());
+    check(
+        "roll back",
+        deployer.rollback(&RollbackTarget::Canary).await,
+        "",
+    );
+}
+
+/// Checks a [`Notifier`] that cannot deliver: [`Error::Notify`] under its own name, and no
+/// URL in the error's text.
+pub async fn failing_notifier(notifier: &dyn Notifier, event: &DecisionEvent) {
+    let e = notifier
+        .notify(event)
+        .await
+        .expect_err("a failing notifier returns an error");
+    match &e {
+        Error::Notify { notifier: n, .. } => assert_eq!(*n, notifier.name()),
+        other => panic!("a notifier fails with Error::Notify, not {other:?}"),
+    }
+    let text = crate::error::chain(&e);
+    assert!(
+        !text.contains("://"),
+        "no URL in a notifier's error: {text}"
+    );
 }
 
 /// Checks a [`Deployer`] through a whole canary lifecycle with `version`.

@@ -57,6 +57,14 @@ pub struct ScriptedSource {
     calls: Mutex<Vec<MetricsQuery>>,
 }
 
+impl std::fmt::Debug for ScriptedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedSource")
+            .field("calls", &lock(&self.calls).len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ScriptedSource {
     /// A source with no series at all.
     pub fn new() -> Self {
@@ -186,6 +194,12 @@ struct DeployState {
 #[derive(Default)]
 pub struct RecordingDeployer {
     state: Mutex<DeployState>,
+}
+
+impl std::fmt::Debug for RecordingDeployer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingDeployer").finish_non_exhaustive()
+    }
 }
 
 impl RecordingDeployer {
@@ -349,6 +363,7 @@ impl Deployer for RecordingDeployer {
 }
 
 /// A [`Notifier`] that keeps every event, or fails every time.
+#[derive(Debug)]
 pub struct RecordingNotifier {
     name: String,
     failure: Option<String>,
@@ -398,6 +413,7 @@ impl Notifier for RecordingNotifier {
 }
 
 /// A clock that never really waits: `sleep` moves its time forward at once.
+#[derive(Debug)]
 pub struct ManualClock {
     state: Mutex<(DateTime<Utc>, Vec<Duration>)>,
 }

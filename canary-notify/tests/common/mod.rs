@@ -8,7 +8,7 @@ use canary_core::test_util::{
 };
 use canary_core::{CanaryMetrics, CanaryValidator, DecisionEvent, ValidationRequest, Version};
 
-pub async fn event_for(canary: CanaryMetrics) -> DecisionEvent {
+pub(crate) async fn event_for(canary: CanaryMetrics) -> DecisionEvent {
     let source = Arc::new(ScriptedSource::new());
     source.set("v1.0.0", healthy_metrics("v1.0.0"));
     source.set("v1.1.0", canary);
@@ -25,7 +25,7 @@ pub async fn event_for(canary: CanaryMetrics) -> DecisionEvent {
     recorder.events().remove(0)
 }
 
-pub async fn rollback_event() -> DecisionEvent {
+pub(crate) async fn rollback_event() -> DecisionEvent {
     event_for(
         healthy_metrics("v1.1.0")
             .with_latency_p99_ms(512.0)
@@ -34,10 +34,10 @@ pub async fn rollback_event() -> DecisionEvent {
     .await
 }
 
-pub async fn promotion_event() -> DecisionEvent {
+pub(crate) async fn promotion_event() -> DecisionEvent {
     event_for(healthy_metrics("v1.1.0")).await
 }
 
-pub async fn review_event() -> DecisionEvent {
+pub(crate) async fn review_event() -> DecisionEvent {
     event_for(healthy_metrics("v1.1.0").with_latency_p99_ms(400.0)).await
 }

@@ -20,6 +20,7 @@ pub struct Call {
 }
 
 /// A fake helm in its own directory. Put [`FakeHelm::dir`] on PATH, or use [`FakeHelm::binary`].
+#[derive(Debug)]
 pub struct FakeHelm {
     dir: TempDir,
 }
