@@ -122,6 +122,18 @@ impl Redactor {
         let text = url.expose();
         self.add_text(text);
         if let Some((_, rest)) = text.split_once("://") {
+            // `user:password@host`: sent as basic auth, so echoed as its base64 form too.
+            let authority = rest.split('/').next().unwrap_or_default();
+            if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                self.add_text(password);
+                self.add_basic_auth(&decode(user), &Secret::new(decode(password)));
+            }
             if let Some(i) = rest.find('/') {
                 let path = &rest[i..];
                 // A bare "/" or a short path is not a secret worth blanking everywhere.

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::metrics::Plausible;
 
 /// Thresholds of the default policy, as ratios of canary to baseline.
 ///
@@ -22,6 +23,9 @@ use crate::error::{Error, Result};
 /// | `latency_floor_ms` | 1.0 | latencies are compared against at least 1 ms |
 /// | `error_rate_floor_percent` | 0.5 | error rates are compared against at least 0.5% |
 /// | `confidence_floor` | 0.01 | confidences are compared against at least 0.01 |
+///
+/// Ratio thresholds are at most [`MAX_RATIO`] (100); the sample minimum at most 1e12; each floor
+/// within its metric's plausible range. Beyond those a value is a mistake, and refused.
 ///
 /// The floors decide the zero-baseline case: a baseline error rate of 0% makes any ratio
 /// infinite, and so meaningless. The ratio is taken against `max(baseline, floor)`, so 0% to
@@ -72,11 +76,16 @@ impl Default for RollbackThresholds {
     }
 }
 
+/// The largest ratio threshold: beyond 100× a threshold no longer protects anything (a
+/// `proceed_tolerance` of 1e308 would promote every canary), so it is refused as absurd.
+pub const MAX_RATIO: f64 = 100.0;
+
 /// "must be > 1.0": the requirement of every ratio threshold.
-pub(crate) const RATIO_REQUIREMENT: &str = "must be > 1.0 (a ratio of canary to baseline)";
+pub(crate) const RATIO_REQUIREMENT: &str =
+    "must be > 1.0 and at most 100 (a ratio of canary to baseline)";
 /// The requirement of a lower bound on a ratio, such as the confidence threshold.
 pub(crate) const FRACTION_REQUIREMENT: &str = "must be between 0 and 1 (0 < value <= 1)";
-const FLOOR_REQUIREMENT: &str = "must be a finite number > 0";
+const FLOOR_REQUIREMENT: &str = "must be > 0 and within the metric's plausible range";
 
 impl RollbackThresholds {
     /// Checks every field; the error names the first invalid one.
@@ -101,22 +110,39 @@ impl RollbackThresholds {
         check(
             "min_sample_count",
             self.min_sample_count,
-            self.min_sample_count.is_finite() && self.min_sample_count >= 0.0,
-            "must be a finite number >= 0",
+            Plausible::SAMPLE_COUNT.contains(self.min_sample_count),
+            "must be a number >= 0 and at most 1e12",
         )?;
-        for (field, value) in [
-            ("latency_floor_ms", self.latency_floor_ms),
-            ("error_rate_floor_percent", self.error_rate_floor_percent),
-            ("confidence_floor", self.confidence_floor),
+        for (field, value, range) in [
+            (
+                "latency_floor_ms",
+                self.latency_floor_ms,
+                Plausible::LATENCY_MS,
+            ),
+            (
+                "error_rate_floor_percent",
+                self.error_rate_floor_percent,
+                Plausible::PERCENT,
+            ),
+            (
+                "confidence_floor",
+                self.confidence_floor,
+                Plausible::PROBABILITY,
+            ),
         ] {
-            check(field, value, is_floor(value), FLOOR_REQUIREMENT)?;
+            check(
+                field,
+                value,
+                is_floor(value) && range.contains(value),
+                FLOOR_REQUIREMENT,
+            )?;
         }
         Ok(())
     }
 }
 
 pub(crate) fn is_ratio(v: f64) -> bool {
-    v.is_finite() && v > 1.0
+    v.is_finite() && v > 1.0 && v <= MAX_RATIO
 }
 
 pub(crate) fn is_fraction(v: f64) -> bool {
@@ -216,6 +242,36 @@ mod tests {
             let text = t.validate().unwrap_err().to_string();
             assert!(text.contains(field) && text.contains(needle), "{text}");
         }
+    }
+
+    #[test]
+    fn absurd_thresholds_are_refused() {
+        for t in [
+            RollbackThresholds {
+                proceed_tolerance: 1e308,
+                ..Default::default()
+            },
+            RollbackThresholds {
+                latency_p99_threshold: 101.0,
+                ..Default::default()
+            },
+            RollbackThresholds {
+                min_sample_count: 1e13,
+                ..Default::default()
+            },
+            RollbackThresholds {
+                error_rate_floor_percent: 150.0,
+                ..Default::default()
+            },
+        ] {
+            let text = t.validate().unwrap_err().to_string();
+            assert!(text.len() < 200 && !text.contains("000000000"), "{text}");
+        }
+        let most = RollbackThresholds {
+            proceed_tolerance: 100.0,
+            ..Default::default()
+        };
+        assert!(most.validate().is_ok());
     }
 
     #[test]

@@ -100,8 +100,9 @@ proptest! {
     /// Invariant: threshold validation accepts exactly the valid space.
     #[test]
     fn threshold_validation_accepts_exactly_the_valid_space(t in raw_thresholds()) {
-        let ratio = |v: f64| v.is_finite() && v > 1.0;
-        let positive = |v: f64| v.is_finite() && v > 0.0;
+        // A ratio in (1, 100]; a floor above 0 and within its metric's plausible range.
+        let ratio = |v: f64| v.is_finite() && v > 1.0 && v <= 100.0;
+        let floor = |v: f64, max: f64| v.is_finite() && v > 0.0 && v <= max;
         let valid = ratio(t.latency_p99_threshold)
             && ratio(t.error_rate_threshold)
             && ratio(t.proceed_tolerance)
@@ -109,10 +110,10 @@ proptest! {
             && ratio(t.latency_p50_warning)
             && ratio(t.error_rate_warning)
             && t.confidence_threshold > 0.0 && t.confidence_threshold <= 1.0
-            && t.min_sample_count.is_finite() && t.min_sample_count >= 0.0
-            && positive(t.latency_floor_ms)
-            && positive(t.error_rate_floor_percent)
-            && positive(t.confidence_floor);
+            && t.min_sample_count.is_finite() && (0.0..=1e12).contains(&t.min_sample_count)
+            && floor(t.latency_floor_ms, 3_600_000.0)
+            && floor(t.error_rate_floor_percent, 100.0)
+            && floor(t.confidence_floor, 1.0);
         prop_assert_eq!(t.validate().is_ok(), valid, "{:?}", t);
         prop_assert_eq!(RollbackPolicy::new(t).is_ok(), valid);
     }

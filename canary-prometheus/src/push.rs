@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 
-use crate::config::redact_url;
+use canary_core::Redactor;
+
+use crate::config::{redact_url, url_credentials};
 use crate::error::{Error, Result};
+use crate::source::same_origin_redirects;
 
 /// Pushes a registry to one Pushgateway group (`job` plus grouping labels).
 #[derive(Debug)]
@@ -14,6 +17,7 @@ pub struct Pushgateway {
     client: reqwest::Client,
     url: reqwest::Url,
     job: String,
+    redactor: Redactor,
 }
 
 impl Pushgateway {
@@ -32,11 +36,20 @@ impl Pushgateway {
         let mut pg = Pushgateway {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| invalid("pushgateway client", e.to_string()))?,
             url: base,
             job: job.to_owned(),
+            redactor: Redactor::default(),
         };
+        // Credentials in the URL travel as basic auth; a gateway may echo them back.
+        if let Some((user, password)) = url_credentials(url) {
+            pg.redactor.add_basic_auth(&user, &password);
+            if let Ok(u) = reqwest::Url::parse(url) {
+                pg.redactor.add_text(u.password().unwrap_or_default());
+            }
+        }
         pg.url
             .path_segments_mut()
             .map_err(|()| invalid("pushgateway url", "cannot be a base URL".into()))?
@@ -92,10 +105,10 @@ impl Pushgateway {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<()> {
-        let failed = |status, message| Error::Push {
+        let failed = |status, message: String| Error::Push {
             job: self.job.clone(),
             status,
-            message,
+            message: self.redactor.scrub(&message),
         };
         let response = request
             .send()

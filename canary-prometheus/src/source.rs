@@ -40,7 +40,7 @@ struct Reply {
 
 /// Follows redirects within the configured origin only (see
 /// [`canary_core::retry::redirect_refusal`]).
-fn same_origin_redirects() -> reqwest::redirect::Policy {
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let from = attempt
             .previous()

@@ -266,3 +266,35 @@ async fn absurd_values_are_errors_that_name_the_metric_and_the_bound() {
         assert!(text.len() < 400, "a 309-digit number? {text}");
     }
 }
+
+#[tokio::test]
+async fn a_pushgateway_that_echoes_credentials_or_redirects_away_leaks_nothing() {
+    use canary_prometheus::Pushgateway;
+    use prometheus_client::registry::Registry;
+
+    let s = Server::start(echo(400)).await;
+    let url = s.url.replace("http://", "http://pusher:pw-push-3@");
+    let e = Pushgateway::new(&url, "canary")
+        .unwrap()
+        .push(&Registry::default())
+        .await
+        .unwrap_err();
+    let text = format!("{e} | {e:?}");
+    let basic = base64::engine::general_purpose::STANDARD.encode("pusher:pw-push-3");
+    assert!(
+        !text.contains("pw-push-3") && !text.contains(&basic),
+        "{text}"
+    );
+    assert!(text.contains("[redacted]"), "nothing was echoed: {text}");
+
+    let elsewhere = Server::receiver().await;
+    let target = format!("{}/metrics/job/canary", elsewhere.url);
+    let s = Server::start(move |_| Reply::redirect(307, &target)).await;
+    let e = Pushgateway::new(&s.url, "canary")
+        .unwrap()
+        .push(&Registry::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another origin"), "{e}");
+    assert!(elsewhere.requests().is_empty());
+}

@@ -204,6 +204,8 @@ async def test_the_reference_module_conveniences_have_its_signatures(prometheus,
     assert decision is RollbackDecision.ROLLBACK_AUTO
     v1, v2 = await fetch_canary_metrics("v1.0.0", "v1.1.0", 5)
     assert (v1.version, v2.version) == ("v1.0.0", "v1.1.0")
+    again = await CanaryAnalyzer(prometheus.url).compare_versions(version1="v1.0.0", version2="v1.1.0", duration_minutes=5)
+    assert again[1].version == "v1.1.0"
     from canary import canary_analyzer, rollback_policy
 
     assert canary_analyzer.prometheus_url == prometheus.url
@@ -258,3 +260,37 @@ def test_the_reasoning_is_a_complete_dict_however_it_is_read():
     fresh = RollbackPolicy().evaluate(b, c)[1]
     assert dict(fresh) == reasoning == {**fresh}
     assert len(fresh) == len(as_json)
+
+
+def _code_constants() -> "list[tuple[str, int, object]]":
+    """Every literal in the package's code, docstrings and indices left out."""
+    import ast
+    from pathlib import Path
+
+    found = []
+    for path in Path(canary.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = getattr(node, "body", [])
+                if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                    docstrings.add(id(body[0].value))
+            if isinstance(node, ast.Subscript):
+                docstrings.add(id(node.slice))  # an index, not a value
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and id(node) not in docstrings:
+                found.append((path.name, node.lineno, node.value))
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert "json" not in names, f"{path.name}:{node.lineno} imports json"
+    return found
+
+
+def test_the_python_package_holds_no_copy_of_rust_defaults_or_values():
+    rust_values = set(RollbackThresholds().to_dict().values())
+    rust_values |= set(canary._canary.DECISIONS) | set(canary._canary.METRIC_NAMES)
+    rust_values |= {"http://prometheus:9090", "apex-inference", "./chart", "hold", "rollback", 10, 30, 300}
+    rust_values |= set(canary._canary.DEFAULT_PROGRESSIVE_WEIGHTS)
+    copies = [(f, line, v) for f, line, v in _code_constants() if not isinstance(v, bool) and v in rust_values]
+    assert copies == [], copies

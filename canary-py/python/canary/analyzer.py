@@ -106,11 +106,14 @@ class CanaryAnalyzer:
         return metrics
 
     async def compare_versions(
-        self, v1: str, v2: str, duration_minutes: Optional[float] = None, *, at: Optional[datetime] = None
+        self, version1: str, version2: str, duration_minutes: Optional[float] = None, *, at: Optional[datetime] = None
     ) -> Tuple[CanaryMetrics, CanaryMetrics]:
-        """The metrics of baseline ``v1`` and canary ``v2``, fetched concurrently at one time."""
+        """The metrics of baseline ``version1`` and canary ``version2``, fetched concurrently at
+        one time (the reference implementation's parameter names)."""
         self._check_open()
-        pair: Tuple[CanaryMetrics, CanaryMetrics] = await wait(self._source.fetch_pair(v1, v2, duration_minutes, at))
+        pair: Tuple[CanaryMetrics, CanaryMetrics] = await wait(
+            self._source.fetch_pair(version1, version2, duration_minutes, at)
+        )
         return pair
 
     async def close(self) -> None:
