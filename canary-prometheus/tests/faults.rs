@@ -1,31 +1,16 @@
 //! Every bad answer a Prometheus-compatible server can give, from a loopback fault server.
 //! The only acceptable outcomes are a typed error or "no data" — never a number.
 
+mod common;
+
+use common::{config, vector};
+
 use std::time::Duration;
 
 use canary_core::{Arm, MetricsQuery, MetricsSource, Version};
 use canary_prometheus::{Error, PrometheusConfig, PrometheusSource, QueryMethod, RetryPolicy};
 use chrono::Utc;
 use testkit::http::{Reply, Server};
-
-fn vector(value: &str) -> String {
-    format!(
-        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1700000000,"{value}"]}}]}}}}"#
-    )
-}
-
-fn config(url: &str) -> PrometheusConfig {
-    PrometheusConfig {
-        timeout: Duration::from_millis(500),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(40),
-            deadline: Duration::from_secs(10),
-        },
-        ..PrometheusConfig::new(url)
-    }
-}
 
 async fn one(server: &Server) -> Result<canary_prometheus::response::Answer, Error> {
     let source = PrometheusSource::new(config(&server.url)).unwrap();

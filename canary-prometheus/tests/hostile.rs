@@ -1,32 +1,17 @@
 //! A hostile network: redirects to other servers, servers that echo credentials back, absurd
 //! values, `Retry-After`. None of them may lead to a judged number or a leaked secret.
 
+mod common;
+
+use common::{config, vector};
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use canary_core::{Arm, MetricsQuery, MetricsSource, RetryPolicy, Version};
+use canary_core::{Arm, MetricsQuery, MetricsSource, Version};
 use canary_prometheus::{BasicAuth, Error, PrometheusConfig, PrometheusSource};
 use chrono::Utc;
 use testkit::http::{Reply, Server};
-
-fn vector(value: &str) -> String {
-    format!(
-        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1700000000,"{value}"]}}]}}}}"#
-    )
-}
-
-fn config(url: &str) -> PrometheusConfig {
-    PrometheusConfig {
-        timeout: Duration::from_millis(800),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(40),
-            deadline: Duration::from_secs(5),
-        },
-        ..PrometheusConfig::new(url)
-    }
-}
 
 fn query() -> MetricsQuery {
     MetricsQuery::new(
@@ -43,11 +28,7 @@ async fn a_redirect_to_another_origin_is_refused_and_never_read() {
     let target = format!("{}/api/v1/query", elsewhere.url);
     let s = Server::start(move |_| Reply::redirect(307, &target)).await;
     let source = PrometheusSource::new(config(&s.url)).unwrap();
-    let e = source
-        .instant("latency_p99", "up", Utc::now())
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::Redirect { .. }), "{e:?}");
+    let e = refused_redirect(&source).await;
     let text = e.to_string();
     assert!(text.contains("another origin"), "{text}");
     assert!(!e.is_retryable());
@@ -62,12 +43,17 @@ async fn a_redirect_to_another_origin_is_refused_and_never_read() {
 #[tokio::test]
 async fn a_redirect_to_another_port_or_scheme_is_refused() {
     let s = Server::start(|_| Reply::redirect(302, "https://127.0.0.1:1/api/v1/query")).await;
-    let source = PrometheusSource::new(config(&s.url)).unwrap();
+    refused_redirect(&PrometheusSource::new(config(&s.url)).unwrap()).await;
+}
+
+/// One query through `source`, which must end in a refused redirect.
+async fn refused_redirect(source: &PrometheusSource) -> Error {
     let e = source
         .instant("latency_p99", "up", Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Redirect { .. }), "{e:?}");
+    e
 }
 
 #[tokio::test]

@@ -398,6 +398,28 @@ impl PyMetrics {
         cls.call((), Some(&kwargs))
     }
 
+    /// For `copy` and `pickle`: the constructor's arguments, evidence included.
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let m = &self.inner;
+        let args = (
+            m.latency_p50_ms,
+            m.latency_p95_ms,
+            m.latency_p99_ms,
+            m.error_rate_percent,
+            m.model_confidence,
+            m.request_rate_rps,
+            m.timestamp,
+            m.version.clone(),
+            m.sample_count,
+        )
+            .into_pyobject(py)?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("custom", m.custom.clone())?;
+        kwargs.set_item("queries", m.queries.clone())?;
+        kwargs.set_item("warnings", m.warnings.clone())?;
+        PyTuple::new(py, [args.into_any(), kwargs.into_any()])
+    }
+
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
         let py = other.py();
         let Ok(other) = other.cast::<PyMetrics>() else {
@@ -503,6 +525,12 @@ impl PyThresholds {
     /// Every field, by name.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         pythonize(py, &self.inner).map_err(|e| errors::config("thresholds", e))
+    }
+
+    /// For `copy` and `pickle`: every field as a keyword argument.
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let kwargs = self.to_dict(py)?;
+        PyTuple::new(py, [PyTuple::empty(py).into_any(), kwargs])
     }
 
     /// Roll back when canary p99 / baseline p99 exceeds this.
@@ -733,6 +761,28 @@ impl PyPolicy {
 
     fn __repr__(&self) -> String {
         format!("RollbackPolicy(metrics={:?})", self.metrics())
+    }
+
+    /// For `copy` and `pickle`: the whole policy (thresholds and every metric spec), rebuilt
+    /// and validated by the core's deserialization.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let state = pythonize(py, &slf.borrow().policy).map_err(|e| errors::config("policy", e))?;
+        let rebuild = slf.get_type().getattr("_from_state")?;
+        PyTuple::new(py, [rebuild, PyTuple::new(py, [state])?.into_any()])
+    }
+
+    /// Rebuilds a policy that `__reduce__` saved.
+    #[staticmethod]
+    fn _from_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let policy: RollbackPolicy = depythonize(state).map_err(|e| errors::config("policy", e))?;
+        let thresholds = Py::new(
+            py,
+            PyThresholds {
+                inner: policy.thresholds().clone(),
+            },
+        )?;
+        Ok(PyPolicy { policy, thresholds })
     }
 }
 

@@ -294,3 +294,21 @@ def test_the_python_package_holds_no_copy_of_rust_defaults_or_values():
     rust_values |= set(canary._canary.DEFAULT_PROGRESSIVE_WEIGHTS)
     copies = [(f, line, v) for f, line, v in _code_constants() if not isinstance(v, bool) and v in rust_values]
     assert copies == [], copies
+
+
+def test_values_copy_and_pickle_whole():
+    import copy
+    import pickle
+
+    m = CanaryMetrics(version="v2", custom={"conversion": 0.2}, queries={"latency_p99": "q"}, **metrics_kwargs())
+    for clone in (copy.copy(m), copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert clone == m and clone.custom == m.custom and clone.queries == m.queries
+    t = RollbackThresholds(latency_p99_threshold=1.3)
+    assert pickle.loads(pickle.dumps(t)) == t == copy.copy(t)
+    p = RollbackPolicy(t).add_metric("conversion", higher_is_better=True, critical=True, rollback_ratio=0.9)
+    p.without_metric("model_confidence")
+    for clone in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+        assert clone.metrics == p.metrics and clone.thresholds == t
+        b = CanaryMetrics(version="v1", custom={"conversion": 3.0}, **metrics_kwargs())
+        c = CanaryMetrics(version="v2", custom={"conversion": 2.0}, **metrics_kwargs())
+        assert clone.evaluate(b, c)[0] is RollbackDecision.ROLLBACK_AUTO

@@ -123,31 +123,23 @@ impl RollbackPolicy {
                 ));
             }
             if spec.criticality == Criticality::Critical && c.status == ComparisonStatus::Degraded {
-                regressions.push(condition(
+                regressions.push(regression(
                     Rule::ProceedTolerance,
                     c,
-                    format!(
-                        "{} is {}× baseline ({} vs {}), outside the {}× proceed tolerance",
-                        c.metric,
-                        Num(ratio),
-                        ValueText(c.canary, &c.unit),
-                        ValueText(c.baseline, &c.unit),
-                        Num(c.proceed_tolerance)
-                    ),
+                    ratio,
+                    "outside",
+                    c.proceed_tolerance,
+                    "proceed tolerance",
                 ));
             }
             if let Some(limit) = spec.warning_ratio.filter(|&w| spec.beyond(ratio, w)) {
-                regressions.push(condition(
+                regressions.push(regression(
                     Rule::WarningThreshold,
                     c,
-                    format!(
-                        "{} is {}× baseline ({} vs {}), beyond the {}× warning threshold",
-                        c.metric,
-                        Num(ratio),
-                        ValueText(c.canary, &c.unit),
-                        ValueText(c.baseline, &c.unit),
-                        Num(limit)
-                    ),
+                    ratio,
+                    "beyond",
+                    limit,
+                    "warning threshold",
                 ));
             }
         }
@@ -377,6 +369,26 @@ fn condition(rule: Rule, c: &MetricComparison, message: String) -> Condition {
         metric: Some(c.metric.clone()),
         message,
     }
+}
+
+/// `p95 is 1.4× baseline (840 ms vs 600 ms), beyond the 1.3× warning threshold`.
+fn regression(
+    rule: Rule,
+    c: &MetricComparison,
+    ratio: f64,
+    relation: &str,
+    limit: f64,
+    limit_name: &str,
+) -> Condition {
+    let message = format!(
+        "{} is {}× baseline ({} vs {}), {relation} the {}× {limit_name}",
+        c.metric,
+        Num(ratio),
+        ValueText(c.canary, &c.unit),
+        ValueText(c.baseline, &c.unit),
+        Num(limit)
+    );
+    condition(rule, c, message)
 }
 
 fn metric_list(conditions: &[Condition]) -> String {
