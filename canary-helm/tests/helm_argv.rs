@@ -620,3 +620,23 @@ async fn a_missing_helm_binary_is_a_clear_error() {
     let e = r.helm.helm_major().await.unwrap_err();
     assert!(e.to_string().contains("is helm installed"), "{e}");
 }
+
+#[tokio::test]
+async fn a_blank_or_hostile_production_tag_is_an_error_never_a_baseline() {
+    for tag in ["", " ", "v1\"} or vector(1) or {x=\""] {
+        let fake = FakeHelm::new();
+        fake.seed_release(NS, "apex-inference", tag);
+        let helm = HelmDeployer::new(HelmConfig {
+            release: "apex-inference".into(),
+            namespace: Some(NS.into()),
+            helm_binary: fake.binary(),
+            ..Default::default()
+        })
+        .unwrap();
+        let e = helm.production_version().await.unwrap_err();
+        assert!(
+            matches!(e, canary_core::Error::InvalidVersion { .. }),
+            "{tag:?}: {e:?}"
+        );
+    }
+}

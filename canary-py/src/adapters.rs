@@ -465,10 +465,15 @@ pub(crate) struct PySlack {
     pub(crate) slack: Option<Arc<SlackNotifier>>,
 }
 
+/// The reason to show: a `reasoning` mapping's `primary_reason`, or a plain string (the
+/// reference implementation passes the reason itself).
 fn primary_reason(reasoning: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     let Some(r) = reasoning.filter(|r| !r.is_none()) else {
         return Ok(None);
     };
+    if let Ok(text) = r.cast::<pyo3::types::PyString>() {
+        return Ok(Some(text.to_string()));
+    }
     let m = r
         .cast::<PyMapping>()
         .map_err(|_| pyo3::exceptions::PyTypeError::new_err("reasoning must be a mapping"))?;
@@ -564,16 +569,37 @@ impl PySlack {
         self.send(text, color)
     }
 
-    /// Announces an automatic rollback with the guide's enhanced message.
+    /// Announces an automatic rollback with the guide's enhanced message. As in the reference
+    /// implementation, the second argument may be the reason itself (a `str`).
     #[pyo3(signature = (version, v1_metrics = None, v2_metrics = None, reasoning = None))]
     fn notify_rollback(
         &self,
         version: &str,
-        v1_metrics: Option<PyRef<'_, PyMetrics>>,
-        v2_metrics: Option<PyRef<'_, PyMetrics>>,
+        v1_metrics: Option<&Bound<'_, PyAny>>,
+        v2_metrics: Option<&Bound<'_, PyAny>>,
         reasoning: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
-        let metrics = match (&v1_metrics, &v2_metrics) {
+        let (v1_metrics, reasoning) = match v1_metrics {
+            Some(r) if r.is_instance_of::<pyo3::types::PyString>() && reasoning.is_none() => {
+                (None, Some(r))
+            }
+            other => (other, reasoning),
+        };
+        let arm = |name: &str, v: Option<&Bound<'_, PyAny>>| -> PyResult<Option<PyMetrics>> {
+            match v.filter(|v| !v.is_none()) {
+                None => Ok(None),
+                Some(v) => v
+                    .cast::<PyMetrics>()
+                    .map(|m| Some(m.borrow().clone()))
+                    .map_err(|_| {
+                        pyo3::exceptions::PyTypeError::new_err(format!(
+                            "{name} must be CanaryMetrics"
+                        ))
+                    }),
+            }
+        };
+        let (b, c) = (arm("v1_metrics", v1_metrics)?, arm("v2_metrics", v2_metrics)?);
+        let metrics = match (&b, &c) {
             (Some(b), Some(c)) => Some((&b.inner, &c.inner)),
             _ => None,
         };

@@ -50,3 +50,13 @@ async def test_failures_are_best_effort_and_never_leak_the_url(slack, caplog):
     assert "XXXXSECRET" not in repr(alerts)
     assert "XXXXSECRET" not in caplog.text
     assert "not delivered" in caplog.text
+
+
+async def test_the_reference_implementations_alert_calls_work(slack):
+    # Its CI example passes the reason itself, and prints conditions with f"- {condition}".
+    alerts = AlertManager(slack.url)
+    assert await alerts.notify_rollback("v2", "p99 regressed by 60%")
+    assert "Reason: p99 regressed by 60%" in slack.bodies[0]["text"]
+    assert await alerts.notify_manual_review("v2", {"primary_reason": "mixed results", "triggered_conditions": []})
+    assert "mixed results" in slack.bodies[1]["text"]
+    assert await alerts.notify_success("v2")

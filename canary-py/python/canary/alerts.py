@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 from . import _canary
 from ._bridge import wait
@@ -43,13 +43,15 @@ class AlertManager:
     async def notify_rollback(
         self,
         version: str,
-        v1_metrics: Optional[CanaryMetrics] = None,
+        v1_metrics: Union[CanaryMetrics, str, None] = None,
         v2_metrics: Optional[CanaryMetrics] = None,
-        reasoning: Optional[Mapping[str, Any]] = None,
+        reasoning: Union[Mapping[str, Any], str, None] = None,
     ) -> bool:
-        """Announces a rollback with the guide's "enhanced alert message"."""
+        """Announces a rollback with the guide's "enhanced alert message". As in the reference
+        implementation, ``notify_rollback(version, reason)`` with the reason as a ``str`` works
+        too."""
         return bool(await wait(self._slack.notify_rollback(version, v1_metrics, v2_metrics, reasoning)))
 
-    async def notify_manual_review(self, version: str, reasoning: Optional[Mapping[str, Any]] = None) -> bool:
+    async def notify_manual_review(self, version: str, reasoning: Union[Mapping[str, Any], str, None] = None) -> bool:
         """Asks a person to review the canary."""
         return bool(await wait(self._slack.notify_manual_review(version, reasoning)))
