@@ -598,7 +598,10 @@ impl PySlack {
                     }),
             }
         };
-        let (b, c) = (arm("v1_metrics", v1_metrics)?, arm("v2_metrics", v2_metrics)?);
+        let (b, c) = (
+            arm("v1_metrics", v1_metrics)?,
+            arm("v2_metrics", v2_metrics)?,
+        );
         let metrics = match (&b, &c) {
             (Some(b), Some(c)) => Some((&b.inner, &c.inner)),
             _ => None,
