@@ -41,6 +41,7 @@ mod format;
 pub mod metrics;
 pub mod notifier;
 pub mod policy;
+pub mod promql;
 pub mod report;
 pub mod retry;
 pub mod seconds;
