@@ -144,7 +144,7 @@ impl Redactor {
         }
     }
 
-    /// Adds a secret given as plain text.
+    /// Adds a secret given as plain text, with its percent-encoded and JSON-escaped forms.
     pub fn add_text(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
@@ -152,6 +152,10 @@ impl Redactor {
         let encoded =
             percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let json = json.trim_matches('"').to_owned();
+        self.push(json.replace('/', "\\/"));
+        self.push(json);
         self.push(secret.to_owned());
         self.push(encoded);
     }
@@ -177,7 +181,27 @@ impl Redactor {
     }
 
     /// `text` with every form of every secret replaced by `[redacted]`.
+    ///
+    /// A server may percent-encode a secret its own way (lower case, only some characters,
+    /// `+` for spaces). If the decoded text still holds a secret, the decoded text is returned,
+    /// scrubbed: readable, and without the secret in any encoding.
     pub fn scrub(&self, text: &str) -> String {
+        let out = self.replace_all(text);
+        if self.needles.is_empty() || !out.contains(['%', '+']) {
+            return out;
+        }
+        let decoded = percent_encoding::percent_decode_str(&out.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        let scrubbed = self.replace_all(&decoded);
+        if scrubbed != decoded {
+            scrubbed
+        } else {
+            out
+        }
+    }
+
+    fn replace_all(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for n in &self.needles {
             if out.contains(n.as_str()) {
@@ -216,6 +240,24 @@ mod tests {
             "POST [redacted] HTTP/1.1"
         );
         assert_eq!(Redactor::default().scrub("as is"), "as is");
+    }
+
+    #[test]
+    fn secrets_in_another_encoding_are_found_too() {
+        let mut r = Redactor::default();
+        r.add(&Secret::new("ten/ant a"));
+        for echoed in [
+            "x-scope-orgid: ten%2fant%20a", // lower-case escapes
+            "x-scope-orgid: ten/ant%20a",   // only some characters escaped
+            "x-scope-orgid: ten%2Fant+a",   // a form-encoded space
+            r#"{"org":"ten\/ant a"}"#,      // JSON with an escaped slash
+        ] {
+            let out = r.scrub(echoed);
+            assert!(out.contains("[redacted]"), "{echoed} -> {out}");
+            assert!(!out.contains("ant"), "{echoed} -> {out}");
+        }
+        // Text without a secret keeps its own encoding.
+        assert_eq!(r.scrub("a%20b"), "a%20b");
     }
 
     #[test]

@@ -636,11 +636,24 @@ impl CanaryValidator {
         let bq = MetricsQuery::new(baseline.clone(), Arm::Baseline, window).at(at);
         let cq = MetricsQuery::new(request.version.clone(), Arm::Canary, window).at(at);
         let (b, c) = fetch_pair(region.source.as_ref(), &bq, &cq).await;
-        // An impossible or implausible value is a failed fetch, never a decision.
-        let checked =
-            |m: Result<_>| m.and_then(|m: crate::CanaryMetrics| self.policy.check(&m).map(|()| m));
-        let b = checked(b).map_err(|e| fail("fetch baseline metrics", e))?;
-        let c = checked(c).map_err(|e| fail("fetch canary metrics", e))?;
+        // An impossible or implausible value, or metrics of another version than asked for
+        // (a confused source would have the wrong arm judged), is a failed fetch.
+        let checked = |m: Result<crate::CanaryMetrics>, asked: &Version| {
+            let m = m?;
+            if m.version != asked.as_str() {
+                return Err(Error::source_failed(
+                    asked.as_str(),
+                    false,
+                    format!(
+                        "the source returned metrics labelled {:?} for version {asked}",
+                        m.version
+                    ),
+                ));
+            }
+            self.policy.check(&m).map(|()| m)
+        };
+        let b = checked(b, baseline).map_err(|e| fail("fetch baseline metrics", e))?;
+        let c = checked(c, &request.version).map_err(|e| fail("fetch canary metrics", e))?;
         let evaluation = self.policy.evaluate(&b, &c);
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
         lock(journal).steps.push(StepReport {

@@ -943,3 +943,24 @@ async fn a_failed_rollback_after_cancellation_keeps_its_cause() {
         report.reason
     );
 }
+
+#[tokio::test]
+async fn metrics_of_another_version_than_asked_are_a_failed_fetch_not_a_decision() {
+    // A confused source answers every query with the baseline's (healthy) metrics.
+    let mut source = canary_core::test_util::MockMetricsSource::new();
+    source
+        .expect_fetch()
+        .returning(|_| Ok(healthy_metrics("v1")));
+    let deployer = Arc::new(RecordingDeployer::with_production("v1"));
+    let validator = CanaryValidator::new(Arc::new(source), deployer.clone())
+        .with_clock(Arc::new(ManualClock::default()));
+    let report = validator.validate(request()).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.reason);
+    assert!(
+        report.reason.contains("labelled \"v1\" for version v2"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(deployer.production(), Some(v("v1")), "nothing was promoted");
+    assert!(deployer.canary().is_none(), "the canary was rolled back");
+}
