@@ -25,7 +25,9 @@
 //! println!("{}", evaluation.primary_reason);
 //! ```
 //!
-//! The rules and their precedence are documented in [`policy`].
+//! The rules and their precedence are documented in [`policy`]. Judges that decide from
+//! evidence over time ([`observation::Observation`]) implement [`judge::Judge`]; the guide's
+//! policy is [`judge::ThresholdJudge`], and [`promql`] reproduces Prometheus's arithmetic.
 //!
 //! # Features
 //!
@@ -38,8 +40,10 @@ pub mod clock;
 pub mod deployer;
 pub mod error;
 mod format;
+pub mod judge;
 pub mod metrics;
 pub mod notifier;
+pub mod observation;
 pub mod policy;
 pub mod promql;
 pub mod report;

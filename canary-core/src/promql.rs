@@ -105,6 +105,19 @@ fn extrapolated_delta(
     Some(result * factor)
 }
 
+/// Prometheus's `avg_over_time` of the values in a range: the running mean it computes
+/// (`mean += v/n - mean/n`), which keeps a constant series exactly constant. `None` for no
+/// values.
+pub fn avg_over_time(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut mean = 0.0;
+    let mut count = 0.0;
+    for v in values {
+        count += 1.0;
+        mean += v / count - mean / count;
+    }
+    (count > 0.0).then_some(mean)
+}
+
 /// Prometheus's `histogram_quantile(q, buckets)` over cumulative `(upper bound, count)`
 /// buckets of one histogram, in any order.
 ///
@@ -181,6 +194,13 @@ mod tests {
     use super::*;
 
     const INF: f64 = f64::INFINITY;
+
+    #[test]
+    fn the_running_mean_keeps_constants_exact() {
+        assert_eq!(avg_over_time(std::iter::repeat_n(0.9, 21)), Some(0.9));
+        assert_eq!(avg_over_time([1.0, 2.0, 3.0, 4.0]), Some(2.5));
+        assert_eq!(avg_over_time([]), None);
+    }
 
     #[test]
     fn quantiles_interpolate_within_a_bucket() {

@@ -13,22 +13,13 @@ use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::{TimeZone, Utc};
 use testkit::traffic::now_secs;
 
+mod common;
+
+use common::Lcg;
+
 const LES: [&str; 8] = ["0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"];
 const INSTANCES: [&str; 3] = ["a", "b", "c"];
 const SPAN_S: i64 = 1200;
-
-/// A small deterministic generator (64-bit LCG), so the data is the same on every run.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// Cumulative bucket series by (instance, le), and the request counter by instance.
 struct Data {

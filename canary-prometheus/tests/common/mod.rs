@@ -25,3 +25,17 @@ pub(crate) fn config(url: &str) -> PrometheusConfig {
         ..PrometheusConfig::new(url)
     }
 }
+
+/// A small deterministic generator (64-bit LCG), so generated data is the same on every run.
+pub(crate) struct Lcg(pub(crate) u64);
+
+impl Lcg {
+    /// The next number in [0, 1).
+    pub(crate) fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
