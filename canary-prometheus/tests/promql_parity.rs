@@ -15,7 +15,7 @@ use testkit::traffic::now_secs;
 
 mod common;
 
-use common::Lcg;
+use common::{assert_close, Lcg};
 
 const LES: [&str; 8] = ["0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"];
 const INSTANCES: [&str; 3] = ["a", "b", "c"];
@@ -123,14 +123,6 @@ fn in_process_quantile(data: &Data, q: f64, at_ms: i64, window: Duration) -> f64
         .map(|(le, v)| (le.parse::<f64>().unwrap(), v))
         .collect();
     promql::histogram_quantile(q, &buckets)
-}
-
-fn assert_close(what: &str, prometheus: f64, ours: f64) {
-    let scale = prometheus.abs().max(ours.abs()).max(f64::MIN_POSITIVE);
-    assert!(
-        (prometheus - ours).abs() / scale <= 1e-9,
-        "{what}: Prometheus {prometheus} vs in-process {ours}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

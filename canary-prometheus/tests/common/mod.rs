@@ -39,3 +39,12 @@ impl Lcg {
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// Prometheus's answer and ours agree to a relative 1e-9.
+pub(crate) fn assert_close(what: &str, prometheus: f64, ours: f64) {
+    let scale = prometheus.abs().max(ours.abs()).max(f64::MIN_POSITIVE);
+    assert!(
+        (prometheus - ours).abs() / scale <= 1e-9,
+        "{what}: Prometheus {prometheus} vs in process {ours}"
+    );
+}
