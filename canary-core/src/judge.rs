@@ -266,43 +266,29 @@ pub fn derive_metrics(observations: &[Observation], window: Duration) -> CanaryM
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::Histogram;
     use crate::policy::{RollbackDecision, Rule};
-    use crate::version::Version;
+    use crate::test_util::{steady_observations, HEALTHY_SHARES as HEALTHY};
     use chrono::{TimeZone, Utc};
 
-    /// Cumulative shares at the guide's buckets: p99 interpolates to 944.4 ms.
-    const HEALTHY: [f64; 8] = [0.5, 0.8, 0.95, 0.995, 1.0, 1.0, 1.0, 1.0];
-    const BOUNDS: [f64; 8] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, f64::INFINITY];
-
-    /// Steady traffic every 15 s for `minutes`: `rps` requests a second, `errors` of them failing.
+    /// Steady traffic every 15 s for `minutes`, from a fixed instant.
     fn run(
         version: &str,
         rps: f64,
         errors: f64,
         shares: [f64; 8],
-        minutes: i64,
+        minutes: u64,
     ) -> Vec<Observation> {
         let start = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
-        (0..=minutes * 4)
-            .map(|i| {
-                let t = i as f64 * 15.0;
-                let n = rps * t;
-                let buckets = BOUNDS
-                    .iter()
-                    .zip(shares)
-                    .map(|(&b, s)| (b, n * s))
-                    .collect();
-                Observation::new(
-                    Version::new(version).unwrap(),
-                    start + chrono::Duration::seconds(i * 15),
-                )
-                .with_counter(names::REQUESTS, n)
-                .with_counter(names::ERRORS, n * errors)
-                .with_gauge(names::MODEL_CONFIDENCE, 0.9)
-                .with_histogram(names::LATENCY, Histogram::new(buckets).unwrap())
-            })
-            .collect()
+        let step = Duration::from_secs(15);
+        steady_observations(
+            version,
+            rps,
+            errors,
+            shares,
+            start,
+            Duration::from_secs(minutes * 60),
+            step,
+        )
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //! two observations is what happened between them.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::promql::{self, Sample};
+use crate::source::Arm;
 use crate::version::Version;
 
 /// Names of the built-in series of an observation.
@@ -224,6 +227,59 @@ impl Observation {
     }
 }
 
+/// What to observe: one arm's version, at `start`, `start + step`, ... up to `end`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObservationQuery {
+    /// The version label to select series by.
+    pub version: Version,
+    /// Which arm; a source may select the canary by a different label template.
+    pub arm: Arm,
+    /// The first instant.
+    pub start: DateTime<Utc>,
+    /// The last instant (included when it falls on the step).
+    pub end: DateTime<Utc>,
+    /// Between instants; typically the scrape interval.
+    #[serde(with = "crate::seconds")]
+    pub step: Duration,
+}
+
+impl ObservationQuery {
+    /// Observations of `version` in `arm` from `start` to `end`, every `step`.
+    pub fn new(
+        version: Version,
+        arm: Arm,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Self {
+        ObservationQuery {
+            version,
+            arm,
+            start,
+            end,
+            step,
+        }
+    }
+}
+
+/// A source of [`Observation`]s: Prometheus, the in-memory fakes, the simulator.
+///
+/// # Contract
+///
+/// - **What a call promises.** The arm's observations at the query's instants, in time order,
+///   each labelled with the query's version. An instant where nothing at all is known is left
+///   out; a series that is missing at an instant is missing from that observation, never 0.
+/// - **Counters never go down** from one observation to the next: resets are undone per
+///   series before summing ([`reset_corrected`]). Histograms keep their bounds.
+/// - **Errors.** [`Error::Source`] naming the version when the backend cannot answer.
+/// - **Idempotence and cancellation** as for [`crate::MetricsSource`]: reads only, safe to drop.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait ObservationSource: Send + Sync {
+    /// The observations the query asks for. See the trait's contract.
+    async fn observe(&self, query: &ObservationQuery) -> Result<Vec<Observation>>;
+}
+
 /// Each series reset-corrected as Prometheus's `increase` treats it (a decrease means the
 /// counter restarted from 0, so the value before it is added to everything after), then summed
 /// at `at_ms`: each series contributes its last sample at or before `at_ms` within `lookback`
@@ -270,8 +326,39 @@ pub fn reset_corrected(series: &[Sample]) -> Vec<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{
+        conformance, steady_observations, ScriptedObservations, HEALTHY_SHARES,
+    };
+    use chrono::TimeZone;
 
     const INF: f64 = f64::INFINITY;
+
+    #[tokio::test]
+    async fn the_in_memory_source_passes_the_conformance_suite() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let step = Duration::from_secs(15);
+        let source = ScriptedObservations::new();
+        let ten_minutes = Duration::from_secs(600);
+        source.set(
+            "v1",
+            steady_observations("v1", 10.0, 0.01, HEALTHY_SHARES, start, ten_minutes, step),
+        );
+        let end = start + chrono::Duration::minutes(5);
+        conformance::observation_source(&source, "v1", "v9", start, end, step).await;
+        let all = source
+            .observe(&ObservationQuery::new(
+                Version::new("v1").unwrap(),
+                Arm::Canary,
+                start,
+                end,
+                step,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 21, "both ends of five minutes of 15 s steps");
+        source.fail("v2", "backend down");
+        conformance::failing_observation_source(&source, "v2").await;
+    }
 
     #[test]
     fn histograms_are_checked() {

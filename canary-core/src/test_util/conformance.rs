@@ -223,3 +223,104 @@ pub async fn notifier(notifier: &dyn Notifier, event: &DecisionEvent) {
     );
     notifier.notify(event).await.expect("the event is accepted");
 }
+
+/// Checks an [`ObservationSource`](crate::observation::ObservationSource).
+///
+/// `known` must have data (requests and latency at least) between `start` and `end`; `absent`
+/// none.
+/// - a known version's observations are in time order, within the range, labelled with it, and
+///   valid; counters never go down and histograms keep their bounds and never lose counts;
+/// - the same query twice gives the same observations;
+/// - an absent version gives no observation, or an [`Error::Source`] naming it.
+pub async fn observation_source(
+    source: &dyn crate::observation::ObservationSource,
+    known: &str,
+    absent: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    step: Duration,
+) {
+    use crate::observation::{names as series, ObservationQuery};
+
+    let v = Version::new(known).expect("the known version is a valid tag");
+    let query = ObservationQuery::new(v.clone(), Arm::Baseline, start, end, step);
+    let all = source
+        .observe(&query)
+        .await
+        .expect("a known version is observed");
+    assert!(
+        all.len() >= 2,
+        "a known version has observations over the range"
+    );
+    for o in &all {
+        assert_eq!(
+            o.version, v,
+            "observations carry the version they were selected by"
+        );
+        assert!(o.at >= start && o.at <= end, "within the range: {}", o.at);
+        o.validate().expect("observations are valid");
+    }
+    for pair in all.windows(2) {
+        let (then, now) = (&pair[0], &pair[1]);
+        assert!(then.at < now.at, "in time order");
+        for (name, &before) in &then.counters {
+            if let Some(&after) = now.counters.get(name) {
+                assert!(
+                    after >= before,
+                    "counter {name} went down: {before} -> {after}"
+                );
+            }
+        }
+        for (name, before) in &then.histograms {
+            if let Some(after) = now.histograms.get(name) {
+                assert!(
+                    after.since(before).is_some(),
+                    "histogram {name} changed bounds or lost counts"
+                );
+            }
+        }
+    }
+    let last = all.last().expect("checked above");
+    assert!(
+        last.counters.contains_key(series::REQUESTS),
+        "requests are observed"
+    );
+    assert!(
+        last.histograms.contains_key(series::LATENCY),
+        "latency is observed"
+    );
+    let again = source.observe(&query).await.expect("a second query works");
+    assert_eq!(again, all, "the same query gives the same observations");
+
+    let absent_version = Version::new(absent).expect("the absent version is a valid tag");
+    let query = ObservationQuery::new(absent_version, Arm::Canary, start, end, step);
+    match source.observe(&query).await {
+        Ok(none) => assert!(
+            none.is_empty(),
+            "a version with no series has no observation"
+        ),
+        Err(e) => assert_source_error(&e, absent),
+    }
+}
+
+/// Checks an [`ObservationSource`](crate::observation::ObservationSource) that cannot answer:
+/// an [`Error::Source`] naming the version, never observations.
+pub async fn failing_observation_source(
+    source: &dyn crate::observation::ObservationSource,
+    version: &str,
+) {
+    let v = Version::new(version).expect("a valid tag");
+    let now = Utc::now();
+    let query = crate::observation::ObservationQuery::new(
+        v,
+        Arm::Canary,
+        now - chrono::Duration::minutes(5),
+        now,
+        Duration::from_secs(15),
+    );
+    let e = source
+        .observe(&query)
+        .await
+        .expect_err("a failing source returns an error, never observations");
+    assert_source_error(&e, version);
+}

@@ -1,12 +1,13 @@
 //! Test support for this crate and downstream crates (feature `test-util`).
 //!
-//! - In-memory fakes: [`ScriptedSource`], [`RecordingDeployer`], [`RecordingNotifier`],
-//!   [`ManualClock`].
+//! - In-memory fakes: [`ScriptedSource`], [`ScriptedObservations`] (with
+//!   [`steady_observations`]), [`RecordingDeployer`], [`RecordingNotifier`], [`ManualClock`].
 //! - mockall mocks: [`MockMetricsSource`], [`MockDeployer`], [`MockNotifier`].
 //! - proptest strategies: [`strategies`].
 //! - One conformance suite per trait that every implementation runs: [`conformance`].
 
 mod fakes;
+mod observations;
 
 pub mod conformance;
 pub mod strategies;
@@ -15,7 +16,9 @@ pub use fakes::{
     healthy_metrics, DeployerCall, DeployerOp, ManualClock, RecordingDeployer, RecordingNotifier,
     ScriptedError, ScriptedSource,
 };
+pub use observations::{steady_observations, ScriptedObservations, GUIDE_BUCKETS, HEALTHY_SHARES};
 
 pub use crate::deployer::MockDeployer;
 pub use crate::notifier::MockNotifier;
+pub use crate::observation::MockObservationSource;
 pub use crate::source::MockMetricsSource;
