@@ -29,6 +29,34 @@ pub struct BasicAuth {
     pub password: Secret,
 }
 
+/// The raw series an [`Observation`](canary_core::observation::Observation) is built from, as
+/// query templates: `{version}` is the arm's label value (escaped). The defaults are the
+/// guide's instrumentation. Counters and buckets are fetched as raw cumulative series, one per
+/// instance (and per bucket), so resets are undone per series before they are summed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObservationQueries {
+    /// The latency histogram's buckets (in seconds), with their `le` label.
+    pub latency_buckets: String,
+    /// All requests.
+    pub requests: String,
+    /// Failed requests.
+    pub errors: String,
+    /// Model confidence, one series (aggregate it).
+    pub model_confidence: String,
+}
+
+impl Default for ObservationQueries {
+    fn default() -> Self {
+        ObservationQueries {
+            latency_buckets: r#"http_request_duration_seconds_bucket{version="{version}"}"#.into(),
+            requests: r#"http_requests_total{version="{version}"}"#.into(),
+            errors: r#"http_requests_total{version="{version}",status=~"5.."}"#.into(),
+            model_confidence: r#"avg(model_prediction_confidence{version="{version}"})"#.into(),
+        }
+    }
+}
+
 /// Everything needed to query one Prometheus-compatible server.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +93,8 @@ pub struct PrometheusConfig {
     pub baseline_label_template: String,
     /// Query templates by metric, replacing or adding to the defaults.
     pub queries: BTreeMap<String, String>,
+    /// The series observations are built from.
+    pub observation_queries: ObservationQueries,
 }
 
 impl Default for PrometheusConfig {
@@ -85,6 +115,7 @@ impl Default for PrometheusConfig {
             canary_label_template: "{version}".into(),
             baseline_label_template: "{version}".into(),
             queries: BTreeMap::new(),
+            observation_queries: ObservationQueries::default(),
         }
     }
 }
@@ -179,6 +210,7 @@ impl fmt::Debug for PrometheusConfig {
             .field("canary_label_template", &self.canary_label_template)
             .field("baseline_label_template", &self.baseline_label_template)
             .field("queries", &self.queries)
+            .field("observation_queries", &self.observation_queries)
             .finish()
     }
 }

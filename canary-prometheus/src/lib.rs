@@ -41,7 +41,7 @@ pub mod query;
 pub mod response;
 pub mod source;
 
-pub use config::{BasicAuth, PrometheusConfig, QueryMethod, RetryPolicy};
+pub use config::{BasicAuth, ObservationQueries, PrometheusConfig, QueryMethod, RetryPolicy};
 pub use error::{Error, Result};
 pub use push::Pushgateway;
 pub use query::{default_templates, escape_label_value, QuerySet, QueryTemplate};

@@ -228,9 +228,88 @@ pub fn parse_range(
     Ok(RangeAnswer { points, warnings })
 }
 
+/// One labelled series of a matrix: `(unix milliseconds, value)` points, NaN and ±Inf left
+/// out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelledSeries {
+    /// The series' labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its finite points, in time order.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A range query's answer with any number of series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixAnswer {
+    /// The series.
+    pub series: Vec<LabelledSeries>,
+    /// Prometheus' `warnings`.
+    pub warnings: Vec<String>,
+}
+
+/// Parses a range query's answer (`/api/v1/query_range`) with any number of series, keeping
+/// each series' labels: raw cumulative series, one per instance or bucket.
+pub fn parse_matrix(
+    metric: &str,
+    query: &str,
+    http_status: u16,
+    body: &[u8],
+) -> Result<MatrixAnswer> {
+    let ctx = Ctx { metric, query };
+    let (data, warnings) = envelope(&ctx, http_status, body)?;
+    if data.result_type != "matrix" {
+        return Err(ctx.invalid(format!(
+            "expected a matrix result, got {:?}",
+            data.result_type
+        )));
+    }
+    let raw: Vec<Series> = serde_json::from_value(data.result)
+        .map_err(|e| ctx.invalid(format!("a matrix result of the wrong shape: {e}")))?;
+    let mut series = Vec::with_capacity(raw.len());
+    for s in raw {
+        let values = s
+            .values
+            .ok_or_else(|| ctx.invalid("a matrix series without values"))?;
+        let mut points = Vec::with_capacity(values.len());
+        for (t, v) in values {
+            if let Ok(v) = sample(&ctx, &v)? {
+                points.push(((t * 1000.0).round() as i64, v));
+            }
+        }
+        let labels = s
+            .metric
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        series.push(LabelledSeries { labels, points });
+    }
+    Ok(MatrixAnswer { series, warnings })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_matrix_keeps_every_series_and_its_labels() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"le":"0.1","instance":"a"},"values":[[1700000000,"1"],[1700000015.5,"NaN"],[1700000030,"3"]]},
+            {"metric":{"le":"+Inf","instance":"a"},"values":[[1700000000,"2"]]}]}}"#;
+        let m = parse_matrix("latency", "q", 200, body.as_bytes()).unwrap();
+        assert_eq!(m.series.len(), 2);
+        assert_eq!(m.series[0].labels["le"], "0.1");
+        assert_eq!(
+            m.series[0].points,
+            vec![(1_700_000_000_000, 1.0), (1_700_000_030_000, 3.0)]
+        );
+        let e = parse_matrix(
+            "latency",
+            "q",
+            200,
+            br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        );
+        assert!(e.is_err());
+    }
 
     fn instant(status: u16, body: &str) -> Result<Answer> {
         parse_instant("latency_p99", "q", status, body.as_bytes())

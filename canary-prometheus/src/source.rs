@@ -5,14 +5,20 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use canary_core::{CanaryMetrics, MetricsQuery, MetricsSource};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::config::{redact_url, url_credentials, BasicAuth, PrometheusConfig, QueryMethod};
 use crate::error::{Error, Result, TransportError};
-use crate::query::QuerySet;
-use crate::response::{parse_instant, parse_range, Answer, RangeAnswer};
+use crate::query::{QuerySet, QueryTemplate};
+use crate::response::{
+    parse_instant, parse_matrix, parse_range, Answer, MatrixAnswer, RangeAnswer,
+};
+use canary_core::observation::{
+    cumulative_sum, names as series, Histogram, Observation, ObservationQuery, ObservationSource,
+};
+use canary_core::promql::Sample;
 use canary_core::retry::{parse_retry_after, redirect_refusal};
 use canary_core::Redactor;
 
@@ -29,6 +35,15 @@ pub struct PrometheusSource {
     limiter: Arc<Semaphore>,
     url_auth: Option<BasicAuth>,
     redactor: Redactor,
+    observation_templates: ObservationTemplates,
+}
+
+/// The checked templates of `PrometheusConfig::observation_queries`.
+struct ObservationTemplates {
+    latency_buckets: QueryTemplate,
+    requests: QueryTemplate,
+    errors: QueryTemplate,
+    model_confidence: QueryTemplate,
 }
 
 /// One HTTP answer: status, `Retry-After` if any, body.
@@ -115,6 +130,13 @@ impl PrometheusSource {
         for (metric, template) in &config.queries {
             queries.set(metric, template)?;
         }
+        let oq = &config.observation_queries;
+        let observation_templates = ObservationTemplates {
+            latency_buckets: QueryTemplate::new("latency_buckets", &oq.latency_buckets)?,
+            requests: QueryTemplate::new("requests", &oq.requests)?,
+            errors: QueryTemplate::new("errors", &oq.errors)?,
+            model_confidence: QueryTemplate::new("model_confidence", &oq.model_confidence)?,
+        };
 
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -151,6 +173,7 @@ impl PrometheusSource {
             client,
             url_auth,
             redactor: config.redactor(),
+            observation_templates,
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             base,
             queries: RwLock::new(queries),
@@ -194,11 +217,115 @@ impl PrometheusSource {
 
     /// The label value that selects `version` in `arm`.
     pub fn label_value(&self, query: &MetricsQuery) -> String {
-        let template = match query.arm {
+        self.label_for(&query.version, query.arm)
+    }
+
+    fn label_for(&self, version: &canary_core::Version, arm: canary_core::Arm) -> String {
+        let template = match arm {
             canary_core::Arm::Canary => &self.config.canary_label_template,
             canary_core::Arm::Baseline => &self.config.baseline_label_template,
         };
-        template.replace("{version}", query.version.as_str())
+        template.replace("{version}", version.as_str())
+    }
+
+    /// Runs one range query over `[start, end]` every `step`, keeping every series.
+    pub async fn range_matrix(
+        &self,
+        metric: &str,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<MatrixAnswer> {
+        let params = vec![
+            ("query", query.to_owned()),
+            ("start", unix(start)),
+            ("end", unix(end)),
+            ("step", format!("{}", step.as_secs_f64().max(0.001))),
+        ];
+        let (status, body) = self
+            .send("/api/v1/query_range", metric, query, &params)
+            .await?;
+        parse_matrix(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))
+    }
+
+    /// The arm's observations at `start`, `start + step`, ... `end`, built from the raw
+    /// cumulative series of `PrometheusConfig::observation_queries`: each bucket and counter
+    /// series reset-corrected, then summed over instances; the confidence as its query
+    /// aggregates it. An instant with nothing at all is left out.
+    pub async fn observations(&self, q: &ObservationQuery) -> Result<Vec<Observation>> {
+        let step_ms = i64::try_from(q.step.as_millis()).unwrap_or(i64::MAX);
+        if step_ms < 1 || q.end < q.start {
+            return Err(Error::InvalidConfig {
+                field: "observation query",
+                reason: "the step must be at least 1 ms and the end not before the start".into(),
+            });
+        }
+        let label = self.label_for(&q.version, q.arm);
+        let t = &self.observation_templates;
+        let fetch = |metric: &'static str, template: &QueryTemplate| {
+            let query = template.render(&label, q.step);
+            async move {
+                self.range_matrix(metric, &query, q.start, q.end, q.step)
+                    .await
+            }
+        };
+        let (buckets, requests, errors, confidence) = futures::join!(
+            fetch("latency_buckets", &t.latency_buckets),
+            fetch("requests", &t.requests),
+            fetch("errors", &t.errors),
+            fetch("model_confidence", &t.model_confidence),
+        );
+        let (buckets, requests, errors, confidence) = (buckets?, requests?, errors?, confidence?);
+        // Bucket series grouped by their bound, in bound order.
+        let mut by_bound: Vec<(f64, Vec<&[Sample]>)> = Vec::new();
+        for s in &buckets.series {
+            let Some(bound) = s.labels.get("le").and_then(|le| parse_bound(le)) else {
+                continue;
+            };
+            match by_bound.iter_mut().find(|(b, _)| *b == bound) {
+                Some((_, group)) => group.push(&s.points),
+                None => by_bound.push((bound, vec![&s.points])),
+            }
+        }
+        by_bound.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (requests, errors) = (all_points(&requests), all_points(&errors));
+        // Points sit on the step grid; half a step finds each instant's own point.
+        let lookback = q.step / 2;
+        let mut out = Vec::new();
+        let mut at_ms = q.start.timestamp_millis();
+        while at_ms <= q.end.timestamp_millis() {
+            let Some(at) = Utc.timestamp_millis_opt(at_ms).single() else {
+                break;
+            };
+            let mut o = Observation::new(q.version.clone(), at);
+            let counts: Option<Vec<(f64, f64)>> = by_bound
+                .iter()
+                .map(|(bound, group)| cumulative_sum(group, at_ms, lookback).map(|c| (*bound, c)))
+                .collect();
+            if let Some(h) = counts.and_then(|c| Histogram::new(c).ok()) {
+                o.histograms.insert(series::LATENCY.into(), h);
+            }
+            for (name, group) in [(series::REQUESTS, &requests), (series::ERRORS, &errors)] {
+                if let Some(c) = cumulative_sum(group, at_ms, lookback) {
+                    o.counters.insert(name.into(), c);
+                }
+            }
+            let gauge = confidence.series.first().and_then(|s| {
+                s.points
+                    .iter()
+                    .rev()
+                    .find(|&&(t, _)| t <= at_ms && at_ms - t <= lookback.as_millis() as i64)
+            });
+            if let Some(&(_, v)) = gauge {
+                o.gauges.insert(series::MODEL_CONFIDENCE.into(), v);
+            }
+            if !(o.histograms.is_empty() && o.counters.is_empty() && o.gauges.is_empty()) {
+                out.push(o);
+            }
+            at_ms = at_ms.saturating_add(step_ms);
+        }
+        Ok(out)
     }
 
     /// Runs one instant query at `at`, with retries.
@@ -455,6 +582,29 @@ impl MetricsSource for PrometheusSource {
             .map_err(|e| canary_core::Error::source_failed(&query.version, e.is_retryable(), e))?;
         metrics.validate()?;
         Ok(metrics)
+    }
+}
+
+#[async_trait]
+impl ObservationSource for PrometheusSource {
+    async fn observe(&self, query: &ObservationQuery) -> canary_core::Result<Vec<Observation>> {
+        self.observations(query).await.map_err(|e| {
+            canary_core::Error::source_failed(query.version.as_str(), e.is_retryable(), e)
+        })
+    }
+}
+
+/// Every series' points.
+fn all_points(m: &MatrixAnswer) -> Vec<&[Sample]> {
+    m.series.iter().map(|s| s.points.as_slice()).collect()
+}
+
+/// A bucket's `le` label as a bound: a number, or `+Inf`.
+fn parse_bound(le: &str) -> Option<f64> {
+    if le == "+Inf" {
+        Some(f64::INFINITY)
+    } else {
+        le.parse().ok()
     }
 }
 

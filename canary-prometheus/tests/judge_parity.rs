@@ -9,10 +9,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use canary_core::judge::derive_metrics;
+use canary_core::judge::{Judge, ThresholdJudge, ThresholdParameters, Verdict};
 use canary_core::observation::{cumulative_sum, names, Histogram, Observation};
+use canary_core::observation::{ObservationQuery, ObservationSource};
 use canary_core::promql::Sample;
+use canary_core::test_util::conformance;
 use canary_core::Version;
-use canary_prometheus::{PrometheusConfig, PrometheusSource};
+use canary_core::{Arm, RollbackDecision};
+use canary_prometheus::{ObservationQueries, PrometheusConfig, PrometheusSource};
 use chrono::{TimeZone, Utc};
 use testkit::traffic::now_secs;
 
@@ -84,7 +88,7 @@ fn generate(start_ms: i64) -> (Series, String) {
             let le = LES[*i];
             let _ = writeln!(
                 text,
-                "judge_request_seconds_bucket{{instance=\"{instance}\",le=\"{le}\"}} {v} {}",
+                "judge_request_seconds_bucket{{instance=\"{instance}\",le=\"{le}\",version=\"v1\"}} {v} {}",
                 stamp(t)
             );
         }
@@ -96,7 +100,11 @@ fn generate(start_ms: i64) -> (Series, String) {
         let _ = writeln!(text, "# TYPE {family} counter");
         for (instance, samples) in series {
             for &(t, v) in samples {
-                let _ = writeln!(text, "{family}{{instance=\"{instance}\"}} {v} {}", stamp(t));
+                let _ = writeln!(
+                    text,
+                    "{family}{{instance=\"{instance}\",version=\"v1\"}} {v} {}",
+                    stamp(t)
+                );
             }
         }
     }
@@ -105,7 +113,7 @@ fn generate(start_ms: i64) -> (Series, String) {
         for &(t, v) in samples {
             let _ = writeln!(
                 text,
-                "judge_confidence{{instance=\"{instance}\"}} {v} {}",
+                "judge_confidence{{instance=\"{instance}\",version=\"v1\"}} {v} {}",
                 stamp(t)
             );
         }
@@ -209,4 +217,59 @@ async fn derived_point_estimates_match_prometheus_at_scrape_instants() {
         compared += 1;
     }
     assert_eq!(compared, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_observations_are_the_in_process_ones() {
+    let start_ms = (now_secs() - 3 - SCRAPES * 15) * 1000;
+    let (series, text) = generate(start_ms);
+    let prometheus = testkit::services::prometheus(&text);
+    let mut config = PrometheusConfig::new(&prometheus.url);
+    config.observation_queries = ObservationQueries {
+        latency_buckets: r#"judge_request_seconds_bucket{version="{version}"}"#.into(),
+        requests: r#"judge_requests_total{version="{version}"}"#.into(),
+        errors: r#"judge_errors_total{version="{version}"}"#.into(),
+        model_confidence: r#"avg(judge_confidence{version="{version}"})"#.into(),
+    };
+    let source = PrometheusSource::new(config).unwrap();
+    let start = Utc.timestamp_millis_opt(start_ms).unwrap();
+    let end = Utc
+        .timestamp_millis_opt(start_ms + SCRAPES * STEP_MS)
+        .unwrap();
+    let step = Duration::from_millis(STEP_MS as u64);
+    let query = ObservationQuery::new(Version::new("v1").unwrap(), Arm::Baseline, start, end, step);
+    let fetched = source.observe(&query).await.unwrap();
+    assert_eq!(fetched.len() as i64, SCRAPES + 1);
+    for (k, o) in fetched.iter().enumerate() {
+        let expected = observe(&series, start_ms + k as i64 * STEP_MS);
+        assert_eq!(o.at, expected.at);
+        let (h, e) = (
+            &o.histograms[names::LATENCY],
+            &expected.histograms[names::LATENCY],
+        );
+        for (&(b1, c1), &(b2, c2)) in h.buckets().iter().zip(e.buckets()) {
+            assert_eq!(b1, b2);
+            assert_close(&format!("bucket {b1} at scrape {k}"), c1, c2);
+        }
+        for name in [names::REQUESTS, names::ERRORS] {
+            assert_close(
+                &format!("{name} at scrape {k}"),
+                o.counters[name],
+                expected.counters[name],
+            );
+        }
+        assert_close(
+            &format!("confidence at scrape {k}"),
+            o.gauges[names::MODEL_CONFIDENCE],
+            expected.gauges[names::MODEL_CONFIDENCE],
+        );
+    }
+    conformance::observation_source(&source, "v1", "v9", start, end, step).await;
+
+    // Judged end to end through Prometheus: identical arms proceed, at the first look.
+    let mut judge = ThresholdJudge::new(ThresholdParameters::default()).unwrap();
+    let mut verdicts = fetched.iter().map(|o| judge.observe(o, o));
+    let first = verdicts.position(|v| v != Verdict::Continue);
+    assert_eq!(first, Some(40), "ten minutes of 15 s scrapes");
+    assert_eq!(judge.finish().decision, RollbackDecision::Proceed);
 }

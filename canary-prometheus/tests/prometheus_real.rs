@@ -320,4 +320,5 @@ async fn prometheus_source_passes_the_conformance_suite() {
     config.retry.max_attempts = 1;
     let down = PrometheusSource::new(config).unwrap();
     conformance::failing_metrics_source(&down, "v1", true).await;
+    conformance::failing_observation_source(&down, "v1").await;
 }
