@@ -187,6 +187,20 @@ pub fn parse_instant(metric: &str, query: &str, http_status: u16, body: &[u8]) -
     })
 }
 
+/// A range query's series and warnings, checked to be a matrix.
+fn matrix(ctx: &Ctx<'_>, http_status: u16, body: &[u8]) -> Result<(Vec<Series>, Vec<String>)> {
+    let (data, warnings) = envelope(ctx, http_status, body)?;
+    if data.result_type != "matrix" {
+        return Err(ctx.invalid(format!(
+            "expected a matrix result, got {:?}",
+            data.result_type
+        )));
+    }
+    let series = serde_json::from_value(data.result)
+        .map_err(|e| ctx.invalid(format!("a matrix result of the wrong shape: {e}")))?;
+    Ok((series, warnings))
+}
+
 /// Parses a range query's answer (`/api/v1/query_range`), expecting at most one series.
 pub fn parse_range(
     metric: &str,
@@ -195,15 +209,7 @@ pub fn parse_range(
     body: &[u8],
 ) -> Result<RangeAnswer> {
     let ctx = Ctx { metric, query };
-    let (data, warnings) = envelope(&ctx, http_status, body)?;
-    if data.result_type != "matrix" {
-        return Err(ctx.invalid(format!(
-            "expected a matrix result, got {:?}",
-            data.result_type
-        )));
-    }
-    let series: Vec<Series> = serde_json::from_value(data.result)
-        .map_err(|e| ctx.invalid(format!("a matrix result of the wrong shape: {e}")))?;
+    let (series, warnings) = matrix(&ctx, http_status, body)?;
     let points = match series.as_slice() {
         [] => Vec::new(),
         [one] => {
@@ -256,15 +262,7 @@ pub fn parse_matrix(
     body: &[u8],
 ) -> Result<MatrixAnswer> {
     let ctx = Ctx { metric, query };
-    let (data, warnings) = envelope(&ctx, http_status, body)?;
-    if data.result_type != "matrix" {
-        return Err(ctx.invalid(format!(
-            "expected a matrix result, got {:?}",
-            data.result_type
-        )));
-    }
-    let raw: Vec<Series> = serde_json::from_value(data.result)
-        .map_err(|e| ctx.invalid(format!("a matrix result of the wrong shape: {e}")))?;
+    let (raw, warnings) = matrix(&ctx, http_status, body)?;
     let mut series = Vec::with_capacity(raw.len());
     for s in raw {
         let values = s
