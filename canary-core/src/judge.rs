@@ -72,6 +72,25 @@ pub trait Judge: Send {
     fn finish(&mut self) -> Evaluation;
 }
 
+/// Makes a fresh [`Judge`] for each canary run (a judge is stateful), so a validator can run
+/// any judge. Parameters types implement it: `Arc::new(ThresholdParameters::default())`.
+pub trait JudgeFactory: Send + Sync + std::fmt::Debug {
+    /// The judges' name, e.g. `threshold`.
+    fn name(&self) -> &str;
+    /// A judge for one run, its parameters checked.
+    fn start(&self) -> Result<Box<dyn Judge>>;
+}
+
+impl JudgeFactory for ThresholdParameters {
+    fn name(&self) -> &str {
+        "threshold"
+    }
+
+    fn start(&self) -> Result<Box<dyn Judge>> {
+        Ok(Box::new(ThresholdJudge::new(self.clone())?))
+    }
+}
+
 /// The parameters of [`ThresholdJudge`]; the defaults are the guide's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -33,7 +33,9 @@ use crate::business::BusinessCheck;
 use crate::clock::{elapsed, Clock, SystemClock};
 use crate::deployer::{CanarySpec, Deployer, RollbackTarget, TrafficWeight};
 use crate::error::{chain, Error, Result};
+use crate::judge::{self, JudgeFactory};
 use crate::notifier::Notifier;
+use crate::observation::{Observation, ObservationQuery};
 use crate::policy::{Evaluation, RollbackDecision, RollbackPolicy};
 use crate::report::{
     Action, BusinessCheckRecord, FailureRecord, Outcome, StepReport, Timings, ValidationReport,
@@ -77,6 +79,7 @@ pub struct CanaryValidator {
     clock: Arc<dyn Clock>,
     metrics: Option<ValidationMetrics>,
     business_check: Option<Arc<dyn BusinessCheck>>,
+    judge: Option<Arc<dyn JudgeFactory>>,
 }
 
 impl std::fmt::Debug for CanaryValidator {
@@ -104,6 +107,7 @@ impl CanaryValidator {
             name: None,
             source,
             deployer,
+            observations: None,
         }])
         .expect("one unnamed region is valid")
     }
@@ -140,6 +144,7 @@ impl CanaryValidator {
             clock: Arc::new(SystemClock),
             metrics: None,
             business_check: None,
+            judge: None,
         })
     }
 
@@ -172,6 +177,18 @@ impl CanaryValidator {
     /// Records outcomes into these series.
     pub fn with_metrics(mut self, metrics: ValidationMetrics) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Decides with a judge fed observations over time, instead of one look at point
+    /// estimates: at each step the judge gets both arms' observations every
+    /// [`ValidatorConfig::judge_step`] until it decides, or is made to at
+    /// [`ValidatorConfig::max_duration`]. Every region needs an observation source
+    /// ([`Region::with_observations`]); `warmup` and `analysis_window` are then the judge's
+    /// business. Without a judge the validator takes one look after the warm-up, as the guide
+    /// does.
+    pub fn with_judge(mut self, judge: Arc<dyn JudgeFactory>) -> Self {
+        self.judge = Some(judge);
         self
     }
 
@@ -626,6 +643,20 @@ impl CanaryValidator {
             self.record(journal, i, Action::SetWeight { percent }, &result);
             result.map_err(|e| fail("set the canary weight", e))?;
         }
+        if let Some(factory) = &self.judge {
+            return self
+                .judged_step(
+                    i,
+                    region,
+                    request,
+                    baseline,
+                    step,
+                    weight,
+                    factory.as_ref(),
+                    journal,
+                )
+                .await;
+        }
         lock(journal).step[i] = format!("step {step}: warm-up");
         let started_at = self.clock.now();
         self.clock.sleep(warmup).await;
@@ -666,4 +697,105 @@ impl CanaryValidator {
         });
         Ok(evaluation)
     }
+
+    /// One step decided by a judge: observations of both arms every `judge_step`, fed in time
+    /// order, until the judge decides or `max_duration` makes it.
+    #[allow(clippy::too_many_arguments)]
+    async fn judged_step(
+        &self,
+        i: usize,
+        region: &Region,
+        request: &ValidationRequest,
+        baseline: &Version,
+        step: usize,
+        weight: Option<u8>,
+        factory: &dyn JudgeFactory,
+        journal: &Mutex<Journal>,
+    ) -> Result<Evaluation, StepFailure> {
+        let fail = |what: &str, error: Error| StepFailure {
+            region: region.name.clone(),
+            step: what.to_owned(),
+            error,
+        };
+        let Some(source) = &region.observations else {
+            let error = Error::InvalidConfig {
+                field: "regions".into(),
+                reason: format!(
+                    "the {} judge needs observations; give the region an observation source",
+                    factory.name()
+                ),
+            };
+            return Err(fail("start the judge", error));
+        };
+        let mut judge = factory.start().map_err(|e| fail("start the judge", e))?;
+        lock(journal).step[i] = format!("step {step}: judging ({})", judge.name());
+        let started_at = self.clock.now();
+        let every = self.config.judge_step;
+        let mut fed_until = None;
+        let evaluation = loop {
+            self.clock.sleep(every).await;
+            let now = self.clock.now();
+            // Always from the start: cumulative counts keep one origin across looks.
+            let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, started_at, now, every);
+            let cq =
+                ObservationQuery::new(request.version.clone(), Arm::Canary, started_at, now, every);
+            let (b, c) = futures::join!(source.observe(&bq), source.observe(&cq));
+            let b =
+                checked_observations(b, baseline).map_err(|e| fail("observe the baseline", e))?;
+            let c = checked_observations(c, &request.version)
+                .map_err(|e| fail("observe the canary", e))?;
+            let mut decided = None;
+            for canary in &c {
+                if fed_until.is_some_and(|t| canary.at <= t) {
+                    continue;
+                }
+                let Some(base) = b.iter().find(|o| o.at == canary.at) else {
+                    continue;
+                };
+                fed_until = Some(canary.at);
+                if let judge::Verdict::Decided(e) = judge.observe(base, canary) {
+                    decided = Some(*e);
+                    break;
+                }
+            }
+            if let Some(e) = decided {
+                break e;
+            }
+            if elapsed(started_at, now) >= self.config.max_duration {
+                break judge.finish();
+            }
+        };
+        info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, judge = judge.name(), "analysis");
+        lock(journal).steps.push(StepReport {
+            region: region.name.clone(),
+            step,
+            weight,
+            started_at,
+            waited_seconds: elapsed(started_at, self.clock.now()).as_secs_f64(),
+            evaluation: evaluation.clone(),
+        });
+        Ok(evaluation)
+    }
+}
+
+/// Observations as a judge may see them: labelled with the version asked for, and valid.
+fn checked_observations(
+    observations: Result<Vec<Observation>>,
+    asked: &Version,
+) -> Result<Vec<Observation>> {
+    let observations = observations?;
+    for o in &observations {
+        if &o.version != asked {
+            return Err(Error::source_failed(
+                asked.as_str(),
+                false,
+                format!(
+                    "the source returned observations labelled {} for version {asked}",
+                    o.version
+                ),
+            ));
+        }
+        o.validate()?;
+    }
+    Ok(observations)
 }

@@ -964,3 +964,121 @@ async fn metrics_of_another_version_than_asked_are_a_failed_fetch_not_a_decision
     assert_eq!(deployer.production(), Some(v("v1")), "nothing was promoted");
     assert!(deployer.canary().is_none(), "the canary was rolled back");
 }
+
+mod judged {
+    //! The validator running a judge fed observations over time.
+
+    use super::*;
+    use canary_core::judge::ThresholdParameters;
+    use canary_core::test_util::{steady_observations, ScriptedObservations, HEALTHY_SHARES};
+
+    /// Both arms' steady traffic from the manual clock's start, for 70 minutes.
+    fn observations(canary_error_ratio: f64) -> Arc<ScriptedObservations> {
+        let start = ManualClock::default().now();
+        let (d, step) = (Duration::from_secs(70 * 60), Duration::from_secs(15));
+        let source = ScriptedObservations::new();
+        source.set(
+            "v1",
+            steady_observations("v1", 40.0, 0.01, HEALTHY_SHARES, start, d, step),
+        );
+        source.set(
+            "v2",
+            steady_observations(
+                "v2",
+                4.0,
+                canary_error_ratio,
+                HEALTHY_SHARES,
+                start,
+                d,
+                step,
+            ),
+        );
+        Arc::new(source)
+    }
+
+    fn validator(rig: &Rig, observations: Option<Arc<ScriptedObservations>>) -> CanaryValidator {
+        let mut region = Region::new("eu", rig.source.clone(), rig.deployer.clone());
+        if let Some(o) = observations {
+            region = region.with_observations(o);
+        }
+        CanaryValidator::multi_region(vec![region])
+            .unwrap()
+            .with_notifier(rig.notifier.clone())
+            .with_clock(rig.clock.clone())
+            .with_judge(Arc::new(ThresholdParameters::default()))
+    }
+
+    #[tokio::test]
+    async fn a_healthy_canary_is_promoted_at_the_judges_first_look() {
+        let rig = Rig::new();
+        let report = validator(&rig, Some(observations(0.01)))
+            .validate(request())
+            .await;
+        assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+        assert_eq!(report.steps.len(), 1);
+        // The threshold judge looks once, ten minutes in.
+        assert_eq!(report.steps[0].waited_seconds, 600.0);
+        assert_eq!(rig.deployer.production(), Some(v("v2")));
+    }
+
+    #[tokio::test]
+    async fn a_regressing_canary_is_rolled_back() {
+        let rig = Rig::new();
+        let report = validator(&rig, Some(observations(0.03)))
+            .validate(request())
+            .await;
+        assert_eq!(report.outcome, Outcome::RolledBack, "{}", report.reason);
+        assert_eq!(report.decision, Some(RollbackDecision::RollbackAuto));
+        assert!(report.reason.contains("error_rate"), "{}", report.reason);
+    }
+
+    #[tokio::test]
+    async fn without_canary_evidence_the_judge_decides_at_the_maximum_duration() {
+        let rig = Rig::new();
+        let source = observations(0.01);
+        source.set("v2", Vec::new());
+        let report = validator(&rig, Some(source)).validate(request()).await;
+        assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
+        assert_eq!(report.outcome, Outcome::HeldForReview);
+        assert_eq!(
+            report.steps[0].waited_seconds, 3600.0,
+            "told to finish at 60 minutes"
+        );
+        assert!(
+            report.reason.starts_with("insufficient data"),
+            "{}",
+            report.reason
+        );
+    }
+
+    #[tokio::test]
+    async fn a_judge_without_observations_is_a_clear_failure() {
+        let rig = Rig::new();
+        let report = validator(&rig, None).validate(request()).await;
+        assert_eq!(report.outcome, Outcome::Failed);
+        assert!(
+            report.reason.contains("needs observations"),
+            "{}",
+            report.reason
+        );
+        assert!(
+            rig.deployer.canary().is_none(),
+            "the canary was rolled back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_observation_source_fails_the_step_and_rolls_back() {
+        let rig = Rig::new();
+        let source = observations(0.01);
+        source.fail("v2", "backend down");
+        let report = validator(&rig, Some(source)).validate(request()).await;
+        assert_eq!(report.outcome, Outcome::Failed);
+        assert!(
+            report.reason.contains("observe the canary"),
+            "{}",
+            report.reason
+        );
+        assert!(rig.deployer.canary().is_none());
+    }
+}

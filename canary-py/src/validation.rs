@@ -237,6 +237,7 @@ fn run_validation(
             name: name.clone(),
             source: source.source.clone(),
             deployer: helm.helm.clone(),
+            observations: None,
         })
         .collect();
     let mut validator = match regions.len() {

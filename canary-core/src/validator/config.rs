@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deployer::Deployer;
 use crate::error::{Error, Result};
+use crate::observation::ObservationSource;
 use crate::source::MetricsSource;
 use crate::version::Version;
 
@@ -40,6 +41,12 @@ pub struct ValidatorConfig {
     pub progressive_weights: Vec<u8>,
     /// What `RollbackManual` does to the canary.
     pub on_manual_review: ManualReviewAction,
+    /// With a judge: how often it is fed observations (the scrape interval).
+    #[serde(with = "crate::seconds")]
+    pub judge_step: Duration,
+    /// With a judge: when it must decide (`Judge::finish`), counted from the step's start.
+    #[serde(with = "crate::seconds")]
+    pub max_duration: Duration,
 }
 
 impl Default for ValidatorConfig {
@@ -49,6 +56,8 @@ impl Default for ValidatorConfig {
             analysis_window: Duration::from_secs(300),
             progressive_weights: Vec::new(),
             on_manual_review: ManualReviewAction::Hold,
+            judge_step: Duration::from_secs(15),
+            max_duration: Duration::from_secs(3600),
         }
     }
 }
@@ -75,6 +84,18 @@ impl ValidatorConfig {
             return Err(Error::InvalidConfig {
                 field: "analysis_window".into(),
                 reason: "must be between 1 s and 31 days".into(),
+            });
+        }
+        if self.judge_step < Duration::from_secs(1) || self.judge_step > self.max_duration {
+            return Err(Error::InvalidConfig {
+                field: "judge_step".into(),
+                reason: "must be at least 1 s and at most max_duration".into(),
+            });
+        }
+        if self.max_duration > Self::MAX_WARMUP {
+            return Err(Error::InvalidConfig {
+                field: "max_duration".into(),
+                reason: "must be at most a week".into(),
             });
         }
         if self.warmup > Self::MAX_WARMUP {
@@ -109,6 +130,9 @@ pub struct Region {
     pub source: Arc<dyn MetricsSource>,
     /// Its deployments.
     pub deployer: Arc<dyn Deployer>,
+    /// Its evidence over time, for a validator that runs a judge
+    /// ([`CanaryValidator::with_judge`](crate::CanaryValidator::with_judge)).
+    pub observations: Option<Arc<dyn ObservationSource>>,
 }
 
 impl std::fmt::Debug for Region {
@@ -130,7 +154,14 @@ impl Region {
             name: Some(name.into()),
             source,
             deployer,
+            observations: None,
         }
+    }
+
+    /// Gives the region a source of observations, for judges.
+    pub fn with_observations(mut self, observations: Arc<dyn ObservationSource>) -> Self {
+        self.observations = Some(observations);
+        self
     }
 }
 
