@@ -595,19 +595,16 @@ impl CanaryValidator {
                 step = n + 1,
                 weight = weight.unwrap_or(0)
             );
-            let evaluation = self
-                .analyze_step(
-                    i,
-                    region,
-                    request,
-                    &baseline,
-                    n + 1,
-                    weight,
-                    warmup,
-                    journal,
-                )
-                .instrument(span)
-                .await?;
+            let ctx = StepContext {
+                i,
+                region,
+                request,
+                baseline: &baseline,
+                number: n + 1,
+                weight,
+                journal,
+            };
+            let evaluation = self.analyze_step(&ctx, warmup).instrument(span).await?;
             let decision = evaluation.decision;
             last = Some(evaluation);
             if decision != RollbackDecision::Proceed {
@@ -617,23 +614,21 @@ impl CanaryValidator {
         Ok(last.expect("at least one step"))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn analyze_step(
         &self,
-        i: usize,
-        region: &Region,
-        request: &ValidationRequest,
-        baseline: &Version,
-        step: usize,
-        weight: Option<u8>,
+        ctx: &StepContext<'_>,
         warmup: Duration,
-        journal: &Mutex<Journal>,
     ) -> Result<Evaluation, StepFailure> {
-        let fail = |what: &str, error: Error| StepFailure {
-            region: region.name.clone(),
-            step: what.to_owned(),
-            error,
-        };
+        let StepContext {
+            i,
+            region,
+            request,
+            baseline,
+            number: step,
+            weight,
+            journal,
+        } = *ctx;
+        let fail = |what: &str, error: Error| ctx.fail(what, error);
         if let Some(percent) = weight {
             lock(journal).step[i] = format!("step {step}: set canary weight to {percent}%");
             let result = match TrafficWeight::new(percent) {
@@ -644,18 +639,7 @@ impl CanaryValidator {
             result.map_err(|e| fail("set the canary weight", e))?;
         }
         if let Some(factory) = &self.judge {
-            return self
-                .judged_step(
-                    i,
-                    region,
-                    request,
-                    baseline,
-                    step,
-                    weight,
-                    factory.as_ref(),
-                    journal,
-                )
-                .await;
+            return self.judged_step(ctx, factory.as_ref()).await;
         }
         lock(journal).step[i] = format!("step {step}: warm-up");
         let started_at = self.clock.now();
@@ -700,23 +684,21 @@ impl CanaryValidator {
 
     /// One step decided by a judge: observations of both arms every `judge_step`, fed in time
     /// order, until the judge decides or `max_duration` makes it.
-    #[allow(clippy::too_many_arguments)]
     async fn judged_step(
         &self,
-        i: usize,
-        region: &Region,
-        request: &ValidationRequest,
-        baseline: &Version,
-        step: usize,
-        weight: Option<u8>,
+        ctx: &StepContext<'_>,
         factory: &dyn JudgeFactory,
-        journal: &Mutex<Journal>,
     ) -> Result<Evaluation, StepFailure> {
-        let fail = |what: &str, error: Error| StepFailure {
-            region: region.name.clone(),
-            step: what.to_owned(),
-            error,
-        };
+        let StepContext {
+            i,
+            region,
+            request,
+            baseline,
+            number: step,
+            weight,
+            journal,
+        } = *ctx;
+        let fail = |what: &str, error: Error| ctx.fail(what, error);
         let Some(source) = &region.observations else {
             let error = Error::InvalidConfig {
                 field: "regions".into(),
@@ -775,6 +757,29 @@ impl CanaryValidator {
             evaluation: evaluation.clone(),
         });
         Ok(evaluation)
+    }
+}
+
+/// What one analysis step works on: the region (and its index), the request, the baseline,
+/// the step's number and weight, and the journal.
+#[derive(Clone, Copy)]
+struct StepContext<'a> {
+    i: usize,
+    region: &'a Region,
+    request: &'a ValidationRequest,
+    baseline: &'a Version,
+    number: usize,
+    weight: Option<u8>,
+    journal: &'a Mutex<Journal>,
+}
+
+impl StepContext<'_> {
+    fn fail(&self, what: &str, error: Error) -> StepFailure {
+        StepFailure {
+            region: self.region.name.clone(),
+            step: what.to_owned(),
+            error,
+        }
     }
 }
 
