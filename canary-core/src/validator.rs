@@ -112,6 +112,12 @@ impl CanaryValidator {
         .expect("one unnamed region is valid")
     }
 
+    /// A single-region validator from a whole [`Region`] (its name, if any, shows in reports),
+    /// e.g. one with an observation source for a judge.
+    pub fn for_region(region: Region) -> Self {
+        Self::with_regions(vec![region]).expect("one region is valid")
+    }
+
     /// A validator over several regions, run concurrently. Names must be present and unique.
     pub fn multi_region(regions: Vec<Region>) -> Result<Self> {
         let mut names: Vec<&str> = Vec::new();
@@ -714,7 +720,12 @@ impl CanaryValidator {
         let started_at = self.clock.now();
         let every = self.config.judge_step;
         let mut fed_until = None;
+        // Bounded by the number of steps, not by the clock: with waits scaled to zero
+        // (`CANARY_TIME_SCALE=0`) time barely moves, and the run must still end.
+        let looks = (self.config.max_duration.as_secs_f64() / every.as_secs_f64()).ceil() as u64;
+        let mut look = 0;
         let evaluation = loop {
+            look += 1;
             self.clock.sleep(every).await;
             let now = self.clock.now();
             // Always from the start: cumulative counts keep one origin across looks.
@@ -743,7 +754,7 @@ impl CanaryValidator {
             if let Some(e) = decided {
                 break e;
             }
-            if elapsed(started_at, now) >= self.config.max_duration {
+            if look >= looks {
                 break judge.finish();
             }
         };

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use canary_core::judge::{ThresholdJudge, ThresholdParameters};
+use canary_core::observation::ObservationSource;
 use canary_core::{
     BusinessCheck, BusinessVerdict, CanaryValidator, Evaluation, ManualReviewAction, Region,
     ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
@@ -21,6 +23,7 @@ use crate::pending::Pending;
 use crate::values::{number, reasoning_dict, PyPolicy};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyThresholdJudge>()?;
     m.add_function(wrap_pyfunction!(run_validation, m)?)?;
     m.add_function(wrap_pyfunction!(check_validator_options, m)?)?;
     m.add(
@@ -166,13 +169,70 @@ fn minutes(field: &str, v: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
     })
 }
 
+/// The guide's policy as a judge fed evidence over time: one look `warmup_minutes` into each
+/// step, over the last `window_minutes`.
+#[pyclass(name = "ThresholdJudge", module = "canary", frozen)]
+pub(crate) struct PyThresholdJudge {
+    parameters: ThresholdParameters,
+}
+
+#[pymethods]
+impl PyThresholdJudge {
+    /// A threshold judge with `policy` (default: the guide's) and the guide's 10-minute look
+    /// over a 5-minute window unless told otherwise.
+    #[new]
+    #[pyo3(signature = (policy = None, warmup_minutes = None, window_minutes = None))]
+    fn new(
+        policy: Option<PyRef<'_, PyPolicy>>,
+        warmup_minutes: Option<&Bound<'_, PyAny>>,
+        window_minutes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut parameters = ThresholdParameters::default();
+        if let Some(p) = policy {
+            parameters.policy = p.policy.clone();
+        }
+        if let Some(w) = warmup_minutes.filter(|w| !w.is_none()) {
+            parameters.warmup = minutes("warmup_minutes", w)?;
+        }
+        if let Some(w) = window_minutes.filter(|w| !w.is_none()) {
+            parameters.window = minutes("window_minutes", w)?;
+        }
+        ThresholdJudge::new(parameters.clone()).map_err(errors::core)?;
+        Ok(PyThresholdJudge { parameters })
+    }
+
+    /// The judge's name, `threshold`.
+    #[getter]
+    fn name(&self) -> &str {
+        "threshold"
+    }
+
+    /// Its parameters, as they serialize.
+    #[getter]
+    fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pythonize(py, &self.parameters).map_err(|e| errors::config("judge", e))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ThresholdJudge(warmup_minutes={}, window_minutes={})",
+            self.parameters.warmup.as_secs_f64() / 60.0,
+            self.parameters.window.as_secs_f64() / 60.0
+        )
+    }
+}
+
 /// The validator's configuration from the Python options, checked by the core.
 fn validator_config(
     analysis_window_minutes: Option<&Bound<'_, PyAny>>,
     progressive_weights: Option<Vec<u8>>,
     on_manual_review: Option<&Bound<'_, PyAny>>,
+    max_duration_minutes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ValidatorConfig> {
     let mut config = ValidatorConfig::default();
+    if let Some(m) = max_duration_minutes.filter(|m| !m.is_none()) {
+        config.max_duration = minutes("max_duration_minutes", m)?;
+    }
     if let Some(w) = analysis_window_minutes.filter(|w| !w.is_none()) {
         config.analysis_window = minutes("analysis_window_minutes", w)?;
     }
@@ -189,16 +249,21 @@ fn validator_config(
 
 /// Checks `CanaryValidator`'s options when it is made, so a typo fails there.
 #[pyfunction]
-#[pyo3(signature = (analysis_window_minutes = None, progressive_weights = None, on_manual_review = None))]
+#[pyo3(signature = (
+    analysis_window_minutes = None, progressive_weights = None, on_manual_review = None,
+    max_duration_minutes = None
+))]
 fn check_validator_options(
     analysis_window_minutes: Option<&Bound<'_, PyAny>>,
     progressive_weights: Option<Vec<u8>>,
     on_manual_review: Option<&Bound<'_, PyAny>>,
+    max_duration_minutes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     validator_config(
         analysis_window_minutes,
         progressive_weights,
         on_manual_review,
+        max_duration_minutes,
     )
     .map(drop)
 }
@@ -209,7 +274,8 @@ fn check_validator_options(
 #[pyo3(signature = (
     version, *, regions, policy, slack = None, wait_time_minutes = None,
     analysis_window_minutes = None, progressive_weights = None, on_manual_review = None,
-    production_version = None, values_file = None, business_check = None
+    production_version = None, values_file = None, business_check = None, judge = None,
+    max_duration_minutes = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn run_validation(
@@ -225,11 +291,14 @@ fn run_validation(
     production_version: Option<&str>,
     values_file: Option<String>,
     business_check: Option<Py<PyAny>>,
+    judge: Option<PyRef<'_, PyThresholdJudge>>,
+    max_duration_minutes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Pending> {
     let config = validator_config(
         analysis_window_minutes,
         progressive_weights,
         on_manual_review,
+        max_duration_minutes,
     )?;
     let mut regions: Vec<Region> = regions
         .iter()
@@ -237,15 +306,12 @@ fn run_validation(
             name: name.clone(),
             source: source.source.clone(),
             deployer: helm.helm.clone(),
-            observations: None,
+            observations: Some(source.source.clone() as Arc<dyn ObservationSource>),
         })
         .collect();
     let mut validator = match regions.len() {
         0 => return Err(errors::invalid("at least one region is needed")),
-        1 if regions[0].name.is_none() => {
-            let r = regions.remove(0);
-            CanaryValidator::new(r.source, r.deployer)
-        }
+        1 if regions[0].name.is_none() => CanaryValidator::for_region(regions.remove(0)),
         _ => CanaryValidator::multi_region(regions).map_err(errors::core)?,
     };
     validator = validator
@@ -254,6 +320,9 @@ fn run_validation(
         .with_config(config)
         .map_err(errors::core)?
         .with_clock(Arc::new(ScaledClock::from_env().map_err(errors::core)?));
+    if let Some(j) = judge {
+        validator = validator.with_judge(Arc::new(j.parameters.clone()));
+    }
     if let Some(s) = slack.as_ref().and_then(|s| s.slack.clone()) {
         validator = validator.with_notifier(s);
     }

@@ -166,3 +166,32 @@ async def test_rust_logs_reach_python_logging(prometheus, fake_helm, slack, capl
     assert names == {"canary"}, names
     assert "validation finished" in caplog.text
     assert "XXXXSECRET" not in caplog.text
+
+
+def test_judges_are_importable_and_checked():
+    from canary import ThresholdJudge
+
+    judge = ThresholdJudge(warmup_minutes=5, window_minutes=2)
+    assert judge.name == "threshold"
+    assert (judge.parameters["warmup"], judge.parameters["window"]) == (300.0, 120.0)
+    assert judge.parameters["policy"]["thresholds"]["latency_p99_threshold"] == 1.5
+    with pytest.raises(ValueError, match="window"):
+        ThresholdJudge(window_minutes=0)
+    with pytest.raises(TypeError):
+        CanaryValidator(judge="threshold")
+    with pytest.raises(ValueError, match="max_duration"):
+        CanaryValidator(judge=ThresholdJudge(), max_duration_minutes=100_000)
+
+
+async def test_a_judged_validation_without_new_evidence_is_held_for_review(prometheus, fake_helm):
+    # The canary's data all lies before the run starts: a judge fed observations from the start
+    # never sees enough, and at the maximum duration it asks a person, never promotes.
+    from canary import ThresholdJudge
+
+    v = validator(prometheus, fake_helm, judge=ThresholdJudge(), max_duration_minutes=5)
+    result = await v.validate_canary("v1.1.0", production_version="v1.0.0")
+    assert not result
+    assert result.decision is RollbackDecision.ROLLBACK_MANUAL
+    assert result.reasoning["primary_reason"].startswith("insufficient data")
+    assert result.report["steps"][0]["evaluation"]["decision"] == "rollback_manual"
+    assert "upgrade apex-inference" not in ops(fake_helm), "nothing was promoted"

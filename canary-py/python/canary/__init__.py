@@ -25,6 +25,7 @@ from ._canary import (
     PrometheusError,
     RollbackPolicy,
     RollbackThresholds,
+    ThresholdJudge,
 )
 from ._reasoning import Condition, Reasoning
 from .alerts import AlertManager
@@ -66,6 +67,7 @@ __all__ = [
     "RollbackDecision",
     "RollbackPolicy",
     "RollbackThresholds",
+    "ThresholdJudge",
     "ValidationResult",
     "canary_analyzer",
     "evaluate_canary",

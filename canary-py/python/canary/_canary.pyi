@@ -24,6 +24,7 @@ __all__ = [
     "RollbackPolicy",
     "RollbackThresholds",
     "SlackNotifier",
+    "ThresholdJudge",
     "_register_decisions",
     "check_validator_options",
     "run_validation",
@@ -152,6 +153,21 @@ class RollbackPolicy:
     def _from_state(state: Any) -> RollbackPolicy: ...
 
 @final
+class ThresholdJudge:
+    """The guide's policy as a judge fed evidence over time."""
+
+    def __new__(
+        cls,
+        policy: Optional[RollbackPolicy] = None,
+        warmup_minutes: Optional[float] = None,
+        window_minutes: Optional[float] = None,
+    ) -> ThresholdJudge: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parameters(self) -> Dict[str, Any]: ...
+
+@final
 class Evaluation:
     """The evidence behind a decision."""
 
@@ -253,10 +269,13 @@ def run_validation(
     production_version: Optional[str] = None,
     values_file: Optional[str] = None,
     business_check: Optional[Any] = None,
+    judge: Optional[ThresholdJudge] = None,
+    max_duration_minutes: Optional[float] = None,
 ) -> Pending: ...
 def check_validator_options(
     analysis_window_minutes: Optional[float] = None,
     progressive_weights: Optional[Sequence[int]] = None,
     on_manual_review: Optional[str] = None,
+    max_duration_minutes: Optional[float] = None,
 ) -> None: ...
 def _stop_logging() -> None: ...

@@ -10,7 +10,7 @@ from ._bridge import wait
 from .alerts import AlertManager
 from .analyzer import CanaryAnalyzer
 from .helm import HelmManager
-from ._canary import RollbackPolicy
+from ._canary import RollbackPolicy, ThresholdJudge
 from .policy import RollbackDecision
 
 #: The guide's progressive weights (the Rust core's).
@@ -61,6 +61,10 @@ class CanaryValidator:
     and the canary is promoted only if every region proceeds. ``business_check(version,
     reasoning)`` -- a plain function or a coroutine returning ``bool`` or ``(bool, details)``
     -- must pass too. Defaults (analysis window, what manual review does) are the Rust core's.
+
+    ``judge`` (e.g. ``ThresholdJudge()``) decides from observations over time instead of one
+    look after the warm-up: it is fed both arms' evidence every 15 s until it decides, or must
+    decide at ``max_duration_minutes`` (60).
     """
 
     def __init__(
@@ -76,8 +80,14 @@ class CanaryValidator:
         business_check: Optional[BusinessCheck] = None,
         on_manual_review: Optional[str] = None,
         analysis_window_minutes: Optional[float] = None,
+        judge: Optional[ThresholdJudge] = None,
+        max_duration_minutes: Optional[float] = None,
     ) -> None:
-        _canary.check_validator_options(analysis_window_minutes, list(progressive_weights or []) or None, on_manual_review)
+        _canary.check_validator_options(
+            analysis_window_minutes, list(progressive_weights or []) or None, on_manual_review, max_duration_minutes
+        )
+        if judge is not None and not isinstance(judge, ThresholdJudge):
+            raise TypeError("judge must be a canary judge, such as ThresholdJudge()")
         self.helm_manager = helm_manager or HelmManager()
         self.alert_manager = alert_manager or AlertManager()
         self.policy = policy or RollbackPolicy()
@@ -87,6 +97,8 @@ class CanaryValidator:
         self.business_check = business_check
         self.on_manual_review = on_manual_review
         self.analysis_window_minutes = analysis_window_minutes
+        self.judge = judge
+        self.max_duration_minutes = max_duration_minutes
 
     @property
     def prometheus_url(self) -> str:
@@ -136,6 +148,8 @@ class CanaryValidator:
                 production_version=production_version,
                 values_file=values_file,
                 business_check=business_check or self.business_check,
+                judge=self.judge,
+                max_duration_minutes=self.max_duration_minutes,
             )
         )
         return ValidationResult(report, reasoning)
