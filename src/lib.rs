@@ -8,6 +8,7 @@
 //! | `helm` | yes | [`helm`]: `Deployer` over the helm CLI |
 //! | `notify` | yes | [`notify`]: Slack, webhook and Alertmanager notifiers |
 //! | `test-util` | no | `core::test_util`: fakes, strategies, mocks, conformance suites |
+//! | `sim` | no | [`sim`]: the canary scenario simulator (`canary-sim`), for judging your own judges |
 
 pub use canary_core as core;
 pub use canary_core::*;
@@ -18,6 +19,8 @@ pub use canary_helm as helm;
 pub use canary_notify as notify;
 #[cfg(feature = "prometheus")]
 pub use canary_prometheus as prometheus;
+#[cfg(feature = "sim")]
+pub use canary_sim as sim;
 
 // Runs the README's Rust example as a doctest.
 #[cfg(doctest)]
