@@ -19,6 +19,9 @@ use crate::promql::{self, Sample};
 use crate::source::Arm;
 use crate::version::Version;
 
+/// The guide's latency histogram buckets, in seconds (`+Inf` comes after them).
+pub const GUIDE_BUCKETS: [f64; 7] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Names of the built-in series of an observation.
 pub mod names {
     /// Request latency, a histogram in seconds (the guide's `http_request_duration_seconds`).
@@ -284,19 +287,20 @@ pub trait ObservationSource: Send + Sync {
 /// counter restarted from 0, so the value before it is added to everything after), then summed
 /// at `at_ms`: each series contributes its last sample at or before `at_ms` within `lookback`
 /// (Prometheus's instant-vector lookback, 5 minutes by default). `None` if no series has one.
-pub fn cumulative_sum(
-    series: &[&[Sample]],
-    at_ms: i64,
-    lookback: std::time::Duration,
-) -> Option<f64> {
+pub fn cumulative_sum(series: &[&[Sample]], at_ms: i64, lookback: Duration) -> Option<f64> {
+    let corrected: Vec<Vec<Sample>> = series.iter().map(|s| reset_corrected(s)).collect();
+    let corrected: Vec<&[Sample]> = corrected.iter().map(Vec::as_slice).collect();
+    sum_at(&corrected, at_ms, lookback)
+}
+
+/// The sum, at `at_ms`, of each series' last sample at or before it within `lookback`; `None`
+/// if no series has one. The series must already be reset-corrected ([`reset_corrected`]):
+/// correct them once, then sum at as many instants as needed.
+pub fn sum_at(series: &[&[Sample]], at_ms: i64, lookback: Duration) -> Option<f64> {
     let oldest = at_ms.saturating_sub(i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX));
     let mut total = None;
     for s in series {
-        let corrected = reset_corrected(s);
-        let last = corrected
-            .iter()
-            .rev()
-            .find(|&&(t, _)| t <= at_ms && t >= oldest);
+        let last = s.iter().rev().find(|&&(t, _)| t <= at_ms && t >= oldest);
         if let Some(&(_, v)) = last {
             *total.get_or_insert(0.0) += v;
         }

@@ -95,10 +95,10 @@ impl RetryPolicy {
         let wait = match retry_after {
             Some(asked) => asked,
             None => {
-                let doublings = attempts.saturating_sub(1).min(32);
+                let doublings = attempts.saturating_sub(1).min(31);
                 let base = self
                     .initial_backoff
-                    .saturating_mul(1u32 << doublings.min(31))
+                    .saturating_mul(1u32 << doublings)
                     .min(self.max_backoff);
                 // Jitter in [50 %, 100 %] spreads clients that failed together.
                 base.mul_f64(0.5 + fastrand::f64() * 0.5)

@@ -121,19 +121,8 @@ impl Redactor {
     pub fn add_url(&mut self, url: &Secret) {
         let text = url.expose();
         self.add_text(text);
+        self.add_url_credentials(text);
         if let Some((_, rest)) = text.split_once("://") {
-            // `user:password@host`: sent as basic auth, so echoed as its base64 form too.
-            let authority = rest.split('/').next().unwrap_or_default();
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                let decode = |s: &str| {
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                };
-                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                self.add_text(password);
-                self.add_basic_auth(&decode(user), &Secret::new(decode(password)));
-            }
             if let Some(i) = rest.find('/') {
                 let path = &rest[i..];
                 // A bare "/" or a short path is not a secret worth blanking everywhere.
@@ -142,6 +131,27 @@ impl Redactor {
                 }
             }
         }
+    }
+
+    /// Adds the `user:password@` of a URL that is not itself secret (a Prometheus or proxy
+    /// URL): the password as written and percent-decoded, and the base64 `user:password` of
+    /// the basic-auth header it travels as. A URL without credentials adds nothing.
+    pub fn add_url_credentials(&mut self, url: &str) {
+        let Some((_, rest)) = url.split_once("://") else {
+            return;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let Some((userinfo, _)) = authority.rsplit_once('@') else {
+            return;
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        self.add_text(password);
+        self.add_basic_auth(&decode(user), &Secret::new(decode(password)));
     }
 
     /// Adds a secret given as plain text, with its percent-encoded and JSON-escaped forms.
@@ -158,13 +168,6 @@ impl Redactor {
         self.push(json);
         self.push(secret.to_owned());
         self.push(encoded);
-    }
-
-    /// Adds every secret of `other`.
-    pub fn extend(&mut self, other: &Redactor) {
-        for n in &other.needles {
-            self.push(n.clone());
-        }
     }
 
     fn push(&mut self, needle: String) {

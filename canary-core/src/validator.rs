@@ -677,15 +677,7 @@ impl CanaryValidator {
         let c = checked(c, &request.version).map_err(|e| fail("fetch canary metrics", e))?;
         let evaluation = self.policy.evaluate(&b, &c);
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
-        lock(journal).steps.push(StepReport {
-            region: region.name.clone(),
-            step,
-            weight,
-            started_at,
-            waited_seconds: warmup.as_secs_f64(),
-            evaluation: evaluation.clone(),
-        });
-        Ok(evaluation)
+        Ok(ctx.record(started_at, warmup.as_secs_f64(), evaluation))
     }
 
     /// One step decided by a judge: observations of both arms every `judge_step`, fed in time
@@ -701,8 +693,8 @@ impl CanaryValidator {
             request,
             baseline,
             number: step,
-            weight,
             journal,
+            ..
         } = *ctx;
         let fail = |what: &str, error: Error| ctx.fail(what, error);
         let Some(source) = &region.observations else {
@@ -759,15 +751,8 @@ impl CanaryValidator {
             }
         };
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, judge = judge.name(), "analysis");
-        lock(journal).steps.push(StepReport {
-            region: region.name.clone(),
-            step,
-            weight,
-            started_at,
-            waited_seconds: elapsed(started_at, self.clock.now()).as_secs_f64(),
-            evaluation: evaluation.clone(),
-        });
-        Ok(evaluation)
+        let waited = elapsed(started_at, self.clock.now()).as_secs_f64();
+        Ok(ctx.record(started_at, waited, evaluation))
     }
 }
 
@@ -785,6 +770,24 @@ struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
+    /// Keeps the step's analysis in the journal, and hands it back.
+    fn record(
+        &self,
+        started_at: chrono::DateTime<chrono::Utc>,
+        waited_seconds: f64,
+        evaluation: Evaluation,
+    ) -> Evaluation {
+        lock(self.journal).steps.push(StepReport {
+            region: self.region.name.clone(),
+            step: self.number,
+            weight: self.weight,
+            started_at,
+            waited_seconds,
+            evaluation: evaluation.clone(),
+        });
+        evaluation
+    }
+
     fn fail(&self, what: &str, error: Error) -> StepFailure {
         StepFailure {
             region: self.region.name.clone(),

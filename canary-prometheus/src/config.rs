@@ -142,21 +142,13 @@ impl PrometheusConfig {
         if let Some(a) = &self.basic_auth {
             r.add_basic_auth(&a.username, &a.password);
         }
-        if let Some((user, password)) = url_credentials(&self.url) {
-            r.add_basic_auth(&user, &password);
-            // The raw, still-encoded form may be echoed too.
-            if let Ok(u) = reqwest::Url::parse(&self.url) {
-                r.add_text(u.password().unwrap_or_default());
-            }
-        }
+        r.add_url_credentials(&self.url);
         for v in self.headers.values() {
             r.add(v);
         }
         if let Some(p) = &self.proxy {
             r.add(p);
-            if let Some((user, password)) = url_credentials(p.expose()) {
-                r.add_basic_auth(&user, &password);
-            }
+            r.add_url_credentials(p.expose());
         }
         r
     }

@@ -7,7 +7,7 @@ use prometheus_client::registry::Registry;
 
 use canary_core::Redactor;
 
-use crate::config::{redact_url, url_credentials};
+use crate::config::redact_url;
 use crate::error::{Error, Result};
 use crate::source::same_origin_redirects;
 
@@ -44,12 +44,7 @@ impl Pushgateway {
             redactor: Redactor::default(),
         };
         // Credentials in the URL travel as basic auth; a gateway may echo them back.
-        if let Some((user, password)) = url_credentials(url) {
-            pg.redactor.add_basic_auth(&user, &password);
-            if let Ok(u) = reqwest::Url::parse(url) {
-                pg.redactor.add_text(u.password().unwrap_or_default());
-            }
-        }
+        pg.redactor.add_url_credentials(url);
         pg.url
             .path_segments_mut()
             .map_err(|()| invalid("pushgateway url", "cannot be a base URL".into()))?

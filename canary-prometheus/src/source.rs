@@ -16,7 +16,8 @@ use crate::response::{
     parse_instant, parse_matrix, parse_range, Answer, MatrixAnswer, RangeAnswer,
 };
 use canary_core::observation::{
-    cumulative_sum, names as series, Histogram, Observation, ObservationQuery, ObservationSource,
+    names as series, reset_corrected, sum_at, Histogram, Observation, ObservationQuery,
+    ObservationSource,
 };
 use canary_core::promql::Sample;
 use canary_core::retry::{parse_retry_after, redirect_refusal};
@@ -166,9 +167,12 @@ impl PrometheusSource {
                 .map_err(|_| invalid("proxy", "not a proxy URL".into()))?;
             builder = builder.proxy(proxy);
         }
-        let client = builder
-            .build()
-            .map_err(|e| invalid("tls", scrub(&config, &chain_text(&e))))?;
+        let client = builder.build().map_err(|e| {
+            invalid(
+                "tls",
+                scrub(&config.url, &config.redactor(), &chain_text(&e)),
+            )
+        })?;
         Ok(PrometheusSource {
             client,
             url_auth,
@@ -277,19 +281,28 @@ impl PrometheusSource {
             fetch("model_confidence", &t.model_confidence),
         );
         let (buckets, requests, errors, confidence) = (buckets?, requests?, errors?, confidence?);
+        // Every counter series reset-corrected once, then summed at each instant.
+        let correct = |m: &MatrixAnswer| -> Vec<(Option<f64>, Vec<Sample>)> {
+            m.series
+                .iter()
+                .map(|s| {
+                    let bound = s.labels.get("le").and_then(|le| parse_bound(le));
+                    (bound, reset_corrected(&s.points))
+                })
+                .collect()
+        };
+        let (buckets, requests, errors) = (correct(&buckets), correct(&requests), correct(&errors));
         // Bucket series grouped by their bound, in bound order.
         let mut by_bound: Vec<(f64, Vec<&[Sample]>)> = Vec::new();
-        for s in &buckets.series {
-            let Some(bound) = s.labels.get("le").and_then(|le| parse_bound(le)) else {
-                continue;
-            };
+        for (bound, points) in &buckets {
+            let Some(bound) = *bound else { continue };
             match by_bound.iter_mut().find(|(b, _)| *b == bound) {
-                Some((_, group)) => group.push(&s.points),
-                None => by_bound.push((bound, vec![&s.points])),
+                Some((_, group)) => group.push(points),
+                None => by_bound.push((bound, vec![points])),
             }
         }
         by_bound.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (requests, errors) = (all_points(&requests), all_points(&errors));
+        let (requests, errors) = (points_of(&requests), points_of(&errors));
         // Points sit on the step grid; half a step finds each instant's own point.
         let lookback = q.step / 2;
         let mut out = Vec::new();
@@ -301,13 +314,13 @@ impl PrometheusSource {
             let mut o = Observation::new(q.version.clone(), at);
             let counts: Option<Vec<(f64, f64)>> = by_bound
                 .iter()
-                .map(|(bound, group)| cumulative_sum(group, at_ms, lookback).map(|c| (*bound, c)))
+                .map(|(bound, group)| sum_at(group, at_ms, lookback).map(|c| (*bound, c)))
                 .collect();
             if let Some(h) = counts.and_then(|c| Histogram::new(c).ok()) {
                 o.histograms.insert(series::LATENCY.into(), h);
             }
             for (name, group) in [(series::REQUESTS, &requests), (series::ERRORS, &errors)] {
-                if let Some(c) = cumulative_sum(group, at_ms, lookback) {
+                if let Some(c) = sum_at(group, at_ms, lookback) {
                     o.counters.insert(name.into(), c);
                 }
             }
@@ -513,9 +526,11 @@ impl PrometheusSource {
             return Error::Redirect {
                 metric: metric.to_owned(),
                 query: query.to_owned(),
-                reason: self
-                    .redactor
-                    .scrub(&scrub(&self.config, &chain_text(&e.without_url()))),
+                reason: scrub(
+                    &self.config.url,
+                    &self.redactor,
+                    &chain_text(&e.without_url()),
+                ),
             };
         }
         if e.is_timeout() {
@@ -532,10 +547,11 @@ impl PrometheusSource {
             query: query.to_owned(),
             attempts: 1,
             elapsed: Duration::ZERO,
-            source: TransportError(
-                self.redactor
-                    .scrub(&scrub(&self.config, &chain_text(&e.without_url()))),
-            ),
+            source: TransportError(scrub(
+                &self.config.url,
+                &self.redactor,
+                &chain_text(&e.without_url()),
+            )),
         }
     }
 
@@ -594,9 +610,9 @@ impl ObservationSource for PrometheusSource {
     }
 }
 
-/// Every series' points.
-fn all_points(m: &MatrixAnswer) -> Vec<&[Sample]> {
-    m.series.iter().map(|s| s.points.as_slice()).collect()
+/// Every series' points, from `(bound, points)` pairs.
+fn points_of(series: &[(Option<f64>, Vec<Sample>)]) -> Vec<&[Sample]> {
+    series.iter().map(|(_, p)| p.as_slice()).collect()
 }
 
 /// A bucket's `le` label as a bound: a number, or `+Inf`.
@@ -617,17 +633,8 @@ fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     canary_core::error::chain(e)
 }
 
-/// Removes every secret of `config` from `text`.
-fn scrub(config: &PrometheusConfig, text: &str) -> String {
-    let mut out = text.replace(&config.url, &redact_url(&config.url));
-    let secrets = config
-        .bearer_token
-        .iter()
-        .chain(config.basic_auth.as_ref().map(|a| &a.password))
-        .chain(config.headers.values())
-        .chain(config.proxy.iter());
-    for s in secrets {
-        out = s.scrub(&out);
-    }
-    out
+/// `text` (a transport error, which may echo the URL) with the URL redacted and every secret
+/// `redactor` knows removed.
+fn scrub(url: &str, redactor: &Redactor, text: &str) -> String {
+    redactor.scrub(&text.replace(url, &redact_url(url)))
 }

@@ -49,15 +49,14 @@ impl<'py, T: Serialize> IntoPyObject<'py> for Pythonized<T> {
 
 /// `defaults` with `options` applied by field name, through the type's own serde definition:
 /// an unknown option or a wrong type is a `ConfigError` naming it.
-fn configure<T: Serialize + DeserializeOwned>(
+fn configure<T: Serialize + DeserializeOwned + Clone>(
     py: Python<'_>,
     what: &str,
     defaults: &T,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<T> {
     let Some(options) = options.filter(|o| !o.is_empty()) else {
-        return depythonize(&pythonize(py, defaults).map_err(|e| errors::config(what, e))?)
-            .map_err(|e| errors::config(what, e));
+        return Ok(defaults.clone());
     };
     let d = pythonize(py, defaults).map_err(|e| errors::config(what, e))?;
     let d = d.cast::<PyDict>()?;

@@ -13,10 +13,11 @@
 //!
 //! ```
 //! use canary_sim::{simulate, Scenario};
-//! let run = simulate(&Scenario::aa_guide(7));
+//! let run = simulate(&Scenario::aa_guide(7))?;
 //! assert_eq!(run.canary.len(), 41); // 10 minutes of 15 s scrapes, both ends
 //! let requests = run.canary.last().unwrap().counters["requests"];
 //! assert!((requests - 4.4 * 600.0).abs() < 300.0); // 10 % of 44 req/s
+//! # Ok::<_, canary_core::Error>(())
 //! ```
 
 use std::time::Duration;
@@ -26,8 +27,7 @@ use canary_core::Version;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The guide's latency buckets, in seconds (`+Inf` is implied).
-pub const GUIDE_BUCKETS: [f64; 7] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub use canary_core::observation::GUIDE_BUCKETS;
 
 /// A latency distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -170,16 +170,19 @@ pub fn epoch() -> DateTime<Utc> {
         .expect("a valid instant")
 }
 
-/// Runs `scenario`. Panics if it is invalid ([`Scenario::validate`] says why).
-pub fn simulate(scenario: &Scenario) -> Simulation {
-    if let Err(e) = scenario.validate() {
-        panic!("invalid scenario {}: {e}", scenario.name);
-    }
+/// Runs `scenario`; an invalid one is an error naming the field ([`Scenario::validate`]).
+pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
+    scenario
+        .validate()
+        .map_err(|reason| canary_core::Error::InvalidConfig {
+            field: format!("scenario {}", scenario.name),
+            reason,
+        })?;
     let share = scenario.canary_share;
-    Simulation {
+    Ok(Simulation {
         baseline: arm(scenario, &scenario.baseline, 0, 1.0 - share),
         canary: arm(scenario, &scenario.canary, 1, share),
-    }
+    })
 }
 
 /// One arm: each instance's request stream, scraped, summed over instances.

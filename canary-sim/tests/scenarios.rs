@@ -9,16 +9,16 @@ use canary_sim::{simulate, Latency, Scenario};
 
 #[test]
 fn a_run_is_reproducible_from_its_seed() {
-    let a = simulate(&Scenario::aa_guide(11));
-    assert_eq!(a, simulate(&Scenario::aa_guide(11)));
-    assert_ne!(a, simulate(&Scenario::aa_guide(12)));
+    let a = simulate(&Scenario::aa_guide(11)).unwrap();
+    assert_eq!(a, simulate(&Scenario::aa_guide(11)).unwrap());
+    assert_ne!(a, simulate(&Scenario::aa_guide(12)).unwrap());
     // Common random numbers: changing the canary leaves the baseline as it was.
     let mut slower = Scenario::aa_guide(11);
     slower.canary.latency = Latency::LogNormal {
         median_s: 0.2,
         sigma: 0.5,
     };
-    let b = simulate(&slower);
+    let b = simulate(&slower).unwrap();
     assert_eq!(a.baseline, b.baseline);
     assert_eq!(
         a.canary.last().unwrap().counters[names::REQUESTS],
@@ -35,7 +35,7 @@ fn generated_data_matches_its_parameters() {
     s.total_rps = 200.0;
     s.canary_share = 0.5;
     s.buckets = (1..=200).map(|i| f64::from(i) * 0.005).collect();
-    let run = simulate(&s);
+    let run = simulate(&s).unwrap();
     let last = run.canary.last().unwrap();
     let n = last.counters[names::REQUESTS];
     let expected = 100.0 * 3600.0;
@@ -60,7 +60,7 @@ fn generated_data_matches_its_parameters() {
 
 /// The threshold judge's decision on one run.
 fn judge(s: &Scenario) -> RollbackDecision {
-    let run = simulate(s);
+    let run = simulate(s).unwrap();
     let mut judge = ThresholdJudge::new(ThresholdParameters::default()).unwrap();
     for (b, c) in run.baseline.iter().zip(&run.canary) {
         if let Verdict::Decided(e) = judge.observe(b, c) {

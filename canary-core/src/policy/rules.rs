@@ -16,7 +16,7 @@ impl RollbackPolicy {
     /// region on a tie. `None` for no regions.
     pub fn combine_regions(&self, evaluations: Vec<Evaluation>) -> Option<Evaluation> {
         evaluations.into_iter().reduce(|a, b| {
-            if b.decision.most_cautious(a.decision) != a.decision {
+            if b.decision.rank() < a.decision.rank() {
                 b
             } else {
                 a

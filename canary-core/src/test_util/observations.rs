@@ -8,19 +8,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::observation::{names, Histogram, Observation, ObservationQuery, ObservationSource};
+use crate::observation::{
+    names, Histogram, Observation, ObservationQuery, ObservationSource, GUIDE_BUCKETS,
+};
 use crate::version::Version;
 
-/// The guide's latency buckets, in seconds, with `+Inf`.
-pub const GUIDE_BUCKETS: [f64; 8] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, f64::INFINITY];
-
-/// Cumulative shares of requests at [`GUIDE_BUCKETS`] for healthy traffic: p50 100 ms, p99
-/// 944.4 ms (as `histogram_quantile` interpolates).
+/// Cumulative shares of requests at the guide's buckets and `+Inf` for healthy traffic: p50
+/// 100 ms, p99 944.4 ms (as `histogram_quantile` interpolates).
 pub const HEALTHY_SHARES: [f64; 8] = [0.5, 0.8, 0.95, 0.995, 1.0, 1.0, 1.0, 1.0];
 
 /// Steady traffic of `version` from `start`, one observation every `step` for `duration`:
 /// `rps` requests a second, a share `error_ratio` failing, latency by cumulative `shares` of
-/// [`GUIDE_BUCKETS`], model confidence 0.9.
+/// [`GUIDE_BUCKETS`] and `+Inf`, model confidence 0.9.
 pub fn steady_observations(
     version: &str,
     rps: f64,
@@ -38,6 +37,7 @@ pub fn steady_observations(
             let n = rps * elapsed.as_secs_f64();
             let buckets = GUIDE_BUCKETS
                 .iter()
+                .chain([&f64::INFINITY])
                 .zip(shares)
                 .map(|(&b, s)| (b, n * s))
                 .collect();
