@@ -241,16 +241,27 @@ impl PrometheusSource {
         end: DateTime<Utc>,
         step: Duration,
     ) -> Result<MatrixAnswer> {
+        let (status, body) = self.send_range(metric, query, start, end, step).await?;
+        parse_matrix(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))
+    }
+
+    /// Sends one `/api/v1/query_range` over `[start, end]` every `step`, with retries.
+    async fn send_range(
+        &self,
+        metric: &str,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<(u16, Vec<u8>)> {
         let params = vec![
             ("query", query.to_owned()),
             ("start", unix(start)),
             ("end", unix(end)),
             ("step", format!("{}", step.as_secs_f64().max(0.001))),
         ];
-        let (status, body) = self
-            .send("/api/v1/query_range", metric, query, &params)
-            .await?;
-        parse_matrix(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))
+        self.send("/api/v1/query_range", metric, query, &params)
+            .await
     }
 
     /// The arm's observations at `start`, `start + step`, ... `end`, built from the raw
@@ -366,15 +377,7 @@ impl PrometheusSource {
                 field: "window",
                 reason: format!("{window:?} reaches before any representable time"),
             })?;
-        let params = vec![
-            ("query", query.to_owned()),
-            ("start", unix(start)),
-            ("end", unix(at)),
-            ("step", format!("{}", step.as_secs_f64().max(0.001))),
-        ];
-        let (status, body) = self
-            .send("/api/v1/query_range", metric, query, &params)
-            .await?;
+        let (status, body) = self.send_range(metric, query, start, at, step).await?;
         parse_range(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))
     }
 
