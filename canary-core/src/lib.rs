@@ -51,6 +51,7 @@ pub mod retry;
 pub mod seconds;
 pub mod secret;
 pub mod source;
+pub mod stats;
 pub mod telemetry;
 pub mod thresholds;
 pub mod validator;

@@ -1,15 +1,24 @@
 //! # canary-sim
 //!
 //! Canary scenarios, simulated: raw request streams per arm, rendered into what Prometheus
-//! would hold, as [`Observation`]s at every scrape, so that judges can be measured on data whose
-//! ground truth is known.
+//! would hold, as [`Observation`]s at every scrape (and as OpenMetrics text that promtool
+//! backfills into a real Prometheus), so that judges can be measured on data whose ground
+//! truth is known.
 //!
-//! This is the first slice of the simulator: independent requests arriving as a Poisson
-//! process, split between the arms by a traffic share and over instances; lognormal latency;
-//! independent errors; a constant model-confidence gauge; cumulative histograms and counters
-//! scraped at a fixed interval. Every scenario is reproducible from its seed, and the random
-//! numbers are common: a request's arrival, latency and error draws depend only on the seed,
-//! the arm and the instance, so two scenarios that differ in one parameter differ only there.
+//! Requests arrive per instance as a Poisson process whose rate follows the scenario's traffic
+//! shape (diurnal swings and bursts shared by both arms, by thinning); each draws a latency
+//! from the arm's distribution, an error, and is counted by the next scrape into cumulative
+//! histograms and counters, summed over instances. Latency can carry per-instance offsets,
+//! autocorrelated AR(1) noise (shared or per arm), a warm-up, and an [`Effect`] (the ground
+//! truth of a regression) with an onset. Scrapes can go missing and gauges read NaN.
+//!
+//! Every run is reproducible from its scenario and seed, and the random numbers are common:
+//! each request draws the same fixed set of numbers from a stream that depends only on the
+//! seed, the arm and the instance, so two scenarios that differ in one parameter differ only
+//! there, and every judge sees the same data.
+//!
+//! [`catalog`] lists the scenario families the judge-quality benchmark runs, each labelled with
+//! its ground truth.
 //!
 //! ```
 //! use canary_sim::{simulate, Scenario};
@@ -20,147 +29,46 @@
 //! # Ok::<_, canary_core::Error>(())
 //! ```
 
-use std::time::Duration;
+mod families;
+mod model;
+mod openmetrics;
 
 use canary_core::observation::{names, Histogram, Observation};
 use canary_core::Version;
 use chrono::{DateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
 
 pub use canary_core::observation::GUIDE_BUCKETS;
+pub use families::{catalog, Case, Family, RUN};
+pub use model::{Ar1, ArmModel, Burst, Effect, Gaps, Latency, Onset, Scenario, Traffic, Warmup};
+pub use openmetrics::MetricNames;
 
-/// A latency distribution.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-#[non_exhaustive]
-pub enum Latency {
-    /// `median × e^(σ·Z)`, Z standard normal.
-    LogNormal {
-        /// The median, in seconds.
-        median_s: f64,
-        /// σ of the underlying normal.
-        sigma: f64,
-    },
-}
+/// Finer buckets than the guide's: 5 ms to 10 s, about eight per decade (as a service that
+/// wants tail latency would configure).
+pub const FINE_BUCKETS: [f64; 26] = [
+    0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3,
+    0.4, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
+];
 
-impl Latency {
-    /// The latency for a standard normal draw `z` (a quantile transform, so that a shifted
-    /// distribution moves every request the same way: common random numbers).
-    fn at(&self, z: f64) -> f64 {
-        match *self {
-            Latency::LogNormal { median_s, sigma } => median_s * (sigma * z).exp(),
-        }
-    }
-}
-
-/// How one arm behaves.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ArmModel {
-    /// The version label.
-    pub version: String,
-    /// Request latency.
-    pub latency: Latency,
-    /// The probability that a request fails.
-    pub error_rate: f64,
-    /// The model-confidence gauge's value.
-    pub confidence: f64,
-}
-
-/// A canary scenario: its traffic, its two arms, and how it is observed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Scenario {
-    /// The scenario's name (with the seed, it reproduces the run).
-    pub name: String,
-    /// The seed.
-    pub seed: u64,
-    /// How long the run lasts.
-    pub duration: Duration,
-    /// How often Prometheus scrapes.
-    pub scrape_interval: Duration,
-    /// Requests per second over both arms.
-    pub total_rps: f64,
-    /// The canary's share of the requests, in (0, 1).
-    pub canary_share: f64,
-    /// Instances per arm; requests are spread evenly over them.
-    pub instances: usize,
-    /// Finite histogram bucket bounds, in seconds, increasing; `+Inf` is added.
-    pub buckets: Vec<f64>,
-    /// Production.
-    pub baseline: ArmModel,
-    /// The new version.
-    pub canary: ArmModel,
-}
-
-impl Scenario {
-    /// The calibration scenario `aa-guide`: both arms lognormal with a median of 120 ms and
-    /// σ 0.5, 1 % errors, confidence 0.85; 44 req/s in all with 10 % to the canary; the guide's
-    /// buckets; 15 s scrapes; ten minutes, so the threshold judge looks once, over the last
-    /// five.
-    pub fn aa_guide(seed: u64) -> Self {
-        let arm = |version: &str| ArmModel {
-            version: version.into(),
-            latency: Latency::LogNormal {
-                median_s: 0.120,
-                sigma: 0.5,
-            },
-            error_rate: 0.01,
-            confidence: 0.85,
-        };
-        Scenario {
-            name: "aa-guide".into(),
-            seed,
-            duration: Duration::from_secs(600),
-            scrape_interval: Duration::from_secs(15),
-            total_rps: 44.0,
-            canary_share: 0.10,
-            instances: 2,
-            buckets: GUIDE_BUCKETS.to_vec(),
-            baseline: arm("v1"),
-            canary: arm("v2"),
-        }
-    }
-
-    /// Checks the scenario; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if !(self.canary_share > 0.0 && self.canary_share < 1.0) {
-            return Err("canary_share must be in (0, 1)".into());
-        }
-        if !positive(self.total_rps) || self.instances == 0 {
-            return Err("total_rps must be > 0 and instances at least 1".into());
-        }
-        if self.scrape_interval.is_zero() || self.scrape_interval > self.duration {
-            return Err("scrape_interval must be > 0 and at most the duration".into());
-        }
-        if self.buckets.is_empty()
-            || !self.buckets.iter().all(|&b| positive(b))
-            || self.buckets.windows(2).any(|w| w[0] >= w[1])
-        {
-            return Err("buckets must be finite, positive and increasing".into());
-        }
-        for (arm, m) in [("baseline", &self.baseline), ("canary", &self.canary)] {
-            let Latency::LogNormal { median_s, sigma } = m.latency;
-            if !(positive(median_s) && sigma.is_finite() && sigma >= 0.0) {
-                return Err(format!("{arm}.latency must have a median > 0 and σ >= 0"));
-            }
-            if !(0.0..=1.0).contains(&m.error_rate) || !m.confidence.is_finite() {
-                return Err(format!(
-                    "{arm}.error_rate must be in [0, 1] and its confidence finite"
-                ));
-            }
-            canary_core::Version::new(&m.version).map_err(|e| format!("{arm}.version: {e}"))?;
-        }
-        Ok(())
-    }
-}
-
-/// Both arms' observations at every scrape, from the start to the end of the run.
+/// Both arms' observations at every scrape that did not go missing, from the start to the end
+/// of the run; the two vectors hold the same instants.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Simulation {
     /// Production's observations.
     pub baseline: Vec<Observation>,
     /// The canary's observations, at the same instants.
     pub canary: Vec<Observation>,
+}
+
+impl Simulation {
+    /// The same run moved in time so that it starts at `start` (to backfill it just before
+    /// now, within a Prometheus's retention).
+    pub fn starting_at(mut self, start: DateTime<Utc>) -> Self {
+        let shift = start - epoch();
+        for o in self.baseline.iter_mut().chain(self.canary.iter_mut()) {
+            o.at += shift;
+        }
+        self
+    }
 }
 
 /// When every simulated run starts (observations are timestamped from it).
@@ -179,41 +87,108 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
             reason,
         })?;
     let share = scenario.canary_share;
-    Ok(Simulation {
-        baseline: arm(scenario, &scenario.baseline, 0, 1.0 - share),
-        canary: arm(scenario, &scenario.canary, 1, share),
-    })
+    let mut baseline = arm(scenario, &scenario.baseline, 0, 1.0 - share);
+    let mut canary = arm(scenario, &scenario.canary, 1, share);
+
+    // Gaps: one stream for the run, so both arms lose the same scrapes.
+    let mut rng = fastrand::Rng::with_seed(stream(scenario.seed, GAPS, 0));
+    let mut keep = Vec::with_capacity(canary.len());
+    for (k, o) in canary.iter_mut().enumerate() {
+        let missing = rng.f64() < scenario.gaps.missing && k > 0;
+        if rng.f64() < scenario.gaps.nan {
+            o.gauges.insert(names::MODEL_CONFIDENCE.into(), f64::NAN);
+        }
+        keep.push(!missing);
+    }
+    let mut kept = keep.iter();
+    baseline.retain(|_| *kept.next().unwrap_or(&true));
+    let mut kept = keep.iter();
+    canary.retain(|_| *kept.next().unwrap_or(&true));
+    Ok(Simulation { baseline, canary })
 }
+
+// Stream identifiers for what is drawn per run rather than per request.
+const NOISE_SHARED: u64 = 0xA0;
+const NOISE_ARM: u64 = 0xA1; // + arm
+const OFFSETS: u64 = 0xB0; // + arm
+const GAUGE: u64 = 0xC0; // + arm
+const GAPS: u64 = 0xD0;
 
 /// One arm: each instance's request stream, scraped, summed over instances.
 fn arm(s: &Scenario, model: &ArmModel, arm_id: u64, share: f64) -> Vec<Observation> {
     let scrapes = (s.duration.as_secs_f64() / s.scrape_interval.as_secs_f64()).floor() as usize;
+    let interval = s.scrape_interval.as_secs_f64();
+    let duration = s.duration.as_secs_f64();
     let bounds: Vec<f64> = s.buckets.iter().copied().chain([f64::INFINITY]).collect();
     // What arrives between scrapes (per bucket, not cumulative), summed over instances.
     let mut buckets = vec![vec![0.0f64; bounds.len()]; scrapes + 1];
     let mut requests = vec![0.0f64; scrapes + 1];
     let mut errors = vec![0.0f64; scrapes + 1];
+
+    // The latency noise's log factor per scrape interval (index k: the interval ending at k).
+    let noise: Vec<f64> = match &s.noise {
+        None => vec![0.0; scrapes + 1],
+        Some(n) => {
+            let id = if n.shared {
+                stream(s.seed, NOISE_SHARED, 0)
+            } else {
+                stream(s.seed, NOISE_ARM + arm_id, 0)
+            };
+            let mut rng = fastrand::Rng::with_seed(id);
+            let innovation = (1.0 - n.phi * n.phi).sqrt() * n.sigma;
+            let mut x = n.sigma * normal(&mut rng);
+            (0..=scrapes)
+                .map(|_| {
+                    let now = x;
+                    x = n.phi * x + innovation * normal(&mut rng);
+                    now
+                })
+                .collect()
+        }
+    };
+
     let rate = s.total_rps * share / s.instances as f64;
-    let interval = s.scrape_interval.as_secs_f64();
+    let max_multiplier = s.traffic.max_multiplier();
+    let warm = |t: f64| match &model.warmup {
+        Some(w) => {
+            let fade = (1.0 - t / w.duration.as_secs_f64().max(f64::MIN_POSITIVE)).max(0.0);
+            1.0 + (w.factor - 1.0) * fade
+        }
+        None => 1.0,
+    };
     for instance in 0..s.instances {
+        let mut offsets =
+            fastrand::Rng::with_seed(stream(s.seed, OFFSETS + arm_id, instance as u64));
+        let offset = (s.instance_offset_sigma * normal(&mut offsets)).exp();
         let mut rng = fastrand::Rng::with_seed(stream(s.seed, arm_id, instance as u64));
         let mut t = 0.0;
         loop {
-            // Poisson arrivals: exponential gaps.
-            t += -(1.0 - rng.f64()).ln() / rate;
+            // Poisson arrivals at the peak rate, thinned to the rate at t; every candidate
+            // draws the same numbers, so streams stay aligned across scenarios.
+            t += -(1.0 - rng.f64()).ln() / (rate * max_multiplier);
+            let accept = rng.f64() * max_multiplier < s.traffic.multiplier(t);
+            let z = normal(&mut rng);
+            let u_mode = rng.f64();
+            let u_error = rng.f64();
             // The first scrape at or after the request sees it.
             let k = (t / interval).ceil() as usize;
             if k > scrapes {
                 break;
             }
-            let latency = model.latency.at(normal(&mut rng));
-            let failed = rng.f64() < model.error_rate;
+            if !accept {
+                continue;
+            }
+            let strength = model.effect.strength(t, duration);
+            let (z, factor) = model.effect.latency(z, strength);
+            let latency = model.latency.at(z, u_mode) * factor * warm(t) * offset * noise[k].exp();
+            let error_rate =
+                (model.error_rate * (1.0 + strength * (model.effect.error_factor - 1.0))).min(1.0);
             let bucket = bounds
                 .iter()
                 .position(|&b| latency <= b)
                 .unwrap_or(bounds.len() - 1);
             requests[k] += 1.0;
-            errors[k] += f64::from(u8::from(failed));
+            errors[k] += f64::from(u8::from(u_error < error_rate));
             buckets[k][bucket] += 1.0;
         }
     }
@@ -231,9 +206,11 @@ fn arm(s: &Scenario, model: &ArmModel, arm_id: u64, share: f64) -> Vec<Observati
             row[b] += row[b - 1];
         }
     }
+    let mut gauge = fastrand::Rng::with_seed(stream(s.seed, GAUGE + arm_id, 0));
     let version = Version::new(&model.version).expect("validated");
     (0..=scrapes)
         .map(|k| {
+            let t = interval * k as f64;
             let at = epoch()
                 + chrono::Duration::from_std(s.scrape_interval * k as u32).unwrap_or_default();
             let h = bounds
@@ -241,20 +218,23 @@ fn arm(s: &Scenario, model: &ArmModel, arm_id: u64, share: f64) -> Vec<Observati
                 .copied()
                 .zip(buckets[k].iter().copied())
                 .collect();
+            let confidence = model.confidence
+                + model.effect.strength(t, duration) * model.effect.confidence_delta
+                + model.confidence_sd * normal(&mut gauge);
             Observation::new(version.clone(), at)
                 .with_histogram(names::LATENCY, Histogram::new(h).expect("valid buckets"))
                 .with_counter(names::REQUESTS, requests[k])
                 .with_counter(names::ERRORS, errors[k])
-                .with_gauge(names::MODEL_CONFIDENCE, model.confidence)
+                .with_gauge(names::MODEL_CONFIDENCE, confidence)
         })
         .collect()
 }
 
-/// A seed for one (run, arm, instance) stream: SplitMix64 of the three, so streams do not
-/// overlap and do not depend on each other.
-fn stream(seed: u64, arm: u64, instance: u64) -> u64 {
+/// A seed for one (run, stream, instance): SplitMix64 of the three, so streams do not overlap
+/// and do not depend on each other.
+fn stream(seed: u64, id: u64, instance: u64) -> u64 {
     let mut x = seed
-        ^ arm.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ instance.wrapping_mul(0xD1B5_4A32_D192_ED03);
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -262,8 +242,8 @@ fn stream(seed: u64, arm: u64, instance: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// A standard normal draw (Box–Muller; one of the pair, so each request uses a fixed number
-/// of draws and streams stay aligned across scenarios).
+/// A standard normal draw (Box–Muller; one of the pair, so each draw uses a fixed number of
+/// uniforms and streams stay aligned across scenarios).
 fn normal(rng: &mut fastrand::Rng) -> f64 {
     let u1 = 1.0 - rng.f64(); // in (0, 1]
     let u2 = rng.f64();

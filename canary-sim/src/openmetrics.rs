@@ -1,0 +1,112 @@
+//! A run as OpenMetrics text, for `promtool tsdb create-blocks-from openmetrics`.
+
+use std::fmt::Write as _;
+
+use canary_core::observation::{names, Observation};
+
+use crate::Simulation;
+
+/// The metric names a run is rendered under. The defaults are the ones
+/// `canary-prometheus`'s default queries read: `http_request_duration_seconds` (histogram),
+/// `http_requests_total` with a `status` label (`200` and `500`; the errors are the `5..`
+/// series), and `model_prediction_confidence`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricNames {
+    /// The latency histogram's family (its series end in `_bucket`).
+    pub latency: String,
+    /// The requests counter's family (its series end in `_total`).
+    pub requests: String,
+    /// The confidence gauge.
+    pub confidence: String,
+}
+
+impl Default for MetricNames {
+    fn default() -> Self {
+        MetricNames {
+            latency: "http_request_duration_seconds".into(),
+            requests: "http_requests".into(),
+            confidence: "model_prediction_confidence".into(),
+        }
+    }
+}
+
+impl Simulation {
+    /// Both arms as OpenMetrics text: one series per arm (labelled `version` and
+    /// `instance="sim"`, the sums over the simulated instances), every sample timestamped,
+    /// ending in `# EOF`. Successful and failed requests are separate `status` series, both
+    /// always present, so a canary with no errors still has an error series at 0.
+    pub fn to_openmetrics(&self, names: &MetricNames) -> String {
+        let arms = [&self.baseline, &self.canary];
+        let mut text = format!("# TYPE {} histogram\n", names.latency);
+        for o in arms.iter().flat_map(|a| a.iter()) {
+            for &(le, count) in o.histograms[names::LATENCY].buckets() {
+                let le = if le.is_infinite() {
+                    "+Inf".to_owned()
+                } else {
+                    format!("{le}")
+                };
+                line(
+                    &mut text,
+                    &format!("{}_bucket", names.latency),
+                    o,
+                    &[("le", &le)],
+                    count,
+                );
+            }
+        }
+        let _ = writeln!(text, "# TYPE {} counter", names.requests);
+        let total = format!("{}_total", names.requests);
+        for o in arms.iter().flat_map(|a| a.iter()) {
+            let (requests, errors) = (o.counters[names::REQUESTS], o.counters[names::ERRORS]);
+            line(
+                &mut text,
+                &total,
+                o,
+                &[("status", "200")],
+                requests - errors,
+            );
+            line(&mut text, &total, o, &[("status", "500")], errors);
+        }
+        let _ = writeln!(text, "# TYPE {} gauge", names.confidence);
+        for o in arms.iter().flat_map(|a| a.iter()) {
+            line(
+                &mut text,
+                &names.confidence,
+                o,
+                &[],
+                o.gauges[names::MODEL_CONFIDENCE],
+            );
+        }
+        text.push_str("# EOF\n");
+        text
+    }
+}
+
+fn line(text: &mut String, name: &str, o: &Observation, extra: &[(&str, &str)], value: f64) {
+    let mut labels = format!(
+        "instance=\"sim\",version=\"{}\"",
+        escape(o.version.as_str())
+    );
+    for (k, v) in extra {
+        let _ = write!(labels, ",{k}=\"{}\"", escape(v));
+    }
+    let value = if value.is_nan() {
+        "NaN".to_owned()
+    } else {
+        format!("{value}")
+    };
+    let ms = o.at.timestamp_millis();
+    let _ = writeln!(
+        text,
+        "{name}{{{labels}}} {value} {}.{:03}",
+        ms.div_euclid(1000),
+        ms.rem_euclid(1000)
+    );
+}
+
+/// OpenMetrics label-value escaping.
+fn escape(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
