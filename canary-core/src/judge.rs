@@ -7,6 +7,10 @@
 //! [`ThresholdJudge`] is the guide's [`RollbackPolicy`] as a judge: one look after the warm-up,
 //! over the analysis window, with its point estimates derived from the observations exactly as
 //! Prometheus's `increase` and `histogram_quantile` would derive them.
+//!
+//! The peer judges are what our users would otherwise run, implemented faithfully so that the
+//! judge-quality benchmark compares like with like and so that a team migrating from one can
+//! keep its judgement: [`FlaggerJudge`], [`ArgoJudge`] and [`KayentaJudge`].
 
 use std::time::Duration;
 
@@ -16,6 +20,15 @@ use crate::error::{Error, Result};
 use crate::metrics::CanaryMetrics;
 use crate::observation::{names, Observation};
 use crate::policy::{Evaluation, RollbackPolicy};
+
+mod argo;
+mod flagger;
+mod kayenta;
+mod peer;
+
+pub use argo::{ArgoJudge, ArgoParameters};
+pub use flagger::{FlaggerJudge, FlaggerParameters};
+pub use kayenta::{KayentaJudge, KayentaMetric, KayentaParameters};
 
 /// When a judge looks at the evidence, counted from the run's first observation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use canary_core::judge::{ThresholdJudge, ThresholdParameters};
+use canary_core::judge::{
+    ArgoJudge, ArgoParameters, FlaggerJudge, FlaggerParameters, JudgeFactory, KayentaJudge,
+    KayentaParameters, ThresholdJudge, ThresholdParameters,
+};
 use canary_core::observation::ObservationSource;
 use canary_core::{
     BusinessCheck, BusinessVerdict, CanaryValidator, Evaluation, ManualReviewAction, Region,
@@ -24,6 +27,9 @@ use crate::values::{number, reasoning_dict, PyPolicy};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyThresholdJudge>()?;
+    m.add_class::<PyFlaggerJudge>()?;
+    m.add_class::<PyArgoJudge>()?;
+    m.add_class::<PyKayentaJudge>()?;
     m.add_function(wrap_pyfunction!(run_validation, m)?)?;
     m.add_function(wrap_pyfunction!(check_validator_options, m)?)?;
     m.add(
@@ -222,6 +228,91 @@ impl PyThresholdJudge {
     }
 }
 
+/// A peer judge's class: built from keyword parameters named as its parameters serialize
+/// (durations in seconds), every other field its default; unknown names are refused.
+macro_rules! peer_judge {
+    ($py:ident, $pyname:literal, $params:ty, $judge:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[pyclass(name = $pyname, module = "canary", frozen)]
+        pub(crate) struct $py {
+            parameters: $params,
+        }
+
+        #[pymethods]
+        impl $py {
+            /// A judge with the given parameters (the rest at their defaults), checked.
+            #[new]
+            #[pyo3(signature = (**parameters))]
+            fn new(parameters: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+                let parameters: $params = match parameters {
+                    Some(d) => pythonize::depythonize(d.as_any())
+                        .map_err(|e| errors::config("judge parameters", e))?,
+                    None => <$params>::default(),
+                };
+                <$judge>::new(parameters.clone()).map_err(errors::core)?;
+                Ok($py { parameters })
+            }
+
+            /// The judge's name.
+            #[getter]
+            fn name(&self) -> &str {
+                JudgeFactory::name(&self.parameters)
+            }
+
+            /// Its parameters, as they serialize.
+            #[getter]
+            fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                pythonize(py, &self.parameters).map_err(|e| errors::config("judge", e))
+            }
+
+            fn __repr__(&self) -> String {
+                format!("{}()", $pyname)
+            }
+        }
+    };
+}
+
+peer_judge!(
+    PyFlaggerJudge,
+    "FlaggerJudge",
+    FlaggerParameters,
+    FlaggerJudge,
+    "Flagger's canary analysis as a judge: canary-only threshold checks every interval."
+);
+peer_judge!(
+    PyArgoJudge,
+    "ArgoJudge",
+    ArgoParameters,
+    ArgoJudge,
+    "An Argo Rollouts analysis as a judge: measurements with success and failure conditions."
+);
+peer_judge!(
+    PyKayentaJudge,
+    "KayentaJudge",
+    KayentaParameters,
+    KayentaJudge,
+    "Kayenta's NetflixACAJudge: Mann-Whitney per metric, scored by groups, over growing windows."
+);
+
+/// The factory behind any of the judge classes.
+fn judge_factory(judge: &Bound<'_, PyAny>) -> PyResult<Arc<dyn JudgeFactory>> {
+    if let Ok(j) = judge.cast::<PyThresholdJudge>() {
+        return Ok(Arc::new(j.get().parameters.clone()));
+    }
+    if let Ok(j) = judge.cast::<PyFlaggerJudge>() {
+        return Ok(Arc::new(j.get().parameters.clone()));
+    }
+    if let Ok(j) = judge.cast::<PyArgoJudge>() {
+        return Ok(Arc::new(j.get().parameters.clone()));
+    }
+    if let Ok(j) = judge.cast::<PyKayentaJudge>() {
+        return Ok(Arc::new(j.get().parameters.clone()));
+    }
+    Err(PyTypeError::new_err(
+        "judge must be a canary judge: ThresholdJudge, FlaggerJudge, ArgoJudge or KayentaJudge",
+    ))
+}
+
 /// The validator's configuration from the Python options, checked by the core.
 fn validator_config(
     analysis_window_minutes: Option<&Bound<'_, PyAny>>,
@@ -291,7 +382,7 @@ fn run_validation(
     production_version: Option<&str>,
     values_file: Option<String>,
     business_check: Option<Py<PyAny>>,
-    judge: Option<PyRef<'_, PyThresholdJudge>>,
+    judge: Option<&Bound<'_, PyAny>>,
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Pending> {
     let config = validator_config(
@@ -320,8 +411,8 @@ fn run_validation(
         .with_config(config)
         .map_err(errors::core)?
         .with_clock(Arc::new(ScaledClock::from_env().map_err(errors::core)?));
-    if let Some(j) = judge {
-        validator = validator.with_judge(Arc::new(j.parameters.clone()));
+    if let Some(j) = judge.filter(|j| !j.is_none()) {
+        validator = validator.with_judge(judge_factory(j)?);
     }
     if let Some(s) = slack.as_ref().and_then(|s| s.slack.clone()) {
         validator = validator.with_notifier(s);

@@ -183,6 +183,39 @@ def test_judges_are_importable_and_checked():
         CanaryValidator(judge=ThresholdJudge(), max_duration_minutes=100_000)
 
 
+def test_peer_judges_take_their_parameters_by_name_and_refuse_unknown_ones():
+    from canary import ArgoJudge, FlaggerJudge, KayentaJudge
+
+    flagger = FlaggerJudge(threshold=1, interval=30)
+    assert flagger.name == "flagger"
+    assert (flagger.parameters["threshold"], flagger.parameters["interval"]) == (1, 30.0)
+    assert flagger.parameters["min_success_rate_percent"] == 99.0, "the rest are the defaults"
+    assert ArgoJudge().parameters["consecutive_error_limit"] == 4
+    kayenta = KayentaJudge(confidence_level=0.95)
+    assert kayenta.name == "kayenta"
+    assert [m["name"] for m in kayenta.parameters["metrics"]] == ["latency_p99", "error_rate", "model_confidence"]
+    with pytest.raises(ValueError, match="thresold"):
+        FlaggerJudge(thresold=1)
+    with pytest.raises(ValueError, match="confidence level"):
+        KayentaJudge(confidence_level=1.5)
+    with pytest.raises(ValueError):
+        ArgoJudge(count=0)
+    CanaryValidator(judge=kayenta)
+
+
+async def test_a_peer_judge_runs_the_validation(prometheus, fake_helm):
+    # The run's data all lies before it starts: Flagger's analysis never takes a check, and at
+    # the maximum duration the judge (Flagger's, by its reason) asks a person.
+    from canary import FlaggerJudge
+
+    v = validator(prometheus, fake_helm, judge=FlaggerJudge(), max_duration_minutes=10)
+    result = await v.validate_canary("v1.1.0", production_version="v1.0.0")
+    assert not result
+    assert result.decision is RollbackDecision.ROLLBACK_MANUAL
+    assert "before Flagger's analysis finished" in result.reasoning["primary_reason"]
+    assert "upgrade apex-inference" not in ops(fake_helm), "nothing was promoted"
+
+
 async def test_a_judged_validation_without_new_evidence_is_held_for_review(prometheus, fake_helm):
     # The canary's data all lies before the run starts: a judge fed observations from the start
     # never sees enough, and at the maximum duration it asks a person, never promotes.

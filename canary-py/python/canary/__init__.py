@@ -26,6 +26,9 @@ from ._canary import (
     RollbackPolicy,
     RollbackThresholds,
     ThresholdJudge,
+    FlaggerJudge,
+    ArgoJudge,
+    KayentaJudge,
 )
 from ._reasoning import Condition, Reasoning
 from .alerts import AlertManager
@@ -68,6 +71,9 @@ __all__ = [
     "RollbackPolicy",
     "RollbackThresholds",
     "ThresholdJudge",
+    "FlaggerJudge",
+    "ArgoJudge",
+    "KayentaJudge",
     "ValidationResult",
     "canary_analyzer",
     "evaluate_canary",

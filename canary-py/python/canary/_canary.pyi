@@ -1,7 +1,7 @@
 """Stubs of the compiled part of the ``canary`` package."""
 
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, final
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -25,6 +25,9 @@ __all__ = [
     "RollbackThresholds",
     "SlackNotifier",
     "ThresholdJudge",
+    "FlaggerJudge",
+    "ArgoJudge",
+    "KayentaJudge",
     "_register_decisions",
     "check_validator_options",
     "run_validation",
@@ -168,6 +171,36 @@ class ThresholdJudge:
     def parameters(self) -> Dict[str, Any]: ...
 
 @final
+class FlaggerJudge:
+    """Flagger's canary analysis as a judge: canary-only threshold checks every interval."""
+
+    def __new__(cls, **parameters: Any) -> FlaggerJudge: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parameters(self) -> Dict[str, Any]: ...
+
+@final
+class ArgoJudge:
+    """An Argo Rollouts analysis as a judge: measurements with success and failure conditions."""
+
+    def __new__(cls, **parameters: Any) -> ArgoJudge: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parameters(self) -> Dict[str, Any]: ...
+
+@final
+class KayentaJudge:
+    """Kayenta's NetflixACAJudge: Mann-Whitney per metric, scored by groups, over growing windows."""
+
+    def __new__(cls, **parameters: Any) -> KayentaJudge: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parameters(self) -> Dict[str, Any]: ...
+
+@final
 class Evaluation:
     """The evidence behind a decision."""
 
@@ -269,7 +302,7 @@ def run_validation(
     production_version: Optional[str] = None,
     values_file: Optional[str] = None,
     business_check: Optional[Any] = None,
-    judge: Optional[ThresholdJudge] = None,
+    judge: Optional[Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge]] = None,
     max_duration_minutes: Optional[float] = None,
 ) -> Pending: ...
 def check_validator_options(

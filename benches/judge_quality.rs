@@ -1,0 +1,482 @@
+//! The judge-quality benchmark: every judge on every scenario family of `canary-sim`, on the
+//! same simulated runs (common random numbers), at its native defaults and again calibrated to
+//! the same A/A false-rollback rate.
+//!
+//! `cargo bench --bench judge_quality` (full: 1,000 seeds per A/A scenario, 300 per effect) or
+//! `-- --quick` (100 and 40). Writes a Markdown table to stdout, `target/judge_quality.csv`
+//! and `target/judge_quality.svg` (power against time to decide).
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use canary_core::judge::{
+    ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, ThresholdParameters,
+    Verdict,
+};
+use canary_core::stats::wilson_interval;
+use canary_core::{RollbackDecision, RollbackPolicy, RollbackThresholds};
+use canary_sim::{catalog, simulate, Case, Family, Simulation};
+use plotters::prelude::*;
+
+/// The A/A false-rollback rate every judge is calibrated to, on `aa-guide`.
+const TARGET: f64 = 0.05;
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// A judge at sensitivity `s`: 1 is its native defaults; larger is more tolerant.
+struct Contender {
+    name: &'static str,
+    make: fn(f64) -> Arc<dyn JudgeFactory>,
+}
+
+/// The threshold policy's knob is its manual-review band (the proceed tolerance and the warning
+/// ratios), which is what sends healthy canaries to a person; its rollback thresholds stay.
+fn threshold(s: f64) -> Arc<dyn JudgeFactory> {
+    let d = RollbackThresholds::default();
+    let ratio = |r: f64| (1.0 + (r - 1.0) * s).min(100.0);
+    let t = RollbackThresholds {
+        proceed_tolerance: ratio(d.proceed_tolerance),
+        latency_p95_warning: ratio(d.latency_p95_warning),
+        error_rate_warning: ratio(d.error_rate_warning),
+        latency_p50_warning: ratio(d.latency_p50_warning),
+        ..d
+    };
+    Arc::new(ThresholdParameters {
+        policy: RollbackPolicy::new(t).expect("scaled thresholds stay valid"),
+        ..ThresholdParameters::default()
+    })
+}
+
+fn flagger(s: f64) -> Arc<dyn JudgeFactory> {
+    let d = FlaggerParameters::default();
+    Arc::new(FlaggerParameters {
+        min_success_rate_percent: (100.0 - (100.0 - d.min_success_rate_percent) * s).max(0.0),
+        max_p99_ms: d.max_p99_ms * s,
+        ..d
+    })
+}
+
+fn argo(s: f64) -> Arc<dyn JudgeFactory> {
+    let d = ArgoParameters::default();
+    let rate = |r: f64| (100.0 - (100.0 - r) * s).max(0.0);
+    Arc::new(ArgoParameters {
+        success_rate_success_percent: rate(d.success_rate_success_percent),
+        success_rate_failure_percent: rate(d.success_rate_failure_percent),
+        p99_success_ms: d.p99_success_ms * s,
+        p99_failure_ms: d.p99_failure_ms * s,
+        ..d
+    })
+}
+
+fn kayenta(s: f64) -> Arc<dyn JudgeFactory> {
+    let d = KayentaParameters::default();
+    Arc::new(KayentaParameters {
+        confidence_level: (1.0 - (1.0 - d.confidence_level) / s).clamp(0.51, 1.0 - 1e-9),
+        ..d
+    })
+}
+
+const CONTENDERS: [Contender; 4] = [
+    Contender {
+        name: "threshold",
+        make: threshold,
+    },
+    Contender {
+        name: "flagger",
+        make: flagger,
+    },
+    Contender {
+        name: "argo",
+        make: argo,
+    },
+    Contender {
+        name: "kayenta",
+        make: kayenta,
+    },
+];
+
+/// One judge on one run.
+#[derive(Clone, Copy, Debug)]
+struct Outcome {
+    decision: RollbackDecision,
+    at_s: f64,
+    micros: f64,
+}
+
+fn judge(factory: &dyn JudgeFactory, run: &Simulation) -> Outcome {
+    let started = Instant::now();
+    let mut judge = factory.start().expect("valid parameters");
+    let first = run.canary.first().map(|o| o.at);
+    let mut decided = None;
+    for (b, c) in run.baseline.iter().zip(&run.canary) {
+        if let Verdict::Decided(e) = judge.observe(b, c) {
+            decided = Some((e.decision, c.at));
+            break;
+        }
+    }
+    let (decision, at) = match decided {
+        Some(d) => d,
+        None => (
+            judge.finish().decision,
+            run.canary.last().map(|o| o.at).unwrap_or_default(),
+        ),
+    };
+    let at_s = first.map_or(0.0, |f| (at - f).num_milliseconds() as f64 / 1000.0);
+    Outcome {
+        decision,
+        at_s,
+        micros: started.elapsed().as_secs_f64() * 1e6,
+    }
+}
+
+/// Simulates `seeds` of `case` on all cores and runs every factory on each run.
+fn evaluate(
+    case: &Case,
+    seeds: std::ops::Range<u64>,
+    factories: &[Arc<dyn JudgeFactory>],
+) -> Vec<Vec<Outcome>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let seeds: Vec<u64> = seeds.collect();
+    let parts: Vec<Vec<Vec<Outcome>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let seeds = &seeds;
+                scope.spawn(move || {
+                    let mut out = vec![Vec::new(); factories.len()];
+                    for &seed in seeds.iter().skip(t).step_by(threads) {
+                        let run = simulate(&case.run(seed)).expect("catalog scenarios are valid");
+                        for (f, o) in factories.iter().zip(out.iter_mut()) {
+                            o.push(judge(f.as_ref(), &run));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    let mut merged = vec![Vec::new(); factories.len()];
+    for part in parts {
+        for (m, p) in merged.iter_mut().zip(part) {
+            m.extend(p);
+        }
+    }
+    merged
+}
+
+fn flagged(outcomes: &[Outcome]) -> f64 {
+    outcomes
+        .iter()
+        .filter(|o| o.decision != RollbackDecision::Proceed)
+        .count() as f64
+        / outcomes.len() as f64
+}
+
+/// Finds the sensitivity at which `contender`'s A/A false-rollback rate on `aa-guide` is at
+/// most `TARGET`, by bisection on log₂ s in [−4, 4] over runs that are not evaluated later.
+fn calibrate(contender: &Contender, case: &Case, seeds: u64) -> f64 {
+    let range = 1_000_000..1_000_000 + seeds;
+    let rate = |s: f64| flagged(&evaluate(case, range.clone(), &[(contender.make)(s)])[0]);
+    let (mut lo, mut hi) = (-4.0f64, 4.0f64);
+    if rate(lo.exp2()) <= TARGET {
+        return lo.exp2();
+    }
+    for _ in 0..8 {
+        let mid = (lo + hi) / 2.0;
+        if rate(mid.exp2()) <= TARGET {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi.exp2()
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    Some(v[i])
+}
+
+/// One CSV row's numbers.
+struct Row {
+    judge: String,
+    family: Family,
+    scenario: String,
+    effect: String,
+    seeds: usize,
+    flagged: f64,
+    auto: f64,
+    median_rollback: Option<f64>,
+    p90_rollback: Option<f64>,
+    median_promote: Option<f64>,
+    median_decide: Option<f64>,
+    exposure: f64,
+    micros: f64,
+}
+
+fn row(judge: &str, case: &Case, outcomes: &[Outcome]) -> Row {
+    let n = outcomes.len();
+    let times = |pred: &dyn Fn(&Outcome) -> bool| -> Vec<f64> {
+        outcomes
+            .iter()
+            .filter(|o| pred(o))
+            .map(|o| o.at_s)
+            .collect()
+    };
+    let rolled = times(&|o| o.decision != RollbackDecision::Proceed);
+    let promoted = times(&|o| o.decision == RollbackDecision::Proceed);
+    let share = case.template.canary_share;
+    Row {
+        judge: judge.into(),
+        family: case.family,
+        scenario: case.scenario.clone(),
+        effect: case.effect.clone(),
+        seeds: n,
+        flagged: flagged(outcomes),
+        auto: outcomes
+            .iter()
+            .filter(|o| o.decision == RollbackDecision::RollbackAuto)
+            .count() as f64
+            / n as f64,
+        median_rollback: quantile(rolled.clone(), 0.5),
+        p90_rollback: quantile(rolled, 0.9),
+        median_promote: quantile(promoted, 0.5),
+        median_decide: quantile(outcomes.iter().map(|o| o.at_s).collect(), 0.5),
+        exposure: outcomes.iter().map(|o| share * o.at_s).sum::<f64>() / n as f64,
+        micros: outcomes.iter().map(|o| o.micros).sum::<f64>() / n as f64,
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0}")).unwrap_or_default()
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut out = String::from("judge,family,scenario,effect,seeds,false_rollback_rate,power,median_time_to_rollback_s,p90_time_to_rollback_s,median_time_to_promote_s,exposure,cpu_us_per_decision\n");
+    for r in rows {
+        let (false_rate, power) = match r.family {
+            Family::Regression => (String::new(), format!("{:.4}", r.flagged)),
+            _ => (format!("{:.4}", r.flagged), String::new()),
+        };
+        out += &format!(
+            "{},{},{},{},{},{},{},{},{},{},{:.1},{:.1}\n",
+            r.judge,
+            r.family.as_str(),
+            r.scenario,
+            r.effect,
+            r.seeds,
+            false_rate,
+            power,
+            opt(r.median_rollback),
+            opt(r.p90_rollback),
+            opt(r.median_promote),
+            r.exposure,
+            r.micros
+        );
+    }
+    out
+}
+
+fn markdown(rows: &[Row], judges: &[String]) -> String {
+    let mut out = String::new();
+    out += "### Healthy canaries (A/A): share not promoted [Wilson 95 %], automatic rollbacks in parentheses\n\n";
+    out += &format!(
+        "| scenario | {} |\n|---|{}\n",
+        judges.join(" | "),
+        "---|".repeat(judges.len())
+    );
+    let scenarios: Vec<&Row> = rows.iter().filter(|r| r.judge == judges[0]).collect();
+    for s in &scenarios {
+        if s.family == Family::Regression {
+            continue;
+        }
+        let cells: Vec<String> = judges
+            .iter()
+            .map(|j| {
+                let r = rows
+                    .iter()
+                    .find(|r| &r.judge == j && r.scenario == s.scenario && r.effect == s.effect)
+                    .expect("every judge ran every case");
+                let (lo, hi) = wilson_interval(
+                    (r.flagged * r.seeds as f64).round() as u64,
+                    r.seeds as u64,
+                    Z95,
+                );
+                format!(
+                    "{:.1} % [{:.1}, {:.1}] ({:.1} %)",
+                    r.flagged * 100.0,
+                    lo * 100.0,
+                    hi * 100.0,
+                    r.auto * 100.0
+                )
+            })
+            .collect();
+        let name = if s.effect.is_empty() {
+            s.scenario.clone()
+        } else {
+            format!("{} {}", s.scenario, s.effect)
+        };
+        out += &format!("| {name} | {} |\n", cells.join(" | "));
+    }
+    out += "\n### Regressions: power (share not promoted), median / p90 seconds to roll back\n\n";
+    out += &format!(
+        "| scenario | effect | {} |\n|---|---|{}\n",
+        judges.join(" | "),
+        "---|".repeat(judges.len())
+    );
+    for s in scenarios.iter().filter(|r| r.family == Family::Regression) {
+        let cells: Vec<String> = judges
+            .iter()
+            .map(|j| {
+                let r = rows
+                    .iter()
+                    .find(|r| &r.judge == j && r.scenario == s.scenario && r.effect == s.effect)
+                    .expect("every judge ran every case");
+                format!(
+                    "{:.0} % · {} / {} s",
+                    r.flagged * 100.0,
+                    opt(r.median_rollback),
+                    opt(r.p90_rollback)
+                )
+            })
+            .collect();
+        out += &format!(
+            "| {} | {} | {} |\n",
+            s.scenario,
+            s.effect,
+            cells.join(" | ")
+        );
+    }
+    out
+}
+
+/// Power (mean over regression cases) against the median time to decide on them, one point
+/// per judge.
+fn chart(rows: &[Row], judges: &[String], path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (760, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Judges on regressions: power against time to decide",
+            ("sans-serif", 18),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..1900f64, 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("median time to decide on a regression (s)")
+        .y_desc("power (mean over regression scenarios)")
+        .draw()?;
+    for (i, j) in judges.iter().enumerate() {
+        let reg: Vec<&Row> = rows
+            .iter()
+            .filter(|r| &r.judge == j && r.family == Family::Regression)
+            .collect();
+        let power = reg.iter().map(|r| r.flagged).sum::<f64>() / reg.len().max(1) as f64;
+        let times: Vec<f64> = reg.iter().filter_map(|r| r.median_decide).collect();
+        let t = quantile(times, 0.5).unwrap_or(0.0);
+        let colour = Palette99::pick(i % 4).to_rgba();
+        let calibrated = j.ends_with("@calibrated");
+        let label = format!("{j} ({:.0} %, {t:.0} s)", power * 100.0);
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((t, power))
+                + Circle::new(
+                    (0, 0),
+                    6,
+                    if calibrated {
+                        colour.stroke_width(2)
+                    } else {
+                        colour.filled()
+                    },
+                )
+                + Text::new(
+                    label,
+                    (9, if calibrated { 6 } else { -14 }),
+                    ("sans-serif", 13),
+                ),
+        ))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (aa_seeds, effect_seeds, calibration_seeds) = if quick {
+        (100, 40, 100)
+    } else {
+        (1000, 300, 400)
+    };
+    let started = Instant::now();
+    let cases = catalog();
+    eprintln!(
+        "judge_quality ({} mode): {} scenarios, {aa_seeds} seeds per A/A scenario, {effect_seeds} per effect",
+        if quick { "quick" } else { "full" },
+        cases.len()
+    );
+
+    // Calibration on aa-guide, with seeds the evaluation does not use.
+    let mut factories: Vec<Arc<dyn JudgeFactory>> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for c in &CONTENDERS {
+        factories.push((c.make)(1.0));
+        names.push(c.name.into());
+    }
+    for c in &CONTENDERS {
+        let s = calibrate(c, &cases[0], calibration_seeds);
+        eprintln!(
+            "  calibrated {} to {:.0} % A/A on aa-guide: sensitivity ×{s:.3} ({:.0?})",
+            c.name,
+            TARGET * 100.0,
+            started.elapsed()
+        );
+        factories.push((c.make)(s));
+        names.push(format!("{}@calibrated", c.name));
+    }
+
+    let mut rows = Vec::new();
+    for (k, case) in cases.iter().enumerate() {
+        let seeds = if case.family == Family::Aa {
+            aa_seeds
+        } else {
+            effect_seeds
+        };
+        let outcomes = evaluate(case, 0..seeds, &factories);
+        for (name, o) in names.iter().zip(&outcomes) {
+            rows.push(row(name, case, o));
+        }
+        eprintln!(
+            "  [{}/{}] {} {} ({:.0?})",
+            k + 1,
+            cases.len(),
+            case.scenario,
+            case.effect,
+            started.elapsed()
+        );
+    }
+
+    println!("{}", markdown(&rows, &names));
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::create_dir_all(&target);
+    let csv_path = target.join("judge_quality.csv");
+    std::fs::File::create(&csv_path)
+        .and_then(|mut f| f.write_all(csv(&rows).as_bytes()))
+        .expect("write the CSV");
+    let svg_path = target.join("judge_quality.svg");
+    chart(&rows, &names, &svg_path.to_string_lossy()).expect("draw the chart");
+    eprintln!(
+        "wrote {} and {} in {:.0?}",
+        csv_path.display(),
+        svg_path.display(),
+        started.elapsed()
+    );
+}
