@@ -129,42 +129,39 @@ fn judge(factory: &dyn JudgeFactory, run: &Simulation) -> Outcome {
     }
 }
 
-/// Simulates `seeds` of `case` on all cores and runs every factory on each run.
+/// `f` on every item, on all cores, in the items' order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("no panic"))
+            .collect()
+    })
+}
+
+/// Simulates `seeds` of `case` and runs every factory on each run: outcomes per factory.
 fn evaluate(
     case: &Case,
     seeds: std::ops::Range<u64>,
     factories: &[Arc<dyn JudgeFactory>],
 ) -> Vec<Vec<Outcome>> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let seeds: Vec<u64> = seeds.collect();
-    let parts: Vec<Vec<Vec<Outcome>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let seeds = &seeds;
-                scope.spawn(move || {
-                    let mut out = vec![Vec::new(); factories.len()];
-                    for &seed in seeds.iter().skip(t).step_by(threads) {
-                        let run = simulate(&case.run(seed)).expect("catalog scenarios are valid");
-                        for (f, o) in factories.iter().zip(out.iter_mut()) {
-                            o.push(judge(f.as_ref(), &run));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("no panic"))
-            .collect()
+    let per_seed = parallel(&seeds, |&seed| {
+        let run = simulate(&case.run(seed)).expect("catalog scenarios are valid");
+        factories
+            .iter()
+            .map(|f| judge(f.as_ref(), &run))
+            .collect::<Vec<_>>()
     });
-    let mut merged = vec![Vec::new(); factories.len()];
-    for part in parts {
-        for (m, p) in merged.iter_mut().zip(part) {
-            m.extend(p);
-        }
-    }
-    merged
+    (0..factories.len())
+        .map(|i| per_seed.iter().map(|o| o[i]).collect())
+        .collect()
 }
 
 fn flagged(outcomes: &[Outcome]) -> f64 {
@@ -175,11 +172,14 @@ fn flagged(outcomes: &[Outcome]) -> f64 {
         / outcomes.len() as f64
 }
 
-/// Finds the sensitivity at which `contender`'s A/A false-rollback rate on `aa-guide` is at
-/// most `TARGET`, by bisection on log₂ s in [−4, 4] over runs that are not evaluated later.
-fn calibrate(contender: &Contender, case: &Case, seeds: u64) -> f64 {
-    let range = 1_000_000..1_000_000 + seeds;
-    let rate = |s: f64| flagged(&evaluate(case, range.clone(), &[(contender.make)(s)])[0]);
+/// Finds the sensitivity at which `contender`'s A/A false-rollback rate on the calibration
+/// `runs` (simulated once, never evaluated later) is at most `TARGET`, by bisection on log₂ s
+/// in [−4, 4].
+fn calibrate(contender: &Contender, runs: &[Simulation]) -> f64 {
+    let rate = |s: f64| {
+        let factory = (contender.make)(s);
+        flagged(&parallel(runs, |run| judge(factory.as_ref(), run)))
+    };
     let (mut lo, mut hi) = (-4.0f64, 4.0f64);
     if rate(lo.exp2()) <= TARGET {
         return lo.exp2();
@@ -284,6 +284,13 @@ fn csv(rows: &[Row]) -> String {
     out
 }
 
+/// `judge`'s row for the same case as `like`.
+fn find<'a>(rows: &'a [Row], judge: &str, like: &Row) -> &'a Row {
+    rows.iter()
+        .find(|r| r.judge == judge && r.scenario == like.scenario && r.effect == like.effect)
+        .expect("every judge ran every case")
+}
+
 fn markdown(rows: &[Row], judges: &[String]) -> String {
     let mut out = String::new();
     out += "### Healthy canaries (A/A): share not promoted [Wilson 95 %], automatic rollbacks in parentheses\n\n";
@@ -300,10 +307,7 @@ fn markdown(rows: &[Row], judges: &[String]) -> String {
         let cells: Vec<String> = judges
             .iter()
             .map(|j| {
-                let r = rows
-                    .iter()
-                    .find(|r| &r.judge == j && r.scenario == s.scenario && r.effect == s.effect)
-                    .expect("every judge ran every case");
+                let r = find(rows, j, s);
                 let (lo, hi) = wilson_interval(
                     (r.flagged * r.seeds as f64).round() as u64,
                     r.seeds as u64,
@@ -335,10 +339,7 @@ fn markdown(rows: &[Row], judges: &[String]) -> String {
         let cells: Vec<String> = judges
             .iter()
             .map(|j| {
-                let r = rows
-                    .iter()
-                    .find(|r| &r.judge == j && r.scenario == s.scenario && r.effect == s.effect)
-                    .expect("every judge ran every case");
+                let r = find(rows, j, s);
                 format!(
                     "{:.0} % · {} / {} s",
                     r.flagged * 100.0,
@@ -353,6 +354,20 @@ fn markdown(rows: &[Row], judges: &[String]) -> String {
             s.effect,
             cells.join(" | ")
         );
+    }
+    out += "\n### Cost: µs of judging per run (the mean over scenarios), against the threshold judge in the same run\n\n";
+    out += "| judge | µs per run | × threshold |\n|---|---|---|\n";
+    let mean = |j: &str| {
+        let mine: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.judge == j)
+            .map(|r| r.micros)
+            .collect();
+        mine.iter().sum::<f64>() / mine.len().max(1) as f64
+    };
+    let baseline = mean(&judges[0]);
+    for j in judges {
+        out += &format!("| {j} | {:.0} | {:.1} |\n", mean(j), mean(j) / baseline);
     }
     out
 }
@@ -431,8 +446,12 @@ fn main() {
         factories.push((c.make)(1.0));
         names.push(c.name.into());
     }
+    let seeds: Vec<u64> = (1_000_000..1_000_000 + calibration_seeds).collect();
+    let runs = parallel(&seeds, |&seed| {
+        simulate(&cases[0].run(seed)).expect("catalog scenarios are valid")
+    });
     for c in &CONTENDERS {
-        let s = calibrate(c, &cases[0], calibration_seeds);
+        let s = calibrate(c, &runs);
         eprintln!(
             "  calibrated {} to {:.0} % A/A on aa-guide: sensitivity ×{s:.3} ({:.0?})",
             c.name,
@@ -442,6 +461,7 @@ fn main() {
         factories.push((c.make)(s));
         names.push(format!("{}@calibrated", c.name));
     }
+    drop(runs);
 
     let mut rows = Vec::new();
     for (k, case) in cases.iter().enumerate() {

@@ -249,6 +249,14 @@ fn kayenta_reads_the_confidence_gauge_and_refuses_bad_parameters() {
         .unwrap_err()
         .to_string()
         .contains("cpu"));
+    // A NaN effect-size threshold would make the metric unable to fail: refused.
+    let mut p = KayentaParameters::default();
+    p.metrics[1].allowed_increase = f64::NAN;
+    let e = KayentaJudge::new(p).unwrap_err().to_string();
+    assert!(
+        e.contains("error_rate") && e.contains("allowed_increase"),
+        "{e}"
+    );
     let p = KayentaParameters {
         pass: 50.0,
         ..KayentaParameters::default()

@@ -87,7 +87,7 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
             reason,
         })?;
     let share = scenario.canary_share;
-    let mut baseline = arm(scenario, &scenario.baseline, 0, 1.0 - share);
+    let baseline = arm(scenario, &scenario.baseline, 0, 1.0 - share);
     let mut canary = arm(scenario, &scenario.canary, 1, share);
 
     // Gaps: one stream for the run, so both arms lose the same scrapes.
@@ -100,10 +100,12 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
         }
         keep.push(!missing);
     }
-    let mut kept = keep.iter();
-    baseline.retain(|_| *kept.next().unwrap_or(&true));
-    let mut kept = keep.iter();
-    canary.retain(|_| *kept.next().unwrap_or(&true));
+    let (baseline, canary) = baseline
+        .into_iter()
+        .zip(canary)
+        .zip(keep)
+        .filter_map(|(pair, kept)| kept.then_some(pair))
+        .unzip();
     Ok(Simulation { baseline, canary })
 }
 

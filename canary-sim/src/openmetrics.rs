@@ -38,8 +38,12 @@ impl Simulation {
     pub fn to_openmetrics(&self, names: &MetricNames) -> String {
         let arms = [&self.baseline, &self.canary];
         let mut text = format!("# TYPE {} histogram\n", names.latency);
+        // An observation built by hand may lack a metric: it is left out, never a panic.
         for o in arms.iter().flat_map(|a| a.iter()) {
-            for &(le, count) in o.histograms[names::LATENCY].buckets() {
+            let Some(h) = o.histograms.get(names::LATENCY) else {
+                continue;
+            };
+            for &(le, count) in h.buckets() {
                 let le = if le.is_infinite() {
                     "+Inf".to_owned()
                 } else {
@@ -57,7 +61,12 @@ impl Simulation {
         let _ = writeln!(text, "# TYPE {} counter", names.requests);
         let total = format!("{}_total", names.requests);
         for o in arms.iter().flat_map(|a| a.iter()) {
-            let (requests, errors) = (o.counters[names::REQUESTS], o.counters[names::ERRORS]);
+            let (Some(&requests), Some(&errors)) = (
+                o.counters.get(names::REQUESTS),
+                o.counters.get(names::ERRORS),
+            ) else {
+                continue;
+            };
             line(
                 &mut text,
                 &total,
@@ -69,13 +78,9 @@ impl Simulation {
         }
         let _ = writeln!(text, "# TYPE {} gauge", names.confidence);
         for o in arms.iter().flat_map(|a| a.iter()) {
-            line(
-                &mut text,
-                &names.confidence,
-                o,
-                &[],
-                o.gauges[names::MODEL_CONFIDENCE],
-            );
+            if let Some(&c) = o.gauges.get(names::MODEL_CONFIDENCE) {
+                line(&mut text, &names.confidence, o, &[], c);
+            }
         }
         text.push_str("# EOF\n");
         text

@@ -334,3 +334,28 @@ fn the_catalog_covers_every_family_and_its_templates_are_valid() {
     assert_eq!(&long.canary[..=40], &short.canary[..]);
     assert!(FINE_BUCKETS.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn openmetrics_leaves_out_what_an_observation_lacks() {
+    use canary_core::Version;
+    let bare = Observation::new(Version::new("v1").unwrap(), canary_sim::epoch())
+        .with_gauge(names::MODEL_CONFIDENCE, 0.9);
+    let run = canary_sim::Simulation {
+        baseline: vec![bare.clone()],
+        canary: vec![bare],
+    };
+    let text = run.to_openmetrics(&canary_sim::MetricNames::default());
+    assert!(
+        !text.contains("_bucket{") && !text.contains("http_requests_total{"),
+        "{text}"
+    );
+    assert_eq!(text.matches("model_prediction_confidence{").count(), 2);
+    assert!(text.ends_with("# EOF\n"));
+    // A full run has every series, both status codes included.
+    let full = simulate(&Scenario::aa_guide(1)).unwrap();
+    let text = full.to_openmetrics(&canary_sim::MetricNames::default());
+    assert_eq!(
+        text.matches("status=\"500\"").count(),
+        2 * full.canary.len()
+    );
+}

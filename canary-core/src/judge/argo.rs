@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::peer::{evaluation, last, Looks, PeerMetric, Row};
-use super::{Judge, JudgeFactory, Schedule, Verdict};
+use super::peer::{evaluation, Looks, PeerMetric, Row};
+use super::{derive_metrics, Judge, JudgeFactory, Schedule, Verdict};
 use crate::error::{Error, Result};
+use crate::metrics::CanaryMetrics;
 use crate::observation::Observation;
 use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 
@@ -85,7 +86,6 @@ struct Counts {
     inconclusive: u32,
     consecutive_errors: u32,
     measured: u32,
-    last: Option<String>,
 }
 
 /// An Argo Rollouts `AnalysisRun` over canary-only measurements: Failed (rollback) when a
@@ -144,9 +144,13 @@ impl ArgoJudge {
         })
     }
 
-    fn measure(&self, metric: PeerMetric) -> (Phase, f64) {
-        let m = last(&self.looks.canary, self.parameters.interval);
-        let v = metric.of(&m);
+    /// The canary's point estimates over the last interval: what one measurement queries.
+    fn latest(&self) -> CanaryMetrics {
+        derive_metrics(&self.looks.canary, self.parameters.interval)
+    }
+
+    fn measure(&self, metric: PeerMetric, m: &CanaryMetrics) -> (Phase, f64) {
+        let v = metric.of(m);
         let p = &self.parameters;
         if v.is_nan() {
             return (Phase::Error, v);
@@ -175,14 +179,13 @@ impl ArgoJudge {
         (phase, v)
     }
 
-    fn rows(&self) -> Vec<Row> {
-        let m = last(&self.looks.canary, self.parameters.interval);
+    fn rows(&self, m: &CanaryMetrics) -> Vec<Row> {
         let p = &self.parameters;
         METRICS
             .iter()
             .zip(&self.counts)
             .map(|(&metric, c)| {
-                let v = metric.of(&m);
+                let v = metric.of(m);
                 let degraded = c.failed > p.failure_limit
                     || c.inconclusive > p.inconclusive_limit
                     || c.consecutive_errors > p.consecutive_error_limit;
@@ -221,12 +224,13 @@ impl ArgoJudge {
         decision: RollbackDecision,
         reason: String,
         rule: Option<(Rule, &str)>,
+        m: &CanaryMetrics,
     ) -> Evaluation {
         let conditions = rule
             .map(|(rule, metric)| (rule, Some(metric), reason.clone()))
             .into_iter()
             .collect();
-        let e = evaluation(decision, reason, conditions, self.rows(), &self.looks);
+        let e = evaluation(decision, reason, conditions, self.rows(m), &self.looks);
         self.decided = Some(e.clone());
         e
     }
@@ -256,19 +260,20 @@ impl Judge for ArgoJudge {
             return v;
         }
         let p = self.parameters.clone();
+        let m = self.latest();
         for (i, &metric) in METRICS.iter().enumerate() {
-            let (phase, value) = self.measure(metric);
+            let (phase, value) = self.measure(metric, &m);
             let c = &mut self.counts[i];
             c.measured += 1;
-            c.last = Some(format!("{phase:?} at {value}"));
+            c.consecutive_errors = match phase {
+                Phase::Error => c.consecutive_errors + 1,
+                _ => 0,
+            };
             match phase {
                 Phase::Successful => c.successful += 1,
                 Phase::Failed => c.failed += 1,
                 Phase::Inconclusive => c.inconclusive += 1,
-                Phase::Error => c.consecutive_errors += 1,
-            }
-            if phase != Phase::Error {
-                c.consecutive_errors = 0;
+                Phase::Error => {}
             }
             let name = metric.name();
             if c.failed > p.failure_limit {
@@ -280,6 +285,7 @@ impl Judge for ArgoJudge {
                     RollbackDecision::RollbackAuto,
                     reason,
                     Some((Rule::RollbackThreshold, name)),
+                    &m,
                 )));
             }
             if c.consecutive_errors > p.consecutive_error_limit {
@@ -291,6 +297,7 @@ impl Judge for ArgoJudge {
                     RollbackDecision::RollbackAuto,
                     reason,
                     Some((Rule::MissingData, name)),
+                    &m,
                 )));
             }
             if c.inconclusive > p.inconclusive_limit {
@@ -302,6 +309,7 @@ impl Judge for ArgoJudge {
                     RollbackDecision::RollbackManual,
                     reason,
                     Some((Rule::WarningThreshold, name)),
+                    &m,
                 )));
             }
         }
@@ -314,6 +322,7 @@ impl Judge for ArgoJudge {
                 RollbackDecision::Proceed,
                 reason,
                 None,
+                &m,
             )));
         }
         Verdict::Continue
@@ -324,10 +333,12 @@ impl Judge for ArgoJudge {
             return e.clone();
         }
         let reason = "the run ended before Argo's analysis took all its measurements".to_owned();
+        let m = self.latest();
         self.decide(
             RollbackDecision::RollbackManual,
             reason,
             Some((Rule::InsufficientSamples, "analysis")),
+            &m,
         )
     }
 }

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::peer::{evaluation, last, Looks, PeerMetric, Row};
-use super::{Judge, JudgeFactory, Schedule, Verdict};
+use super::peer::{evaluation, Looks, PeerMetric, Row};
+use super::{derive_metrics, Judge, JudgeFactory, Schedule, Verdict};
 use crate::error::{Error, Result};
+use crate::metrics::CanaryMetrics;
 use crate::observation::Observation;
 use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 
@@ -103,11 +104,15 @@ impl FlaggerJudge {
         })
     }
 
-    fn rows(&self) -> Vec<Row> {
-        let m = last(&self.looks.canary, self.parameters.interval);
+    /// The canary's point estimates over the last interval: what one check reads.
+    fn latest(&self) -> CanaryMetrics {
+        derive_metrics(&self.looks.canary, self.parameters.interval)
+    }
+
+    fn rows(&self, m: &CanaryMetrics) -> Vec<Row> {
         let p = &self.parameters;
-        let success = PeerMetric::ErrorRate.of(&m);
-        let p99 = PeerMetric::P99.of(&m);
+        let success = PeerMetric::ErrorRate.of(m);
+        let p99 = PeerMetric::P99.of(m);
         let status = |ok: bool, v: f64| match (v.is_nan(), ok) {
             (true, _) => ComparisonStatus::NoData,
             (false, true) => ComparisonStatus::Stable,
@@ -139,11 +144,10 @@ impl FlaggerJudge {
     }
 
     /// One check: the failure's message, if it failed.
-    fn check(&self) -> Option<String> {
-        let m = last(&self.looks.canary, self.parameters.interval);
+    fn check(&self, m: &CanaryMetrics) -> Option<String> {
         let p = &self.parameters;
-        let error_rate = PeerMetric::ErrorRate.of(&m);
-        let p99 = PeerMetric::P99.of(&m);
+        let error_rate = PeerMetric::ErrorRate.of(m);
+        let p99 = PeerMetric::P99.of(m);
         if error_rate.is_nan() || p99.is_nan() {
             return Some("no values found for the canary's metrics".into());
         }
@@ -163,7 +167,12 @@ impl FlaggerJudge {
         None
     }
 
-    fn decide(&mut self, decision: RollbackDecision, reason: String) -> Evaluation {
+    fn decide(
+        &mut self,
+        decision: RollbackDecision,
+        reason: String,
+        m: &CanaryMetrics,
+    ) -> Evaluation {
         let conditions = match decision {
             RollbackDecision::RollbackAuto => vec![(
                 Rule::RollbackThreshold,
@@ -180,7 +189,7 @@ impl FlaggerJudge {
             }
             RollbackDecision::Proceed => Vec::new(),
         };
-        let e = evaluation(decision, reason, conditions, self.rows(), &self.looks);
+        let e = evaluation(decision, reason, conditions, self.rows(m), &self.looks);
         self.decided = Some(e.clone());
         e
     }
@@ -209,7 +218,8 @@ impl Judge for FlaggerJudge {
         {
             return v;
         }
-        match self.check() {
+        let m = self.latest();
+        match self.check(&m) {
             Some(failure) => {
                 self.failed += 1;
                 self.last_failure = Some(failure);
@@ -224,16 +234,18 @@ impl Judge for FlaggerJudge {
                 self.failed + self.passed,
                 p.threshold
             );
-            return Verdict::Decided(Box::new(
-                self.decide(RollbackDecision::RollbackAuto, reason),
-            ));
+            return Verdict::Decided(Box::new(self.decide(
+                RollbackDecision::RollbackAuto,
+                reason,
+                &m,
+            )));
         }
         if self.passed >= p.iterations {
             let reason = format!(
                 "Flagger analysis passed: {} checks passed, {} failed (threshold {})",
                 self.passed, self.failed, p.threshold
             );
-            return Verdict::Decided(Box::new(self.decide(RollbackDecision::Proceed, reason)));
+            return Verdict::Decided(Box::new(self.decide(RollbackDecision::Proceed, reason, &m)));
         }
         Verdict::Continue
     }
@@ -246,6 +258,7 @@ impl Judge for FlaggerJudge {
             "the run ended before Flagger's analysis finished ({} passed, {} failed)",
             self.passed, self.failed
         );
-        self.decide(RollbackDecision::RollbackManual, reason)
+        let m = self.latest();
+        self.decide(RollbackDecision::RollbackManual, reason, &m)
     }
 }

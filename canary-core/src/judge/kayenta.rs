@@ -152,6 +152,20 @@ impl KayentaJudge {
         if p.metrics.is_empty() {
             return Err(invalid("metrics", "at least one metric".into()));
         }
+        if let Some(m) = p.metrics.iter().find(|m| {
+            !(m.allowed_increase.is_finite()
+                && m.allowed_increase > 0.0
+                && m.allowed_decrease.is_finite()
+                && m.allowed_decrease > 0.0)
+        }) {
+            return Err(invalid(
+                "metrics",
+                format!(
+                    "{}: allowed_increase and allowed_decrease must be finite and > 0",
+                    m.name
+                ),
+            ));
+        }
         let metrics = p
             .metrics
             .iter()
@@ -256,8 +270,13 @@ impl KayentaJudge {
         (score, rows, conditions)
     }
 
-    fn decide(&mut self, decision: RollbackDecision, reason: String) -> Evaluation {
-        let (_, rows, mut conditions) = self.judge();
+    /// The decision with the evidence of the judgement it rests on.
+    fn decide(
+        &mut self,
+        decision: RollbackDecision,
+        reason: String,
+        (rows, mut conditions): (Vec<Row>, Vec<Finding>),
+    ) -> Evaluation {
         if decision == RollbackDecision::RollbackManual && conditions.is_empty() {
             conditions.push((Rule::WarningThreshold, None, reason.clone()));
         }
@@ -373,7 +392,7 @@ impl Judge for KayentaJudge {
         {
             return v;
         }
-        let (score, _, _) = self.judge();
+        let (score, rows, conditions) = self.judge();
         self.scores.push(score);
         let p = &self.parameters;
         let last = self.looks.elapsed() >= p.lifetime;
@@ -403,7 +422,9 @@ impl Judge for KayentaJudge {
             None
         };
         match verdict {
-            Some((d, reason)) => Verdict::Decided(Box::new(self.decide(d, reason))),
+            Some((d, reason)) => {
+                Verdict::Decided(Box::new(self.decide(d, reason, (rows, conditions))))
+            }
             None => Verdict::Continue,
         }
     }
@@ -416,6 +437,7 @@ impl Judge for KayentaJudge {
             "the run ended before Kayenta's lifetime (scores so far: {})",
             self.scores_text()
         );
-        self.decide(RollbackDecision::RollbackManual, reason)
+        let (_, rows, conditions) = self.judge();
+        self.decide(RollbackDecision::RollbackManual, reason, (rows, conditions))
     }
 }

@@ -22,17 +22,11 @@ pub(super) struct Looks {
 
 impl Looks {
     /// Keeps the pair; true when a look is due at it: the first observation at least
-    /// `first + taken · every` into the run (a missing scrape delays a look, never skips it).
-    fn push(
-        &mut self,
-        baseline: &Observation,
-        canary: &Observation,
-        first: Duration,
-        every: Duration,
-    ) -> bool {
+    /// `(taken + 1) · every` into the run (a missing scrape delays a look, never skips it).
+    fn push(&mut self, baseline: &Observation, canary: &Observation, every: Duration) -> bool {
         self.baseline.push(baseline.clone());
         self.canary.push(canary.clone());
-        let due = first + every * self.taken;
+        let due = every.saturating_mul(self.taken.saturating_add(1));
         if self.elapsed() >= due {
             self.taken += 1;
             true
@@ -53,7 +47,7 @@ impl Looks {
         if let Some(e) = decided {
             return Some(Verdict::Decided(Box::new(e.clone())));
         }
-        (!self.push(baseline, canary, every, every)).then_some(Verdict::Continue)
+        (!self.push(baseline, canary, every)).then_some(Verdict::Continue)
     }
 
     /// Time since the first observation.
@@ -63,12 +57,6 @@ impl Looks {
             _ => Duration::ZERO,
         }
     }
-}
-
-/// One arm's point estimates over the last `window` (Prometheus's `increase`,
-/// `histogram_quantile` and `avg_over_time` over `[window]`), as [`derive_metrics`].
-pub(super) fn last(arm: &[Observation], window: Duration) -> CanaryMetrics {
-    derive_metrics(arm, window)
 }
 
 /// A value per `step` from the first observation to the last: what a `query_range` with that
