@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use canary_core::judge::{
-    ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, ThresholdParameters,
-    Verdict,
+    ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, SequentialMetric,
+    SequentialParameters, ThresholdParameters, Verdict,
 };
 use canary_core::stats::wilson_interval;
 use canary_core::{RollbackDecision, RollbackPolicy, RollbackThresholds};
@@ -76,7 +76,34 @@ fn kayenta(s: f64) -> Arc<dyn JudgeFactory> {
     })
 }
 
-const CONTENDERS: [Contender; 4] = [
+/// The sequential judge's knob is its margins δ (its α stays): larger is more tolerant.
+fn sequential(s: f64) -> Arc<dyn JudgeFactory> {
+    Arc::new(scaled_margins(SequentialParameters::default(), s))
+}
+
+/// The sequential judge deciding sooner: one minute of warm-up and two of evidence.
+fn sequential_fast(s: f64) -> Arc<dyn JudgeFactory> {
+    let p = SequentialParameters {
+        warmup: std::time::Duration::from_secs(60),
+        min_evidence: std::time::Duration::from_secs(120),
+        ..SequentialParameters::default()
+    };
+    Arc::new(scaled_margins(p, s))
+}
+
+fn scaled_margins(mut p: SequentialParameters, s: f64) -> SequentialParameters {
+    for m in &mut p.metrics {
+        match m {
+            SequentialMetric::Count { margin, .. }
+            | SequentialMetric::Latency { margin, .. }
+            | SequentialMetric::Gauge { margin, .. } => *margin *= s,
+            _ => {}
+        }
+    }
+    p
+}
+
+const CONTENDERS: [Contender; 6] = [
     Contender {
         name: "threshold",
         make: threshold,
@@ -92,6 +119,14 @@ const CONTENDERS: [Contender; 4] = [
     Contender {
         name: "kayenta",
         make: kayenta,
+    },
+    Contender {
+        name: "sequential",
+        make: sequential,
+    },
+    Contender {
+        name: "sequential-fast",
+        make: sequential_fast,
     },
 ];
 
@@ -219,6 +254,8 @@ struct Row {
     median_decide: Option<f64>,
     exposure: f64,
     micros: f64,
+    /// The share rolled back (not promoted) within 30 minutes.
+    within_30: f64,
 }
 
 fn row(judge: &str, case: &Case, outcomes: &[Outcome]) -> Row {
@@ -251,6 +288,11 @@ fn row(judge: &str, case: &Case, outcomes: &[Outcome]) -> Row {
         median_decide: quantile(outcomes.iter().map(|o| o.at_s).collect(), 0.5),
         exposure: outcomes.iter().map(|o| share * o.at_s).sum::<f64>() / n as f64,
         micros: outcomes.iter().map(|o| o.micros).sum::<f64>() / n as f64,
+        within_30: outcomes
+            .iter()
+            .filter(|o| o.decision != RollbackDecision::Proceed && o.at_s <= 1800.0)
+            .count() as f64
+            / n as f64,
     }
 }
 
@@ -355,6 +397,14 @@ fn markdown(rows: &[Row], judges: &[String]) -> String {
             cells.join(" | ")
         );
     }
+    for (ours, theirs) in [
+        ("sequential", "kayenta"),
+        ("sequential@calibrated", "kayenta@calibrated"),
+    ] {
+        if judges.iter().any(|j| j == ours) && judges.iter().any(|j| j == theirs) {
+            out += &versus(rows, &scenarios, ours, theirs);
+        }
+    }
     out += "\n### Cost: µs of judging per run (the mean over scenarios), against the threshold judge in the same run\n\n";
     out += "| judge | µs per run | × threshold |\n|---|---|---|\n";
     let mean = |j: &str| {
@@ -385,7 +435,7 @@ fn chart(rows: &[Row], judges: &[String], path: &str) -> Result<(), Box<dyn std:
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(56)
-        .build_cartesian_2d(0f64..1900f64, 0f64..1f64)?;
+        .build_cartesian_2d(0f64..3700f64, 0f64..1f64)?;
     chart
         .configure_mesh()
         .x_desc("median time to decide on a regression (s)")
@@ -399,7 +449,7 @@ fn chart(rows: &[Row], judges: &[String], path: &str) -> Result<(), Box<dyn std:
         let power = reg.iter().map(|r| r.flagged).sum::<f64>() / reg.len().max(1) as f64;
         let times: Vec<f64> = reg.iter().filter_map(|r| r.median_decide).collect();
         let t = quantile(times, 0.5).unwrap_or(0.0);
-        let colour = Palette99::pick(i % 4).to_rgba();
+        let colour = Palette99::pick(i % 10).to_rgba();
         let calibrated = j.ends_with("@calibrated");
         let label = format!("{j} ({:.0} %, {t:.0} s)", power * 100.0);
         chart.draw_series(std::iter::once(
@@ -425,14 +475,36 @@ fn chart(rows: &[Row], judges: &[String], path: &str) -> Result<(), Box<dyn std:
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (aa_seeds, effect_seeds, calibration_seeds) = if quick {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let (mut aa_seeds, mut effect_seeds, calibration_seeds) = if quick {
         (100, 40, 100)
     } else {
-        (1000, 300, 400)
+        (2000, 300, 400)
     };
+    // Exploration: `--only sequential,kayenta`, `--scenario aa-` (a name prefix), `--seeds N`.
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let only: Option<Vec<String>> =
+        flag("--only").map(|v| v.split(',').map(String::from).collect());
+    let prefix = flag("--scenario").unwrap_or_default();
+    if let Some(n) = flag("--seeds").and_then(|v| v.parse().ok()) {
+        (aa_seeds, effect_seeds) = (n, n);
+    }
+    let contenders: Vec<&Contender> = CONTENDERS
+        .iter()
+        .filter(|c| only.as_ref().is_none_or(|o| o.iter().any(|n| n == c.name)))
+        .collect();
+    let calibrating = !args.iter().any(|a| a == "--native");
     let started = Instant::now();
-    let cases = catalog();
+    let cases: Vec<Case> = catalog()
+        .into_iter()
+        .filter(|c| c.scenario.starts_with(&prefix))
+        .collect();
     eprintln!(
         "judge_quality ({} mode): {} scenarios, {aa_seeds} seeds per A/A scenario, {effect_seeds} per effect",
         if quick { "quick" } else { "full" },
@@ -442,15 +514,20 @@ fn main() {
     // Calibration on aa-guide, with seeds the evaluation does not use.
     let mut factories: Vec<Arc<dyn JudgeFactory>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    for c in &CONTENDERS {
+    for c in &contenders {
         factories.push((c.make)(1.0));
         names.push(c.name.into());
     }
     let seeds: Vec<u64> = (1_000_000..1_000_000 + calibration_seeds).collect();
-    let runs = parallel(&seeds, |&seed| {
-        simulate(&cases[0].run(seed)).expect("catalog scenarios are valid")
-    });
-    for c in &CONTENDERS {
+    let calibration = catalog().remove(0);
+    let runs = if calibrating {
+        parallel(&seeds, |&seed| {
+            simulate(&calibration.run(seed)).expect("catalog scenarios are valid")
+        })
+    } else {
+        Vec::new()
+    };
+    for c in contenders.iter().filter(|_| calibrating) {
         let s = calibrate(c, &runs);
         eprintln!(
             "  calibrated {} to {:.0} % A/A on aa-guide: sensitivity ×{s:.3} ({:.0?})",
@@ -485,6 +562,9 @@ fn main() {
     }
 
     println!("{}", markdown(&rows, &names));
+    if names.iter().any(|n| n == "sequential") {
+        println!("{}", ten_metrics(&cases));
+    }
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::create_dir_all(&target);
     let csv_path = target.join("judge_quality.csv");
@@ -499,4 +579,95 @@ fn main() {
         svg_path.display(),
         started.elapsed()
     );
+}
+
+/// The sequential judge's cost per decision (one observation judged) with ten metrics: three
+/// latency histograms, four counters, three gauges (the same series under ten names, so that
+/// every test runs), on aa-guide runs judged for the full hour.
+fn ten_metrics(cases: &[Case]) -> String {
+    let mut p = SequentialParameters::default();
+    let template = p.metrics.clone();
+    p.metrics.clear();
+    for (i, m) in template.iter().cycle().take(10).enumerate() {
+        let mut m = m.clone();
+        match &mut m {
+            SequentialMetric::Count { name, .. }
+            | SequentialMetric::Latency { name, .. }
+            | SequentialMetric::Gauge { name, .. } => *name = format!("{name}_{i}"),
+            _ => {}
+        }
+        p.metrics.push(m);
+    }
+    p.min_duration = p.max_duration;
+    let Some(case) = cases.iter().find(|c| c.scenario == "aa-guide") else {
+        return String::new();
+    };
+    let runs: Vec<Simulation> = (0..20)
+        .map(|seed| simulate(&case.run(seed)).expect("valid"))
+        .collect();
+    let (mut decisions, mut seconds, mut longest) = (0u64, 0.0f64, 0usize);
+    for run in &runs {
+        let mut judge = canary_core::judge::SequentialJudge::new(p.clone()).expect("valid");
+        let started = Instant::now();
+        for (b, c) in run.baseline.iter().zip(&run.canary) {
+            decisions += 1;
+            if let Verdict::Decided(_) = canary_core::judge::Judge::observe(&mut judge, b, c) {
+                break;
+            }
+        }
+        seconds += started.elapsed().as_secs_f64();
+        longest = longest.max(canary_core::judge::Judge::sequence(&judge).len());
+    }
+    format!(
+        "### Sequential judge, ten metrics\n\n{:.1} µs of CPU per decision (one observation judged), over {decisions} decisions on 20 one-hour aa-guide runs; the longest evidence trace kept {longest} points (capped at 2,000 whatever the run's length).\n",
+        seconds * 1e6 / decisions as f64
+    )
+}
+
+/// `ours` against `theirs` on every regression: power, power within 30 minutes, the ratio of
+/// median times to roll back where both detect (power ≥ 50 %), and their median; then the
+/// median time to promote healthy canaries.
+fn versus(rows: &[Row], scenarios: &[&Row], ours: &str, theirs: &str) -> String {
+    let mut out = format!(
+        "\n### {ours} against {theirs}\n\n| scenario | effect | power (ours / theirs) | within 30 min (ours / theirs) | time to roll back, ours ÷ theirs |\n|---|---|---|---|---|\n"
+    );
+    let mut ratios = Vec::new();
+    let mut worst_gap = f64::NEG_INFINITY;
+    for s in scenarios.iter().filter(|r| r.family == Family::Regression) {
+        let (a, b) = (find(rows, ours, s), find(rows, theirs, s));
+        let ratio = match (a.median_rollback, b.median_rollback) {
+            (Some(x), Some(y)) if a.flagged >= 0.5 && b.flagged >= 0.5 && y > 0.0 => {
+                ratios.push(x / y);
+                format!("{:.2}", x / y)
+            }
+            _ => "—".into(),
+        };
+        worst_gap = worst_gap.max((b.flagged - a.flagged) * 100.0);
+        out += &format!(
+            "| {} | {} | {:.1} % / {:.1} % | {:.1} % / {:.1} % | {ratio} |\n",
+            s.scenario,
+            s.effect,
+            a.flagged * 100.0,
+            b.flagged * 100.0,
+            a.within_30 * 100.0,
+            b.within_30 * 100.0
+        );
+    }
+    let promote = |j: &str| {
+        quantile(
+            rows.iter()
+                .filter(|r| r.judge == j && r.family == Family::Aa)
+                .filter_map(|r| r.median_promote)
+                .collect(),
+            0.5,
+        )
+    };
+    out += &format!(
+        "\nMedian over the scenarios both detect of (time to roll back, ours ÷ theirs): {}; the largest power shortfall against {theirs}: {:.1} points; median time to promote a healthy canary: {} s against {} s.\n",
+        quantile(ratios, 0.5).map_or("—".into(), |r| format!("{r:.2}")),
+        worst_gap.max(0.0),
+        opt(promote(ours)),
+        opt(promote(theirs))
+    );
+    out
 }

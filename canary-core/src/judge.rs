@@ -19,16 +19,18 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::metrics::CanaryMetrics;
 use crate::observation::{names, Observation};
-use crate::policy::{Evaluation, RollbackPolicy};
+use crate::policy::{AnytimeInterval, Evaluation, RollbackPolicy};
 
 mod argo;
 mod flagger;
 mod kayenta;
 mod peer;
+mod sequential;
 
 pub use argo::{ArgoJudge, ArgoParameters};
 pub use flagger::{FlaggerJudge, FlaggerParameters};
 pub use kayenta::{KayentaJudge, KayentaMetric, KayentaParameters};
+pub use sequential::{detectable_ratio, SequentialJudge, SequentialMetric, SequentialParameters};
 
 /// When a judge looks at the evidence, counted from the run's first observation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +85,31 @@ pub trait Judge: Send {
     fn observe(&mut self, baseline: &Observation, canary: &Observation) -> Verdict;
     /// The maximum duration is reached: the decision.
     fn finish(&mut self) -> Evaluation;
+
+    /// The run goes on at a new traffic weight (progressive delivery) after this judge
+    /// proceeded. A judge whose evidence stays valid across steps forgets its `Proceed`, keeps
+    /// its evidence, and answers true; the default answers false and the validator starts a
+    /// fresh judge for the next step.
+    fn resume(&mut self) -> bool {
+        false
+    }
+
+    /// Its evidence over time, for reports: each judged statistic's estimate and interval at
+    /// the looks it kept. Empty for judges that decide from one look.
+    fn sequence(&self) -> Vec<SequencePoint> {
+        Vec::new()
+    }
+}
+
+/// One statistic's anytime-valid interval at one look, for the report's evidence over time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SequencePoint {
+    /// Seconds since the run's first observation.
+    pub seconds: f64,
+    /// The metric, e.g. `latency_p99`.
+    pub metric: String,
+    /// The statistic's estimate, interval and margin then.
+    pub interval: AnytimeInterval,
 }
 
 /// Makes a fresh [`Judge`] for each canary run (a judge is stateful), so a validator can run

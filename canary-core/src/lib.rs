@@ -69,8 +69,8 @@ pub use error::{BoxError, Error, Result};
 pub use metrics::{CanaryMetrics, Plausible};
 pub use notifier::{DecisionEvent, Notifier};
 pub use policy::{
-    ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison, MetricSpec,
-    RollbackDecision, RollbackPolicy, Rule,
+    AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
+    MetricComparison, MetricSpec, RollbackDecision, RollbackPolicy, Rule,
 };
 pub use report::{Action, ActionRecord, Outcome, ValidationReport};
 pub use retry::RetryPolicy;

@@ -31,8 +31,8 @@ mod rules;
 mod types;
 
 pub use types::{
-    ComparisonStatus, Condition, Criticality, Direction, Evaluation, MetricComparison, MetricSpec,
-    RollbackDecision, Rule,
+    AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
+    MetricComparison, MetricSpec, RollbackDecision, Rule,
 };
 
 /// The guide's `RollbackPolicy`: thresholds plus the metrics they judge.

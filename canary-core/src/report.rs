@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deployer::RollbackTarget;
 use crate::format::{num, percent_change, value_text};
+use crate::judge::SequencePoint;
 use crate::policy::{
     ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
 };
@@ -56,6 +57,10 @@ pub struct StepReport {
     pub waited_seconds: f64,
     /// The analysis, with its evidence.
     pub evaluation: Evaluation,
+    /// A sequential judge's evidence over time during the step: each statistic's estimate,
+    /// interval and margin at the looks it kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence: Vec<SequencePoint>,
 }
 
 /// An operation the validator carried out.
@@ -268,6 +273,7 @@ impl ValidationReport {
                 );
             }
             md.push('\n');
+            write_sequences(&mut md, &self.steps);
             if let Some(e) = &self.evaluation {
                 e.write_conditions_and_queries(&mut md);
             }
@@ -425,4 +431,51 @@ impl Evaluation {
             let _ = writeln!(md, "- warning: {w}");
         }
     }
+}
+
+/// Rows of evidence over time each metric shows at most per step: evenly spaced looks, the
+/// last one always included.
+const SEQUENCE_ROWS: usize = 8;
+
+/// The sequential judges' evidence over time, per step and statistic: estimate, interval and
+/// margin at evenly spaced looks.
+fn write_sequences(md: &mut String, steps: &[StepReport]) {
+    if steps.iter().all(|s| s.sequence.is_empty()) {
+        return;
+    }
+    md.push_str("### Evidence over time\n\n");
+    md.push_str("| Region | Step | Minute | Metric | Statistic | Estimate | Interval | Margin |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    for s in steps {
+        let mut by_metric: Vec<(&str, Vec<&SequencePoint>)> = Vec::new();
+        for p in &s.sequence {
+            match by_metric.iter_mut().find(|(m, _)| *m == p.metric) {
+                Some((_, v)) => v.push(p),
+                None => by_metric.push((&p.metric, vec![p])),
+            }
+        }
+        for (metric, points) in by_metric {
+            let n = points.len();
+            let picked: std::collections::BTreeSet<usize> = (0..SEQUENCE_ROWS.min(n))
+                .map(|i| (i + 1) * n / SEQUENCE_ROWS.min(n) - 1)
+                .collect();
+            for p in picked.into_iter().map(|i| points[i]) {
+                let v = |x: Option<f64>| x.map(num).unwrap_or_else(|| "—".into());
+                let i = &p.interval;
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {metric} | {} | {} | [{}, {}] | {} |",
+                    s.region.as_deref().unwrap_or("—"),
+                    s.step,
+                    num(p.seconds / 60.0),
+                    i.statistic,
+                    v(i.estimate),
+                    v(i.lower),
+                    v(i.upper),
+                    num(i.margin)
+                );
+            }
+        }
+    }
+    md.push('\n');
 }

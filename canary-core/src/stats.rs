@@ -1,7 +1,9 @@
 //! Statistics the judges and the benchmark share: the normal distribution, the Wilcoxon rank-sum
 //! (Mann-Whitney) test as R's `wilcox.test` computes it with the normal approximation, and the
-//! Wilson score interval. Pure functions, no I/O.
+//! Wilson score interval; and [`anytime`], e-values and confidence sequences for the sequential
+//! judge. Pure functions, no I/O.
 
+pub mod anytime;
 mod wilcoxon;
 
 pub use wilcoxon::{rank_sum, RankSum};

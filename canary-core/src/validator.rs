@@ -594,6 +594,8 @@ impl CanaryValidator {
         };
         let warmup = request.warmup.unwrap_or(self.config.warmup);
         let mut last = None;
+        // A judge that can carry its evidence across traffic weights keeps judging.
+        let mut carried: Option<Box<dyn judge::Judge>> = None;
         for (n, weight) in weights.into_iter().enumerate() {
             let span = info_span!(
                 "canary_step",
@@ -610,7 +612,10 @@ impl CanaryValidator {
                 weight,
                 journal,
             };
-            let evaluation = self.analyze_step(&ctx, warmup).instrument(span).await?;
+            let evaluation = self
+                .analyze_step(&ctx, warmup, &mut carried)
+                .instrument(span)
+                .await?;
             let decision = evaluation.decision;
             last = Some(evaluation);
             if decision != RollbackDecision::Proceed {
@@ -624,6 +629,7 @@ impl CanaryValidator {
         &self,
         ctx: &StepContext<'_>,
         warmup: Duration,
+        carried: &mut Option<Box<dyn judge::Judge>>,
     ) -> Result<Evaluation, StepFailure> {
         let StepContext {
             i,
@@ -645,7 +651,7 @@ impl CanaryValidator {
             result.map_err(|e| fail("set the canary weight", e))?;
         }
         if let Some(factory) = &self.judge {
-            return self.judged_step(ctx, factory.as_ref()).await;
+            return self.judged_step(ctx, factory.as_ref(), carried).await;
         }
         lock(journal).step[i] = format!("step {step}: warm-up");
         let started_at = self.clock.now();
@@ -677,15 +683,17 @@ impl CanaryValidator {
         let c = checked(c, &request.version).map_err(|e| fail("fetch canary metrics", e))?;
         let evaluation = self.policy.evaluate(&b, &c);
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
-        Ok(ctx.record(started_at, warmup.as_secs_f64(), evaluation))
+        Ok(ctx.record(started_at, warmup.as_secs_f64(), evaluation, Vec::new()))
     }
 
     /// One step decided by a judge: observations of both arms every `judge_step`, fed in time
-    /// order, until the judge decides or `max_duration` makes it.
+    /// order, until the judge decides or `max_duration` makes it. A judge carried from the
+    /// previous step that [resumes](judge::Judge::resume) keeps its evidence.
     async fn judged_step(
         &self,
         ctx: &StepContext<'_>,
         factory: &dyn JudgeFactory,
+        carried: &mut Option<Box<dyn judge::Judge>>,
     ) -> Result<Evaluation, StepFailure> {
         let StepContext {
             i,
@@ -707,7 +715,11 @@ impl CanaryValidator {
             };
             return Err(fail("start the judge", error));
         };
-        let mut judge = factory.start().map_err(|e| fail("start the judge", e))?;
+        let resumed = carried.take().and_then(|mut j| j.resume().then_some(j));
+        let mut judge = match resumed {
+            Some(j) => j,
+            None => factory.start().map_err(|e| fail("start the judge", e))?,
+        };
         lock(journal).step[i] = format!("step {step}: judging ({})", judge.name());
         let started_at = self.clock.now();
         let every = self.config.judge_step;
@@ -752,7 +764,20 @@ impl CanaryValidator {
         };
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, judge = judge.name(), "analysis");
         let waited = elapsed(started_at, self.clock.now()).as_secs_f64();
-        Ok(ctx.record(started_at, waited, evaluation))
+        // This step's share of the judge's evidence over time: what earlier steps did not show.
+        let shown = lock(journal)
+            .steps
+            .iter()
+            .filter(|s| s.region == region.name)
+            .filter_map(|s| s.sequence.last().map(|p| p.seconds))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let sequence = judge
+            .sequence()
+            .into_iter()
+            .filter(|p| p.seconds > shown)
+            .collect();
+        *carried = Some(judge);
+        Ok(ctx.record(started_at, waited, evaluation, sequence))
     }
 }
 
@@ -776,6 +801,7 @@ impl StepContext<'_> {
         started_at: chrono::DateTime<chrono::Utc>,
         waited_seconds: f64,
         evaluation: Evaluation,
+        sequence: Vec<judge::SequencePoint>,
     ) -> Evaluation {
         lock(self.journal).steps.push(StepReport {
             region: self.region.name.clone(),
@@ -784,6 +810,7 @@ impl StepContext<'_> {
             started_at,
             waited_seconds,
             evaluation: evaluation.clone(),
+            sequence,
         });
         evaluation
     }

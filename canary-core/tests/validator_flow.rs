@@ -1081,4 +1081,144 @@ mod judged {
         );
         assert!(rig.deployer.canary().is_none());
     }
+
+    mod sequential {
+        //! The sequential judge in the validator's continuous mode.
+
+        use super::*;
+        use canary_core::judge::SequentialParameters;
+        use canary_core::ValidatorConfig;
+
+        fn sequential(
+            rig: &Rig,
+            source: Arc<ScriptedObservations>,
+            progressive: bool,
+        ) -> CanaryValidator {
+            let region = Region::new("eu", rig.source.clone(), rig.deployer.clone())
+                .with_observations(source);
+            let config = if progressive {
+                ValidatorConfig::progressive()
+            } else {
+                ValidatorConfig::default()
+            };
+            CanaryValidator::multi_region(vec![region])
+                .unwrap()
+                .with_config(config)
+                .unwrap()
+                .with_notifier(rig.notifier.clone())
+                .with_clock(rig.clock.clone())
+                .with_judge(Arc::new(SequentialParameters::default()))
+        }
+
+        #[tokio::test]
+        async fn a_regression_stops_the_run_as_soon_as_it_is_certain() {
+            let rig = Rig::new();
+            let report = sequential(&rig, observations(0.03), false)
+                .validate(request())
+                .await;
+            assert_eq!(
+                report.decision,
+                Some(RollbackDecision::RollbackAuto),
+                "{}",
+                report.reason
+            );
+            assert!(report.reason.contains("error_rate"), "{}", report.reason);
+            // Sooner than the threshold judge's one look at 10 minutes.
+            assert!(
+                report.steps[0].waited_seconds < 600.0,
+                "{}",
+                report.steps[0].waited_seconds
+            );
+            let step = &report.steps[0];
+            let errors = step
+                .evaluation
+                .comparisons
+                .iter()
+                .find(|c| c.metric == "error_rate")
+                .and_then(|c| c.interval.clone())
+                .expect("the error rate's interval");
+            assert!(errors.lower.unwrap() > errors.margin, "{errors:?}");
+            assert!(!step.sequence.is_empty(), "evidence over time");
+            let md = report.to_markdown();
+            assert!(md.contains("### Evidence over time"), "{md}");
+        }
+
+        /// Busy steady traffic (2,000 and 500 requests a second), both arms alike: enough
+        /// errors to show within minutes that the canary's rate is within 10 % of the
+        /// baseline's.
+        fn busy() -> Arc<ScriptedObservations> {
+            let start = ManualClock::default().now();
+            let (d, step) = (Duration::from_secs(70 * 60), Duration::from_secs(15));
+            let source = ScriptedObservations::new();
+            for (v, rps) in [("v1", 2000.0), ("v2", 500.0)] {
+                source.set(
+                    v,
+                    steady_observations(v, rps, 0.01, HEALTHY_SHARES, start, d, step),
+                );
+            }
+            Arc::new(source)
+        }
+
+        #[tokio::test]
+        async fn a_healthy_canary_is_promoted_without_waiting_for_the_maximum() {
+            let rig = Rig::new();
+            let report = sequential(&rig, busy(), false).validate(request()).await;
+            assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+            let waited = report.steps[0].waited_seconds;
+            assert!((300.0..3600.0).contains(&waited), "{waited}");
+        }
+
+        #[tokio::test]
+        async fn evidence_carries_across_progressive_steps() {
+            let rig = Rig::new();
+            let report = sequential(&rig, busy(), true).validate(request()).await;
+            assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+            assert_eq!(report.steps.len(), 4);
+            // The same judge went on: each step's requests include the steps before it, and
+            // each step's evidence over time starts where the previous one's ended.
+            let samples: Vec<f64> = report
+                .steps
+                .iter()
+                .map(|s| s.evaluation.canary_samples.unwrap())
+                .collect();
+            assert!(samples.windows(2).all(|w| w[1] > w[0]), "{samples:?}");
+            for w in report.steps.windows(2) {
+                let (a, b) = (&w[0].sequence, &w[1].sequence);
+                assert!(b.first().unwrap().seconds > a.last().unwrap().seconds);
+            }
+        }
+
+        #[tokio::test]
+        async fn missing_canary_latency_never_promotes() {
+            let rig = Rig::new();
+            let source = observations(0.01);
+            let start = ManualClock::default().now();
+            let mut canary = steady_observations(
+                "v2",
+                4.0,
+                0.01,
+                HEALTHY_SHARES,
+                start,
+                Duration::from_secs(70 * 60),
+                Duration::from_secs(15),
+            );
+            for o in &mut canary {
+                o.histograms.clear();
+            }
+            source.set("v2", canary);
+            let report = sequential(&rig, source, false).validate(request()).await;
+            assert_eq!(
+                report.decision,
+                Some(RollbackDecision::RollbackManual),
+                "{}",
+                report.reason
+            );
+            assert!(
+                report.reason.contains("insufficient data"),
+                "{}",
+                report.reason
+            );
+            assert!(report.reason.contains("latency"), "{}", report.reason);
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use canary_core::judge::{
     ArgoJudge, ArgoParameters, FlaggerJudge, FlaggerParameters, JudgeFactory, KayentaJudge,
-    KayentaParameters, ThresholdJudge, ThresholdParameters,
+    KayentaParameters, SequentialJudge, SequentialParameters, ThresholdJudge, ThresholdParameters,
 };
 use canary_core::observation::ObservationSource;
 use canary_core::{
@@ -30,6 +30,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFlaggerJudge>()?;
     m.add_class::<PyArgoJudge>()?;
     m.add_class::<PyKayentaJudge>()?;
+    m.add_class::<PySequentialJudge>()?;
     m.add_function(wrap_pyfunction!(run_validation, m)?)?;
     m.add_function(wrap_pyfunction!(check_validator_options, m)?)?;
     m.add(
@@ -293,6 +294,13 @@ peer_judge!(
     KayentaJudge,
     "Kayenta's NetflixACAJudge: Mann-Whitney per metric, scored by groups, over growing windows."
 );
+peer_judge!(
+    PySequentialJudge,
+    "SequentialJudge",
+    SequentialParameters,
+    SequentialJudge,
+    "The sequential, anytime-valid judge: confidence sequences on counts, latency histograms and gauges, judged at every scrape."
+);
 
 /// The factory behind any of the judge classes.
 fn judge_factory(judge: &Bound<'_, PyAny>) -> PyResult<Arc<dyn JudgeFactory>> {
@@ -308,8 +316,11 @@ fn judge_factory(judge: &Bound<'_, PyAny>) -> PyResult<Arc<dyn JudgeFactory>> {
     if let Ok(j) = judge.cast::<PyKayentaJudge>() {
         return Ok(Arc::new(j.get().parameters.clone()));
     }
+    if let Ok(j) = judge.cast::<PySequentialJudge>() {
+        return Ok(Arc::new(j.get().parameters.clone()));
+    }
     Err(PyTypeError::new_err(
-        "judge must be a canary judge: ThresholdJudge, FlaggerJudge, ArgoJudge or KayentaJudge",
+        "judge must be a canary judge: ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge or SequentialJudge",
     ))
 }
 

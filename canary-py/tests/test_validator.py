@@ -203,6 +203,38 @@ def test_peer_judges_take_their_parameters_by_name_and_refuse_unknown_ones():
     CanaryValidator(judge=kayenta)
 
 
+def test_the_sequential_judge_takes_its_parameters_by_name():
+    from canary import SequentialJudge
+
+    judge = SequentialJudge(alpha=0.01, warmup=120)
+    assert judge.name == "sequential"
+    p = judge.parameters
+    assert (p["alpha"], p["warmup"], p["max_duration"]) == (0.01, 120.0, 3600.0)
+    kinds = [(m["kind"], m["name"], m["critical"]) for m in p["metrics"]]
+    assert kinds == [
+        ("latency", "latency", True),
+        ("count", "error_rate", True),
+        ("gauge", "model_confidence", False),
+    ]
+    with pytest.raises(ValueError, match="alpha"):
+        SequentialJudge(alpha=0.9)
+    with pytest.raises(ValueError, match="alhpa"):
+        SequentialJudge(alhpa=0.01)
+    CanaryValidator(judge=judge)
+
+
+async def test_the_sequential_judge_runs_the_validation(prometheus, fake_helm):
+    # The run's data all lies before it starts: no observation after the warm-up, so at the
+    # maximum duration it is manual review, never a promotion.
+    from canary import SequentialJudge
+
+    v = validator(prometheus, fake_helm, judge=SequentialJudge(alpha=0.01), max_duration_minutes=10)
+    result = await v.validate_canary("v1.1.0", production_version="v1.0.0")
+    assert not result
+    assert result.decision is RollbackDecision.ROLLBACK_MANUAL
+    assert result.reasoning["primary_reason"].startswith("insufficient data")
+
+
 async def test_a_peer_judge_runs_the_validation(prometheus, fake_helm):
     # The run's data all lies before it starts: Flagger's analysis never takes a check, and at
     # the maximum duration the judge (Flagger's, by its reason) asks a person.

@@ -120,6 +120,12 @@ pub enum Onset {
     },
     /// Growing linearly from nothing at the start to its full size at the end (a leak).
     Drift,
+    /// Growing linearly from nothing at the start to its full size at `over`, then staying.
+    Ramp {
+        /// When it reaches its full size.
+        #[serde(with = "canary_core::seconds")]
+        over: Duration,
+    },
 }
 
 /// How an arm differs from its model: the ground truth of a regression or an improvement.
@@ -162,6 +168,7 @@ impl Effect {
             Onset::Immediate => 1.0,
             Onset::Step { at } => f64::from(u8::from(t >= at.as_secs_f64())),
             Onset::Drift => (t / duration).clamp(0.0, 1.0),
+            Onset::Ramp { over } => (t / over.as_secs_f64().max(1e-9)).clamp(0.0, 1.0),
         }
     }
 

@@ -163,6 +163,7 @@ impl Row {
             no_data_reason: self.no_data,
             baseline_query: self.baseline.map(|_| self.query.clone()),
             canary_query: Some(self.query),
+            interval: None,
         }
     }
 }
@@ -185,11 +186,6 @@ pub(super) fn evaluation(
         let d = b.counters.get(names::REQUESTS)? - a.counters.get(names::REQUESTS)?;
         (d >= 0.0).then_some(d)
     };
-    let recommendation = match decision {
-        RollbackDecision::Proceed => "Promote the canary.",
-        RollbackDecision::RollbackAuto => "Roll the canary back.",
-        RollbackDecision::RollbackManual => "Hold the canary and have a person review it.",
-    };
     Evaluation {
         decision,
         primary_reason: reason,
@@ -202,12 +198,21 @@ pub(super) fn evaluation(
             })
             .collect(),
         comparisons: rows.into_iter().map(Row::comparison).collect(),
-        recommendation: recommendation.into(),
+        recommendation: recommendation(decision).into(),
         baseline_version: version(&looks.baseline),
         canary_version: version(&looks.canary),
         baseline_samples: samples(&looks.baseline),
         canary_samples: samples(&looks.canary),
         min_sample_count: 0.0,
         warnings: Vec::new(),
+    }
+}
+
+/// What a judge's decision asks the person on call to do.
+pub(super) fn recommendation(decision: RollbackDecision) -> &'static str {
+    match decision {
+        RollbackDecision::Proceed => "Promote the canary.",
+        RollbackDecision::RollbackAuto => "Roll the canary back.",
+        RollbackDecision::RollbackManual => "Hold the canary and have a person review it.",
     }
 }

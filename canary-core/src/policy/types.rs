@@ -300,6 +300,31 @@ pub struct MetricComparison {
     pub baseline_query: Option<String>,
     /// The query that produced the canary value.
     pub canary_query: Option<String>,
+    /// The anytime-valid interval the sequential judge decided on, if it judged this metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<AnytimeInterval>,
+}
+
+/// A confidence-sequence interval for one statistic at one instant: valid at every look, so a
+/// judge may stop the first time it excludes the margin.
+///
+/// For a ratio statistic (`canary / baseline`) the margin is the ratio beyond which the canary
+/// is worse; for a difference (`canary − baseline`) it is the difference. An end is `None` where
+/// the evidence does not bound it yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnytimeInterval {
+    /// What is estimated, for people: `error rate ratio (canary / baseline)`.
+    pub statistic: String,
+    /// The point estimate, if there is evidence.
+    pub estimate: Option<f64>,
+    /// The lower end.
+    pub lower: Option<f64>,
+    /// The upper end.
+    pub upper: Option<f64>,
+    /// The practical margin δ, on the statistic's scale.
+    pub margin: f64,
+    /// Its confidence level, `1 − α` for the α this test was given.
+    pub confidence: f64,
 }
 
 /// The rule behind a condition.

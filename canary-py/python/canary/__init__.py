@@ -29,6 +29,7 @@ from ._canary import (
     FlaggerJudge,
     ArgoJudge,
     KayentaJudge,
+    SequentialJudge,
 )
 from ._reasoning import Condition, Reasoning
 from .alerts import AlertManager
@@ -74,6 +75,7 @@ __all__ = [
     "FlaggerJudge",
     "ArgoJudge",
     "KayentaJudge",
+    "SequentialJudge",
     "ValidationResult",
     "canary_analyzer",
     "evaluate_canary",

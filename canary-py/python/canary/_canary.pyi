@@ -28,6 +28,7 @@ __all__ = [
     "FlaggerJudge",
     "ArgoJudge",
     "KayentaJudge",
+    "SequentialJudge",
     "_register_decisions",
     "check_validator_options",
     "run_validation",
@@ -201,6 +202,16 @@ class KayentaJudge:
     def parameters(self) -> Dict[str, Any]: ...
 
 @final
+class SequentialJudge:
+    """The sequential, anytime-valid judge: confidence sequences on counts, latency histograms and gauges, judged at every scrape."""
+
+    def __new__(cls, **parameters: Any) -> SequentialJudge: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parameters(self) -> Dict[str, Any]: ...
+
+@final
 class Evaluation:
     """The evidence behind a decision."""
 
@@ -302,7 +313,7 @@ def run_validation(
     production_version: Optional[str] = None,
     values_file: Optional[str] = None,
     business_check: Optional[Any] = None,
-    judge: Optional[Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge]] = None,
+    judge: Optional[Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge, SequentialJudge]] = None,
     max_duration_minutes: Optional[float] = None,
 ) -> Pending: ...
 def check_validator_options(

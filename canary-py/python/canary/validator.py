@@ -10,7 +10,7 @@ from ._bridge import wait
 from .alerts import AlertManager
 from .analyzer import CanaryAnalyzer
 from .helm import HelmManager
-from ._canary import ArgoJudge, FlaggerJudge, KayentaJudge, RollbackPolicy, ThresholdJudge
+from ._canary import ArgoJudge, FlaggerJudge, KayentaJudge, RollbackPolicy, SequentialJudge, ThresholdJudge
 from .policy import RollbackDecision
 
 #: The guide's progressive weights (the Rust core's).
@@ -18,7 +18,7 @@ DEFAULT_PROGRESSIVE_WEIGHTS: Tuple[int, ...] = tuple(_canary.DEFAULT_PROGRESSIVE
 
 BusinessCheck = Callable[[str, Dict[str, Any]], Union[bool, Tuple[bool, str], Awaitable[Union[bool, Tuple[bool, str]]]]]
 RegionSpec = Union[str, Mapping[str, Any]]
-Judge = Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge]
+Judge = Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge, SequentialJudge]
 
 
 class ValidationResult:
@@ -63,10 +63,11 @@ class CanaryValidator:
     reasoning)`` -- a plain function or a coroutine returning ``bool`` or ``(bool, details)``
     -- must pass too. Defaults (analysis window, what manual review does) are the Rust core's.
 
-    ``judge`` (``ThresholdJudge()``, or a peer's: ``FlaggerJudge()``, ``ArgoJudge()``,
-    ``KayentaJudge()``) decides from observations over time instead of one
-    look after the warm-up: it is fed both arms' evidence every 15 s until it decides, or must
-    decide at ``max_duration_minutes`` (60).
+    ``judge`` (``ThresholdJudge()``, ``SequentialJudge(alpha=0.01)``, or a peer's:
+    ``FlaggerJudge()``, ``ArgoJudge()``, ``KayentaJudge()``) decides from observations over time
+    instead of one look after the warm-up: it is fed both arms' evidence every 15 s until it
+    decides, or must decide at ``max_duration_minutes`` (60). ``SequentialJudge`` keeps its
+    evidence across progressive steps.
     """
 
     def __init__(
@@ -88,8 +89,12 @@ class CanaryValidator:
         _canary.check_validator_options(
             analysis_window_minutes, list(progressive_weights or []) or None, on_manual_review, max_duration_minutes
         )
-        if judge is not None and not isinstance(judge, (ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge)):
-            raise TypeError("judge must be a canary judge: ThresholdJudge, FlaggerJudge, ArgoJudge or KayentaJudge")
+        if judge is not None and not isinstance(
+            judge, (ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge, SequentialJudge)
+        ):
+            raise TypeError(
+                "judge must be a canary judge: ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge or SequentialJudge"
+            )
         self.helm_manager = helm_manager or HelmManager()
         self.alert_manager = alert_manager or AlertManager()
         self.policy = policy or RollbackPolicy()
