@@ -403,9 +403,8 @@ impl Counting<'_> {
     }
 }
 
-/// The dispersion estimate starts from `DISPERSION_PRIOR_DF` pseudo-terms at dispersion
-/// `DISPERSION_PRIOR`: until the data show otherwise, events count as somewhat clustered, so
-/// that the first minutes (when one arm's noise has not averaged out) cannot roll back alone.
+/// The dispersion estimate is shrunk towards `DISPERSION_PRIOR` (independent events) with the
+/// weight of `DISPERSION_PRIOR_DF` pseudo-terms, so that a few residuals cannot swing it.
 const DISPERSION_PRIOR: f64 = 1.0;
 const DISPERSION_PRIOR_DF: f64 = 4.0;
 
@@ -555,14 +554,23 @@ struct Finding {
 ///   consistently, and the boundary is exact for the Brownian motion the sum approaches.
 ///   Blocking (testing only the batch means) would throw away the looks within a batch.
 ///
+/// - **Dependence**: the tests above assume events independent given the traffic. Noise that
+///   moves one arm and not the other (a pod slow for minutes) clusters them. Each count test
+///   estimates its dispersion φ from Pearson residuals (against the estimate before their data)
+///   per scrape, stretched by their lag-1 autocorrelation as an AR(1), and per batch of
+///   `batch_scrapes`, counting only when significantly above 1, and divides its counts by φ
+///   (quasi-likelihood). This is a heuristic on top of the anytime-valid core, measured on the
+///   judge-quality benchmark's per-arm autocorrelated scenarios; with independent events it
+///   changes nothing.
+///
 /// The counts' intervals are widened by their estimated dispersion, which changes as evidence
 /// arrives, so each look's interval stands alone (no running intersection); a verdict, once
 /// reached, is kept.
 ///
 /// # Deciding
 ///
-/// After the warm-up, at every observation: a critical metric worse than its margin rolls back
-/// at once; another metric worse goes to manual review at once; every metric within its margin
+/// After the warm-up, at every observation (nothing is found worse on less than `min_evidence`
+/// of judged time): a critical metric worse than its margin rolls back at once; another metric worse goes to manual review at once; every metric within its margin
 /// (and each arm past `min_requests`, and `min_duration` into the step) proceeds early;
 /// otherwise it continues. At `max_duration` (or [`Judge::finish`]) it proceeds if no metric
 /// was found worse and every critical metric was measured (`min_requests` of traffic in each
