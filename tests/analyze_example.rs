@@ -95,7 +95,11 @@ fn exit_codes_follow_the_decision() {
 
     let usage = analyze(&["--baseline", "v1"]);
     assert_eq!(usage.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&usage.stderr).contains("--prometheus-url is required"));
+    let stderr = String::from_utf8_lossy(&usage.stderr);
+    assert!(
+        stderr.contains("required") && stderr.contains("--prometheus-url"),
+        "{stderr}"
+    );
 }
 
 #[test]

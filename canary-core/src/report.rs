@@ -342,7 +342,9 @@ impl ValidationReport {
 }
 
 /// The cells of one evidence row: metric, baseline, canary, ratio, change, threshold, status.
-fn comparison_cells(c: &MetricComparison) -> [String; 7] {
+/// One comparison as the evidence table's cells, for people: metric, baseline, canary, ratio,
+/// change, threshold, status (`**degraded**` and `**no data**` in Markdown bold).
+pub fn comparison_cells(c: &MetricComparison) -> [String; 7] {
     let threshold = match (c.rollback_threshold, c.warning_threshold) {
         (Some(r), _) => format!(
             "rollback {}×, proceed {}×",

@@ -1,0 +1,104 @@
+//! Durations as operators write them: `90s`, `5m`, `1h30m`, `2h15m30s` (a bare number is
+//! seconds).
+
+use std::time::Duration;
+
+/// The longest duration accepted: a year. Anything longer is a typo, and would overflow date
+/// arithmetic later.
+pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses `text` into a positive duration of at most [`MAX`]; the error says what is wrong.
+///
+/// ```
+/// use std::time::Duration;
+/// use canary_cli::duration::parse;
+/// assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+/// assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
+/// assert!(parse("5 minutes").is_err());
+/// ```
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration like 90s, 5m or 1h30m");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return bounded(text.parse::<u64>().ok(), text);
+    }
+    let mut total: Option<u64> = Some(0);
+    let mut rest = text;
+    let mut last_unit = u64::MAX;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: Option<u64> = rest[..digits].parse().ok();
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let unit = match &rest[..unit_len] {
+            "h" => 3600,
+            "m" => 60,
+            "s" => 1,
+            _ => return Err(bad()),
+        };
+        // Units in decreasing order, each once: `30m1h` and `5m5m` are mistakes.
+        if unit >= last_unit {
+            return Err(bad());
+        }
+        last_unit = unit;
+        rest = &rest[unit_len..];
+        total = total
+            .zip(n.and_then(|n| n.checked_mul(unit)))
+            .and_then(|(t, add)| t.checked_add(add));
+    }
+    bounded(total, text)
+}
+
+fn bounded(seconds: Option<u64>, text: &str) -> Result<Duration, String> {
+    match seconds {
+        Some(0) => Err(format!("{text:?}: a duration must be positive")),
+        Some(s) if s <= MAX.as_secs() => Ok(Duration::from_secs(s)),
+        _ => Err(format!("{text:?} is longer than a year")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_durations_parse() {
+        for (text, secs) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h30m", 5400),
+            ("2h15m30s", 8130),
+            ("300", 300),
+            ("1h", 3600),
+        ] {
+            assert_eq!(parse(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+    }
+
+    #[test]
+    fn mistakes_are_errors_never_panics() {
+        for text in [
+            "",
+            "m",
+            "5x",
+            "5 m",
+            "30m1h",
+            "5m5m",
+            "-5m",
+            "1.5h",
+            "0s",
+            "0",
+            "18446744073709551615h",
+            "99999999999999999999999s",
+            "367d",
+        ] {
+            assert!(parse(text).is_err(), "{text:?} parsed");
+        }
+        assert!(parse("9000h").unwrap_err().contains("longer than a year"));
+    }
+}

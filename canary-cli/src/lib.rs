@@ -1,0 +1,376 @@
+//! The `canary` command: decide from the terminal or a CI job whether a canary may be promoted.
+//!
+//! The binary is a thin `main` over [`run`], so the same code serves `cargo install
+//! canary-cli`, the workspace's examples and tests.
+//!
+//! ```no_run
+//! // What `canary analyze --prometheus-url http://prometheus:9090 --baseline v1 --canary v2` does:
+//! let code = canary_cli::run(["canary", "analyze", "--prometheus-url", "http://prometheus:9090",
+//!     "--baseline", "v1", "--canary", "v2"]);
+//! std::process::exit(code);
+//! ```
+//!
+//! | exit code | meaning |
+//! |---|---|
+//! | 0 | proceed (promote) |
+//! | 1 | rollback_auto |
+//! | 2 | rollback_manual (a person decides) |
+//! | 3 | error: bad invocation, unreachable Prometheus, invalid data |
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use canary_core::report::comparison_cells;
+use canary_core::{
+    fetch_pair, Arm, Evaluation, MetricsQuery, RollbackDecision, RollbackPolicy, ValidationReport,
+    Version,
+};
+use canary_prometheus::{PrometheusConfig, PrometheusSource};
+use chrono::{DateTime, TimeZone, Utc};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+pub mod duration;
+
+/// Exit code: promote.
+pub const EXIT_PROCEED: i32 = 0;
+/// Exit code: roll back.
+pub const EXIT_ROLLBACK: i32 = 1;
+/// Exit code: a person decides.
+pub const EXIT_MANUAL: i32 = 2;
+/// Exit code: something went wrong before a decision.
+pub const EXIT_ERROR: i32 = 3;
+
+const EXIT_CODES: &str = "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error.";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "canary",
+    version,
+    about = "Decide whether a canary deployment may be promoted, and say why.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare the canary with production once, from Prometheus, and print the decision.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary analyze --prometheus-url http://prometheus:9090 --baseline v1.2.0 --canary v1.3.0\n",
+        "  canary analyze --prometheus-url $PROMETHEUS_URL --baseline v1 --canary v2 --window 10m --output json\n",
+        "  canary analyze ... --at 2026-11-28T12:00:00Z   (judge a past window)\n\n",
+        "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error."
+    ))]
+    Analyze(AnalyzeArgs),
+    /// Render a saved report (the JSON written by `--report-file`).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary report canary-report.json --format markdown >> \"$GITHUB_STEP_SUMMARY\"\n",
+        "  canary report canary-report.json --format json --out report.json\n\n",
+        "Exit codes: 0 rendered, 3 error."
+    ))]
+    Report(ReportArgs),
+    /// Print a shell completion script.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary completions bash > /etc/bash_completion.d/canary\n",
+        "  canary completions zsh > \"${fpath[1]}/_canary\"\n",
+        "  canary completions fish > ~/.config/fish/completions/canary.fish"
+    ))]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How to print a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// An aligned table for terminals (coloured on a TTY unless `NO_COLOR` is set).
+    Table,
+    /// The whole evidence as JSON.
+    Json,
+    /// Markdown, for job summaries and pull-request comments.
+    Markdown,
+}
+
+/// `canary analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Prometheus's base URL.
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus_url: String,
+    /// Production's version label.
+    #[arg(long, value_parser = version)]
+    pub baseline: Version,
+    /// The canary's version label.
+    #[arg(long, value_parser = version)]
+    pub canary: Version,
+    /// The window rates and quantiles are taken over: 90s, 5m, 1h30m.
+    #[arg(long, default_value = "5m", value_parser = duration::parse)]
+    pub window: Duration,
+    /// The end of the window: RFC 3339 or unix seconds (default: now).
+    #[arg(long, value_parser = instant)]
+    pub at: Option<DateTime<Utc>>,
+    /// How to print the evaluation.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Shorthand for `--output json` (it wins over `--output`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `canary report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The saved report (JSON).
+    pub report: PathBuf,
+    /// How to render it.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// How to render a saved report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Markdown,
+    /// JSON, as saved (normalised).
+    Json,
+}
+
+fn version(text: &str) -> Result<Version, String> {
+    Version::new(text).map_err(|e| e.to_string())
+}
+
+fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is neither RFC 3339 nor unix seconds"))?;
+    // Between 1970 and 9999: anything else is a mistake, and would saturate silently.
+    if !(0.0..=253_402_300_799.0).contains(&secs) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Utc.timestamp_millis_opt((secs * 1000.0) as i64)
+        .single()
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+/// Runs the command line `args` (the first is the program's name) and returns the exit code.
+/// Data goes to stdout, errors to stderr as one line.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are answers, not errors; any other parse failure is exit 3,
+            // never clap's 2 (which means manual review here).
+            if !e.use_stderr() {
+                let _ = e.print();
+                return 0;
+            }
+            // One line naming what is wrong, and where to look.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            let detail: Vec<&str> = text
+                .lines()
+                .skip(1)
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            if detail.is_empty() {
+                eprintln!("{first} (try --help)");
+            } else {
+                eprintln!("{first} {} (try --help)", detail.join(", "));
+            }
+            return EXIT_ERROR;
+        }
+    };
+    match execute(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<i32, String> {
+    match cli.command {
+        Command::Analyze(args) => analyze(args),
+        Command::Report(args) => report(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "canary", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let chain = |e: canary_core::Error| canary_core::error::chain(&e);
+    let evaluation = runtime.block_on(async {
+        let source = PrometheusSource::new(PrometheusConfig::new(&args.prometheus_url))
+            .map_err(|e| canary_core::error::chain(&e))?;
+        let at = args.at.unwrap_or_else(Utc::now);
+        let b = MetricsQuery::new(args.baseline.clone(), Arm::Baseline, args.window).at(at);
+        let c = MetricsQuery::new(args.canary.clone(), Arm::Canary, args.window).at(at);
+        let (baseline, canary) = fetch_pair(&source, &b, &c).await;
+        let (baseline, canary) = (baseline.map_err(chain)?, canary.map_err(chain)?);
+        RollbackPolicy::default()
+            .try_evaluate(&baseline, &canary)
+            .map_err(chain)
+    })?;
+    let output = if args.json { Output::Json } else { args.output };
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&evaluation).map_err(|e| e.to_string())?,
+        Output::Markdown => evaluation.to_markdown(),
+        Output::Table => table(&evaluation, colour()),
+    };
+    print(&text)?;
+    Ok(exit_code(evaluation.decision))
+}
+
+/// The exit code a decision maps to.
+pub fn exit_code(decision: RollbackDecision) -> i32 {
+    match decision {
+        RollbackDecision::Proceed => EXIT_PROCEED,
+        RollbackDecision::RollbackAuto => EXIT_ROLLBACK,
+        RollbackDecision::RollbackManual => EXIT_MANUAL,
+    }
+}
+
+fn report(args: ReportArgs) -> Result<i32, String> {
+    let text = std::fs::read_to_string(&args.report)
+        .map_err(|e| format!("cannot read {}: {e}", args.report.display()))?;
+    let report: ValidationReport = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a canary report: {e} (line {}, column {})",
+            args.report.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let rendered = match args.format {
+        ReportFormat::Markdown => report.to_markdown(),
+        ReportFormat::Json => report.to_json(),
+    };
+    match args.out {
+        Some(path) => std::fs::write(&path, rendered)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => print(&rendered)?,
+    }
+    Ok(0)
+}
+
+fn print(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", text.trim_end()).map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (<https://no-color.org>).
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The evaluation as an aligned terminal table: the decision and reason first, then one row
+/// per metric, then what fired.
+pub fn table(e: &Evaluation, colour: bool) -> String {
+    let paint = |text: &str, code: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    };
+    let decision = e.decision.as_str().to_uppercase();
+    let banner = match e.decision {
+        RollbackDecision::Proceed => paint(&decision, "1;32"),
+        RollbackDecision::RollbackAuto => paint(&decision, "1;31"),
+        RollbackDecision::RollbackManual => paint(&decision, "1;33"),
+    };
+    let mut out = format!(
+        "{} vs {}: {banner}\n{}\n\n",
+        e.canary_version, e.baseline_version, e.primary_reason
+    );
+    let header = [
+        "metric",
+        "baseline",
+        "canary",
+        "ratio",
+        "change",
+        "threshold",
+        "status",
+    ];
+    let rows: Vec<[String; 7]> = e
+        .comparisons
+        .iter()
+        .map(|c| comparison_cells(c).map(|cell| cell.replace("**", "")))
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    out += &line(&header.map(String::from));
+    out.push('\n');
+    for r in &rows {
+        let text = line(r);
+        let text = match r[6].as_str() {
+            "degraded" => paint(&text, "31"),
+            "no data" => paint(&text, "33"),
+            _ => text,
+        };
+        out += &text;
+        out.push('\n');
+    }
+    let samples = |v: Option<f64>| v.map_or("no data".to_owned(), |n| format!("{n}"));
+    out += &format!(
+        "\nsamples: baseline {}, canary {} (minimum {})\n",
+        samples(e.baseline_samples),
+        samples(e.canary_samples),
+        e.min_sample_count
+    );
+    for c in &e.triggered_conditions {
+        out += &format!("- {}\n", c.message);
+    }
+    out += &format!("\n{}\n", e.recommendation);
+    out
+}

@@ -1,0 +1,254 @@
+//! The `canary` binary itself: help, version, completions, `analyze` against a real
+//! Prometheus with every exit code, `report` on a saved report, and one clear line with exit 3
+//! for every bad invocation.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use canary_core::test_util::{healthy_metrics, ManualClock, RecordingDeployer, ScriptedSource};
+use canary_core::{CanaryValidator, ValidationRequest, Version};
+use testkit::traffic::{now_secs, openmetrics, Traffic};
+
+fn canary(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(args)
+        .env_remove("PROMETHEUS_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_and_version_answer_with_exit_0() {
+    let v = canary(&["--version"]);
+    assert_eq!(v.status.code(), Some(0));
+    assert!(stdout(&v).starts_with("canary 0."), "{}", stdout(&v));
+    for sub in [
+        &["--help"][..],
+        &["analyze", "--help"],
+        &["report", "--help"],
+        &["completions", "--help"],
+    ] {
+        let h = canary(sub);
+        assert_eq!(h.status.code(), Some(0), "{sub:?}");
+        assert!(
+            stdout(&h).contains("Exit codes") || sub == ["completions", "--help"],
+            "{sub:?}"
+        );
+        if sub.len() == 2 {
+            assert!(stdout(&h).contains("Examples:"), "{sub:?}: {}", stdout(&h));
+        }
+    }
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_canary()"),
+        ("zsh", "#compdef canary"),
+        ("fish", "complete -c canary"),
+    ] {
+        let o = canary(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        assert!(stdout(&o).contains(marker), "{shell}");
+        assert!(stdout(&o).contains("analyze"), "{shell}");
+    }
+}
+
+#[test]
+fn bad_invocations_are_one_clear_line_and_exit_3() {
+    let base = [
+        "analyze",
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+        "--baseline",
+        "v1",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["analyze", "--baseline", "v1", "--canary", "v2"],
+            "--prometheus-url",
+        ),
+        (with(&[]), "--canary"),
+        (
+            with(&["--canary", "v2", "--window", "5 minutes"]),
+            "not a duration",
+        ),
+        (
+            with(&["--canary", "v2", "--window", "18446744073709551615h"]),
+            "longer than a year",
+        ),
+        (with(&["--canary", ""]), "--canary"),
+        (
+            with(&["--canary", "v2", "--at", "yesterday"]),
+            "neither RFC 3339",
+        ),
+        (with(&["--canary", "v2", "--output", "yaml"]), "yaml"),
+        (vec!["deploy-everything"], "deploy-everything"),
+        (with(&["--canary", "v2"]), "cannot reach Prometheus"),
+    ];
+    for (args, names) in cases {
+        let o = canary(&args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}: data only on success");
+    }
+}
+
+#[test]
+fn analyze_exit_codes_and_outputs_follow_the_decision() {
+    let end = now_secs() - 3;
+    let data = openmetrics(
+        &[
+            Traffic::healthy("v1", 50.0),
+            Traffic::healthy("v2", 10.0),
+            Traffic {
+                error_ratio: 0.08,
+                ..Traffic::healthy("v3", 10.0)
+            },
+        ],
+        1200,
+        15,
+        end,
+    );
+    let prometheus = testkit::services::prometheus(&data);
+    let url = prometheus.url.as_str();
+    let at = end.to_string();
+    let run = |canary_version: &str, extra: &[&str]| {
+        let mut args = vec![
+            "analyze",
+            "--prometheus-url",
+            url,
+            "--baseline",
+            "v1",
+            "--canary",
+            canary_version,
+            "--at",
+            &at,
+        ];
+        args.extend_from_slice(extra);
+        canary(&args)
+    };
+
+    let ok = run("v2", &["--json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let json: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("JSON on stdout");
+    assert_eq!(
+        (json["decision"].as_str(), json["canary_version"].as_str()),
+        (Some("proceed"), Some("v2"))
+    );
+
+    let table = run("v3", &["--window", "1h30m"]);
+    assert_eq!(table.status.code(), Some(1), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.starts_with("v3 vs v1: ROLLBACK_AUTO"), "{text}");
+    let row = text
+        .lines()
+        .skip_while(|l| !l.starts_with("metric "))
+        .find(|l| l.starts_with("error_rate"))
+        .expect("an error_rate row under the header");
+    assert!(row.contains("8%") && row.contains("degraded"), "{row}");
+    assert!(
+        !text.contains('\x1b'),
+        "no colour with NO_COLOR or without a terminal"
+    );
+
+    let md = run("v3", &["--output", "markdown"]);
+    assert_eq!(md.status.code(), Some(1));
+    assert!(
+        stdout(&md).starts_with("## v3 vs v1: ROLLBACK_AUTO"),
+        "{}",
+        stdout(&md)
+    );
+
+    let missing = run("v9", &[]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(
+        stdout(&missing).contains("ROLLBACK_MANUAL"),
+        "{}",
+        stdout(&missing)
+    );
+
+    // The URL may come from the environment, as the deploy script's does.
+    let from_env = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args([
+            "analyze",
+            "--baseline",
+            "v1",
+            "--canary",
+            "v2",
+            "--at",
+            &at,
+            "--json",
+        ])
+        .env("PROMETHEUS_URL", url)
+        .output()
+        .unwrap();
+    assert_eq!(from_env.status.code(), Some(0), "{}", stderr(&from_env));
+}
+
+#[tokio::test]
+async fn a_saved_report_renders_as_markdown_and_json() {
+    let metrics = Arc::new(ScriptedSource::new());
+    metrics.set("v1", healthy_metrics("v1"));
+    metrics.set("v2", healthy_metrics("v2").with_error_rate_percent(3.0));
+    let deployer = Arc::new(RecordingDeployer::with_production("v1"));
+    let validator = CanaryValidator::new(metrics, deployer)
+        .with_clock(Arc::new(ManualClock::starting_at(chrono::Utc::now())));
+    let report = validator
+        .validate(ValidationRequest::new(Version::new("v2").unwrap()))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("report.json");
+    std::fs::write(&saved, report.to_json()).unwrap();
+    let path = saved.to_str().unwrap();
+
+    let md = canary(&["report", path, "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(0), "{}", stderr(&md));
+    assert_eq!(stdout(&md).trim_end(), report.to_markdown().trim_end());
+
+    let out = dir.path().join("again.json");
+    let json = canary(&[
+        "report",
+        path,
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    assert!(stdout(&json).is_empty());
+    let again: canary_core::ValidationReport =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(again, report);
+
+    std::fs::write(dir.path().join("bad.json"), "{\n  \"version\": 3\n}").unwrap();
+    let bad = canary(&["report", dir.path().join("bad.json").to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        stderr(&bad).contains("is not a canary report") && stderr(&bad).contains("line "),
+        "{}",
+        stderr(&bad)
+    );
+    let missing = canary(&["report", "/nonexistent/report.json"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("cannot read /nonexistent/report.json"),
+        "{}",
+        stderr(&missing)
+    );
+}
