@@ -179,7 +179,7 @@ fn bad_versions_are_refused_before_anything_runs() {
         .env("PATH", fake.path_env())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid version"));
     assert!(fake.calls().is_empty());
 }
@@ -220,8 +220,8 @@ fn the_workflow_calls_the_deploy_example_with_flags_it_accepts() {
     assert!(!stderr.contains("unknown argument"), "{stderr}");
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "no Prometheus: the validation fails safe"
+        Some(3),
+        "no Prometheus: the validation fails safe, as an error"
     );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["outcome"], "failed");

@@ -10,23 +10,30 @@
 //! std::process::exit(code);
 //! ```
 //!
-//! | exit code | meaning |
-//! |---|---|
-//! | 0 | proceed (promote) |
-//! | 1 | rollback_auto |
-//! | 2 | rollback_manual (a person decides) |
-//! | 3 | error: bad invocation, unreachable Prometheus, invalid data |
+//! | exit code | `analyze` | `run` |
+//! |---|---|---|
+//! | 0 | proceed | promoted |
+//! | 1 | rollback_auto | rolled back |
+//! | 2 | rollback_manual (a person decides) | held for manual review |
+//! | 3 | error: bad invocation, unreachable Prometheus, invalid data | failed (the canary rolled back where it had been deployed) |
+//! | 130 / 143 | | cancelled by Ctrl-C / SIGTERM (the canary rolled back) |
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use canary_core::judge::{
+    ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, SequentialParameters,
+};
 use canary_core::report::comparison_cells;
 use canary_core::{
-    fetch_pair, Arm, Evaluation, MetricsQuery, RollbackDecision, RollbackPolicy, ValidationReport,
-    Version,
+    fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
+    RollbackPolicy, ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
+use canary_helm::{HelmConfig, HelmDeployer};
+use canary_notify::SlackNotifier;
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -76,6 +83,19 @@ pub enum Command {
         "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error."
     ))]
     Analyze(AnalyzeArgs),
+    /// The guide's whole flow: deploy the canary, warm up, analyse, promote or roll back,
+    /// notify, write the report.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary run --version v1.3.0 --chart ./chart --values-file values-canary.yaml\n",
+        "  canary run --version v1.3.0 --progressive --report-file report.json --summary-file \"$GITHUB_STEP_SUMMARY\"\n",
+        "  canary run --version v1.3.0 --production-version v1.2.0 --dry-run   (print the helm commands)\n",
+        "  canary run --version v1.3.0 --judge sequential   (judge at every scrape; decide as soon as certain)\n\n",
+        "Environment: PROMETHEUS_URL, SLACK_WEBHOOK_URL, CANARY_TIME_SCALE (multiplies every wait; 0 for none).\n",
+        "Exit codes: 0 promoted, 1 rolled back, 2 held for manual review, 3 error (the canary rolled back\n",
+        "where it had been deployed), 130/143 cancelled by Ctrl-C/SIGTERM (the canary rolled back)."
+    ))]
+    Run(RunArgs),
     /// Render a saved report (the JSON written by `--report-file`).
     #[command(after_help = concat!(
         "Examples:\n",
@@ -132,6 +152,80 @@ pub struct AnalyzeArgs {
     /// Shorthand for `--output json` (it wins over `--output`).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which judge decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JudgeName {
+    /// The guide's policy, one look after the warm-up (the default).
+    Threshold,
+    /// The sequential, anytime-valid judge, at every scrape.
+    Sequential,
+    /// Flagger's analysis.
+    Flagger,
+    /// An Argo Rollouts analysis.
+    Argo,
+    /// Kayenta's NetflixACAJudge.
+    Kayenta,
+}
+
+/// `canary run`: the deploy example's flags, unchanged.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The canary's version.
+    #[arg(long, value_parser = version)]
+    pub version: Version,
+    /// Production's version (default: asked from helm). Required with `--dry-run`.
+    #[arg(long, value_parser = optional_version)]
+    pub production_version: Option<OptionalVersion>,
+    /// The helm release.
+    #[arg(long, default_value = "apex-inference")]
+    pub release: String,
+    /// The chart.
+    #[arg(long, default_value = "examples/chart")]
+    pub chart: String,
+    /// The namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// A values file for the canary (the guide's `values-canary.yaml`).
+    #[arg(long)]
+    pub values_file: Option<String>,
+    /// Prometheus's base URL.
+    #[arg(long, env = "PROMETHEUS_URL", default_value = "http://prometheus:9090")]
+    pub prometheus_url: String,
+    /// The warm-up before the analysis, in minutes (the guide's 15).
+    #[arg(long, default_value_t = 15.0)]
+    pub wait_minutes: f64,
+    /// Progressive traffic: 5, 10, 25, 50 %.
+    #[arg(long)]
+    pub progressive: bool,
+    /// Which judge decides.
+    #[arg(long, value_enum, default_value_t = JudgeName::Threshold)]
+    pub judge: JudgeName,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub report_file: Option<PathBuf>,
+    /// Append the Markdown report here (e.g. `$GITHUB_STEP_SUMMARY`).
+    #[arg(long)]
+    pub summary_file: Option<PathBuf>,
+    /// How to print the report on stdout.
+    #[arg(long, value_enum, default_value_t = Output::Markdown)]
+    pub output: Output,
+    /// Print the helm commands instead of running them (no waiting).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A version that may be given empty (the deploy script passes `""` for "ask helm").
+#[derive(Clone, Debug)]
+pub struct OptionalVersion(pub Option<Version>);
+
+fn optional_version(text: &str) -> Result<OptionalVersion, String> {
+    if text.is_empty() {
+        Ok(OptionalVersion(None))
+    } else {
+        version(text).map(|v| OptionalVersion(Some(v)))
+    }
 }
 
 /// `canary report`.
@@ -221,6 +315,10 @@ where
 fn execute(cli: Cli) -> Result<i32, String> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Run(args) => {
+            logging(cli.verbose, cli.quiet);
+            run_flow(args)
+        }
         Command::Report(args) => report(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "canary", &mut std::io::stdout());
@@ -373,4 +471,185 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
     }
     out += &format!("\n{}\n", e.recommendation);
     out
+}
+
+/// Logs on stderr: `RUST_LOG` if set, else `canary=info` (`-v`: debug, `-vv`: trace, `-q`:
+/// errors only); colour only on a terminal without `NO_COLOR`.
+fn logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "canary=info,canary_core=info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .try_init();
+}
+
+/// The judge factory for `--judge`; `None` is the guide's single look.
+fn judge_factory(name: JudgeName) -> Option<Arc<dyn JudgeFactory>> {
+    match name {
+        JudgeName::Threshold => None,
+        JudgeName::Sequential => Some(Arc::new(SequentialParameters::default())),
+        JudgeName::Flagger => Some(Arc::new(FlaggerParameters::default())),
+        JudgeName::Argo => Some(Arc::new(ArgoParameters::default())),
+        JudgeName::Kayenta => Some(Arc::new(KayentaParameters::default())),
+    }
+}
+
+/// Which signal cancelled the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+/// Completes on Ctrl-C or SIGTERM, saying which.
+async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let signal = tokio::select! {
+        _ = interrupt => Signal::Interrupt,
+        () = terminate => Signal::Terminate,
+    };
+    if let Ok(mut w) = which.lock() {
+        *w = Some(signal);
+    }
+}
+
+fn run_flow(args: RunArgs) -> Result<i32, String> {
+    let wait = Duration::try_from_secs_f64(args.wait_minutes * 60.0)
+        .ok()
+        .filter(|d| *d <= ValidatorConfig::MAX_WARMUP)
+        .ok_or_else(|| {
+            format!(
+                "--wait-minutes {}: must be a number of minutes between 0 and 10080 (a week)",
+                args.wait_minutes
+            )
+        })?;
+    let production = args.production_version.clone().and_then(|p| p.0);
+    if args.dry_run && production.is_none() {
+        return Err(
+            "--dry-run needs --production-version: production cannot be asked without running helm"
+                .into(),
+        );
+    }
+    let helm_config = HelmConfig {
+        release: args.release.clone(),
+        chart: args.chart.clone(),
+        namespace: args.namespace.clone(),
+        dry_run: args.dry_run,
+        ..HelmConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let which = Arc::new(std::sync::Mutex::new(None));
+    let (report, helm) = runtime.block_on(async {
+        let source = Arc::new(
+            PrometheusSource::new(PrometheusConfig::new(&args.prometheus_url))
+                .map_err(|e| canary_core::error::chain(&e))?,
+        );
+        let helm =
+            Arc::new(HelmDeployer::new(helm_config).map_err(|e| canary_core::error::chain(&e))?);
+        let config = ValidatorConfig {
+            warmup: wait,
+            progressive_weights: if args.progressive {
+                canary_core::DEFAULT_PROGRESSIVE_WEIGHTS.to_vec()
+            } else {
+                Vec::new()
+            },
+            ..ValidatorConfig::default()
+        };
+        // A dry run never waits: there is nothing deployed to watch.
+        let clock = if args.dry_run {
+            ScaledClock::new(0.0)
+        } else {
+            ScaledClock::from_env()
+        }
+        .map_err(|e| canary_core::error::chain(&e))?;
+        let region = Region {
+            name: None,
+            source: source.clone(),
+            deployer: helm.clone(),
+            observations: Some(source),
+        };
+        let mut validator = CanaryValidator::for_region(region)
+            .with_config(config)
+            .map_err(|e| canary_core::error::chain(&e))?
+            .with_clock(Arc::new(clock));
+        if let Some(factory) = judge_factory(args.judge) {
+            validator = validator.with_judge(factory);
+        }
+        if let Some(hook) = std::env::var("SLACK_WEBHOOK_URL")
+            .ok()
+            .filter(|h| !h.is_empty())
+        {
+            validator = validator.with_notifier(Arc::new(
+                SlackNotifier::new(hook).map_err(|e| canary_core::error::chain(&e))?,
+            ));
+        }
+        let mut request = ValidationRequest::new(args.version.clone());
+        if let Some(p) = production {
+            request = request.with_baseline(p);
+        }
+        if let Some(f) = &args.values_file {
+            request = request.with_values_file(f);
+        }
+        let report = validator
+            .validate_until(request, cancelled(which.clone()))
+            .await;
+        Ok::<_, String>((report, helm))
+    })?;
+    let mut text = match args.output {
+        Output::Json => report.to_json(),
+        Output::Markdown | Output::Table => report.to_markdown(),
+    };
+    if args.dry_run && args.output != Output::Json {
+        text.push_str("\n### helm commands (dry run, not run)\n\n");
+        for c in helm.commands() {
+            text.push_str(&format!("helm {}\n", c.join(" ")));
+        }
+    }
+    print(&text)?;
+    if let Some(path) = &args.report_file {
+        std::fs::write(path, report.to_json())
+            .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.summary_file {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        writeln!(f, "{}", report.to_markdown())
+            .map_err(|e| format!("cannot write to {}: {e}", path.display()))?;
+    }
+    let signal = which.lock().ok().and_then(|w| *w);
+    Ok(match (report.outcome, signal) {
+        (Outcome::Cancelled, Some(Signal::Terminate)) => 143,
+        (Outcome::Cancelled, _) => 130,
+        (Outcome::Promoted, _) => 0,
+        (Outcome::RolledBack, _) => 1,
+        (Outcome::HeldForReview, _) => 2,
+        (_, _) => EXIT_ERROR,
+    })
 }

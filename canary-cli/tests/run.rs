@@ -1,0 +1,180 @@
+//! `canary run` itself against a real Prometheus and the recording fake helm: the exit code for
+//! manual review, the report and job-summary files, a judge chosen by name, and Ctrl-C / SIGTERM
+//! rolling the canary back. (Promotion, rollback, dry run and failures are tested through the
+//! `deploy` example, which is this command.)
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::fake_helm::FakeHelm;
+use testkit::traffic::{now_secs, openmetrics, Traffic};
+
+fn chart() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/chart")
+        .display()
+        .to_string()
+}
+
+fn data() -> String {
+    openmetrics(
+        &[Traffic::healthy("v1", 50.0), Traffic::healthy("v2", 10.0)],
+        1200,
+        15,
+        now_secs() - 2,
+    )
+}
+
+fn run(fake: &FakeHelm, prometheus: &str, scale: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_canary"));
+    c.arg("run")
+        .args(args)
+        .args(["--chart", &chart()])
+        .env("PATH", fake.path_env())
+        .env("PROMETHEUS_URL", prometheus)
+        .env("CANARY_TIME_SCALE", scale)
+        .env("NO_COLOR", "1")
+        .env_remove("SLACK_WEBHOOK_URL");
+    c
+}
+
+#[test]
+fn a_canary_without_data_is_held_with_exit_2_and_both_files_written() {
+    let prometheus = testkit::services::prometheus(&data());
+    let fake = FakeHelm::new();
+    fake.seed_release("default", "apex-inference", "v1");
+    let dir = tempfile::tempdir().unwrap();
+    let (report, summary) = (dir.path().join("r.json"), dir.path().join("summary.md"));
+    std::fs::write(&summary, "# earlier step\n").unwrap();
+    let out = run(
+        &fake,
+        &prometheus.url,
+        "0",
+        &[
+            "--version",
+            "v7",
+            "--wait-minutes",
+            "0",
+            "--report-file",
+            report.to_str().unwrap(),
+            "--summary-file",
+            summary.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(saved["outcome"], "held_for_review");
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.starts_with("# earlier step\n"),
+        "appended, not replaced"
+    );
+    assert!(summary.contains("HELD FOR REVIEW"), "{summary}");
+}
+
+#[test]
+fn the_sequential_judge_is_chosen_by_name() {
+    let prometheus = testkit::services::prometheus(&data());
+    let fake = FakeHelm::new();
+    fake.seed_release("default", "apex-inference", "v1");
+    let out = run(
+        &fake,
+        &prometheus.url,
+        "0",
+        &[
+            "--version",
+            "v2",
+            "--wait-minutes",
+            "0",
+            "--judge",
+            "sequential",
+            "--output",
+            "json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // The data lies before the run: the judge never sees a judged observation, and says so.
+    assert_eq!(report["decision"], "rollback_manual", "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient data"),
+        "{report}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let bad = run(
+        &fake,
+        &prometheus.url,
+        "0",
+        &["--version", "v2", "--judge", "oracle"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("oracle"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_ctrl_c_roll_the_canary_back_and_exit_143_and_130() {
+    let prometheus = testkit::services::prometheus(&data());
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let fake = FakeHelm::new();
+        fake.seed_release("default", "apex-inference", "v1");
+        // A real minute of warm-up: the signal arrives while it waits.
+        let child = run(
+            &fake,
+            &prometheus.url,
+            "1",
+            &["--version", "v2", "--wait-minutes", "1"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !fake
+            .operations()
+            .iter()
+            .any(|op| op.first().map(String::as_str) == Some("upgrade"))
+        {
+            assert!(Instant::now() < deadline, "the canary was never deployed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{signal}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("CANCELLED"), "{stdout}");
+        let last = fake.operations().last().cloned().unwrap();
+        assert_eq!(
+            last[..2].join(" "),
+            "uninstall apex-inference-canary",
+            "{signal}: the canary is gone"
+        );
+    }
+}
