@@ -9,6 +9,7 @@
 use pyo3::prelude::*;
 
 mod adapters;
+mod cli;
 mod errors;
 mod logging;
 mod pending;
@@ -22,6 +23,7 @@ fn _canary(m: &Bound<'_, PyModule>) -> PyResult<()> {
     values::register(m)?;
     adapters::register(m)?;
     validation::register(m)?;
+    cli::register(m)?;
     m.add_class::<pending::Pending>()?;
     logging::install(m)?;
     Ok(())

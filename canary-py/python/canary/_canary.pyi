@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, f
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "cli_main",
     "CanaryError",
     "CanaryMetrics",
     "ConfigError",
@@ -323,3 +324,8 @@ def check_validator_options(
     max_duration_minutes: Optional[float] = None,
 ) -> None: ...
 def _stop_logging() -> None: ...
+
+def cli_main(argv: List[str]) -> int:
+    """Runs the `canary` command line `argv` (the first item is the program's name) and returns
+    its exit code. The GIL is released while it runs."""
+    ...
