@@ -8,7 +8,11 @@ fn example() -> PathBuf {
 }
 
 fn analyze(args: &[&str]) -> Output {
-    Command::new(example()).args(args).output().unwrap()
+    Command::new(example())
+        .args(args)
+        .env_remove("PROMETHEUS_URL")
+        .output()
+        .unwrap()
 }
 
 /// The example is `canary analyze --output markdown` (decisions and outputs are tested on the
@@ -26,7 +30,7 @@ fn it_forwards_arguments_and_exit_codes_to_the_command() {
     assert_eq!(down.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&down.stderr).starts_with("error: could not fetch metrics"));
 
-    let usage = analyze(&["--baseline", "v1"]);
+    let usage = analyze(&["--baseline", "v1", "--canary", "v2"]);
     assert_eq!(usage.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&usage.stderr);
     assert!(

@@ -32,12 +32,13 @@ use canary_core::{
     fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
     RollbackPolicy, ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
-use canary_helm::{HelmConfig, HelmDeployer};
+use canary_helm::HelmDeployer;
 use canary_notify::SlackNotifier;
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+pub mod config;
 pub mod duration;
 
 /// Exit code: promote.
@@ -104,6 +105,18 @@ pub enum Command {
         "Exit codes: 0 rendered, 3 error."
     ))]
     Report(ReportArgs),
+    /// Check the config file, or print an example.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary config check canary.yaml\n",
+        "  canary config example > canary.yaml\n\n",
+        "Exit codes: 0 valid, 3 invalid (one line: the file, line and column, what is wrong)."
+    ))]
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print a shell completion script.
     #[command(after_help = concat!(
         "Examples:\n",
@@ -115,6 +128,18 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `canary config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Check a config file: unknown keys, wrong types, missing variables and secret files.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the commented example (the guide's setup).
+    Example,
 }
 
 /// How to print a result.
@@ -131,18 +156,22 @@ pub enum Output {
 /// `canary analyze`.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// Prometheus's base URL.
+    /// The config file (`canary.yaml`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Prometheus's base URL (default: the config file's `prometheus.url`).
     #[arg(long, env = "PROMETHEUS_URL")]
-    pub prometheus_url: String,
+    pub prometheus_url: Option<String>,
     /// Production's version label.
     #[arg(long, value_parser = version)]
     pub baseline: Version,
     /// The canary's version label.
     #[arg(long, value_parser = version)]
     pub canary: Version,
-    /// The window rates and quantiles are taken over: 90s, 5m, 1h30m.
-    #[arg(long, default_value = "5m", value_parser = duration::parse)]
-    pub window: Duration,
+    /// The window rates and quantiles are taken over: 90s, 5m, 1h30m (default: the config
+    /// file's `validator.analysis_window`, else 5m).
+    #[arg(long, value_parser = duration::parse)]
+    pub window: Option<Duration>,
     /// The end of the window: RFC 3339 or unix seconds (default: now).
     #[arg(long, value_parser = instant)]
     pub at: Option<DateTime<Utc>>,
@@ -155,9 +184,11 @@ pub struct AnalyzeArgs {
 }
 
 /// Which judge decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JudgeName {
     /// The guide's policy, one look after the warm-up (the default).
+    #[default]
     Threshold,
     /// The sequential, anytime-valid judge, at every scrape.
     Sequential,
@@ -178,30 +209,34 @@ pub struct RunArgs {
     /// Production's version (default: asked from helm). Required with `--dry-run`.
     #[arg(long, value_parser = optional_version)]
     pub production_version: Option<OptionalVersion>,
-    /// The helm release.
-    #[arg(long, default_value = "apex-inference")]
-    pub release: String,
-    /// The chart.
-    #[arg(long, default_value = "examples/chart")]
-    pub chart: String,
+    /// The config file (`canary.yaml`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The helm release (default: the config's, else `apex-inference`).
+    #[arg(long)]
+    pub release: Option<String>,
+    /// The chart (default: the config's, else `examples/chart`).
+    #[arg(long)]
+    pub chart: Option<String>,
     /// The namespace.
     #[arg(long)]
     pub namespace: Option<String>,
     /// A values file for the canary (the guide's `values-canary.yaml`).
     #[arg(long)]
     pub values_file: Option<String>,
-    /// Prometheus's base URL.
-    #[arg(long, env = "PROMETHEUS_URL", default_value = "http://prometheus:9090")]
-    pub prometheus_url: String,
-    /// The warm-up before the analysis, in minutes (the guide's 15).
-    #[arg(long, default_value_t = 15.0)]
-    pub wait_minutes: f64,
+    /// Prometheus's base URL (default: the config's, else `http://prometheus:9090`).
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// The warm-up before the analysis, in minutes (default: the config's, else the deploy
+    /// script's 15).
+    #[arg(long)]
+    pub wait_minutes: Option<f64>,
     /// Progressive traffic: 5, 10, 25, 50 %.
     #[arg(long)]
     pub progressive: bool,
-    /// Which judge decides.
-    #[arg(long, value_enum, default_value_t = JudgeName::Threshold)]
-    pub judge: JudgeName,
+    /// Which judge decides (default: the config's, else `threshold`).
+    #[arg(long, value_enum)]
+    pub judge: Option<JudgeName>,
     /// Write the report as JSON here.
     #[arg(long)]
     pub report_file: Option<PathBuf>,
@@ -320,6 +355,17 @@ fn execute(cli: Cli) -> Result<i32, String> {
             run_flow(args)
         }
         Command::Report(args) => report(args),
+        Command::Config { action } => match action {
+            ConfigAction::Check { file } => {
+                config::load(&file)?;
+                println!("{}: ok", file.display());
+                Ok(0)
+            }
+            ConfigAction::Example => {
+                print(config::EXAMPLE)?;
+                Ok(0)
+            }
+        },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "canary", &mut std::io::stdout());
             Ok(0)
@@ -333,17 +379,28 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let chain = |e: canary_core::Error| canary_core::error::chain(&e);
+    let file = args.config.as_deref().map(config::load).transpose()?;
+    if args.prometheus_url.is_none() && file.is_none() {
+        return Err("--prometheus-url (or PROMETHEUS_URL, or a --config file) is required".into());
+    }
+    let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
+    let policy = match &file {
+        Some(f) => f.policy()?,
+        None => RollbackPolicy::default(),
+    };
+    let window = args
+        .window
+        .or(file.as_ref().map(|f| f.validator.analysis_window))
+        .unwrap_or(Duration::from_secs(300));
     let evaluation = runtime.block_on(async {
-        let source = PrometheusSource::new(PrometheusConfig::new(&args.prometheus_url))
-            .map_err(|e| canary_core::error::chain(&e))?;
+        let source =
+            PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?;
         let at = args.at.unwrap_or_else(Utc::now);
-        let b = MetricsQuery::new(args.baseline.clone(), Arm::Baseline, args.window).at(at);
-        let c = MetricsQuery::new(args.canary.clone(), Arm::Canary, args.window).at(at);
+        let b = MetricsQuery::new(args.baseline.clone(), Arm::Baseline, window).at(at);
+        let c = MetricsQuery::new(args.canary.clone(), Arm::Canary, window).at(at);
         let (baseline, canary) = fetch_pair(&source, &b, &c).await;
         let (baseline, canary) = (baseline.map_err(chain)?, canary.map_err(chain)?);
-        RollbackPolicy::default()
-            .try_evaluate(&baseline, &canary)
-            .map_err(chain)
+        policy.try_evaluate(&baseline, &canary).map_err(chain)
     })?;
     let output = if args.json { Output::Json } else { args.output };
     let text = match output {
@@ -534,16 +591,53 @@ async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
     }
 }
 
+/// The file's Prometheus settings (or the defaults) with the URL the flags give.
+fn prometheus_config(file: Option<&config::CanaryConfig>, url: Option<&str>) -> PrometheusConfig {
+    let mut p = file.map(|f| f.prometheus.clone()).unwrap_or_default();
+    if let Some(url) = url {
+        p.url = url.to_owned();
+    }
+    p
+}
+
 fn run_flow(args: RunArgs) -> Result<i32, String> {
-    let wait = Duration::try_from_secs_f64(args.wait_minutes * 60.0)
+    let file = args.config.as_deref().map(config::load).transpose()?;
+    let mut validator_config = file
+        .as_ref()
+        .map(|f| f.validator.clone())
+        .unwrap_or_default();
+    validator_config.warmup = match (args.wait_minutes, &file) {
+        (Some(m), _) => Duration::try_from_secs_f64(m * 60.0)
+            .ok()
+            .filter(|d| *d <= ValidatorConfig::MAX_WARMUP)
+            .ok_or_else(|| {
+                format!(
+                    "--wait-minutes {m}: must be a number of minutes between 0 and 10080 (a week)"
+                )
+            })?,
+        (None, Some(f)) => f.validator.warmup,
+        (None, None) => Duration::from_secs(15 * 60),
+    };
+    if args.progressive {
+        validator_config.progressive_weights = canary_core::DEFAULT_PROGRESSIVE_WEIGHTS.to_vec();
+    }
+    let policy = match &file {
+        Some(f) => f.policy()?,
+        None => RollbackPolicy::default(),
+    };
+    let judge = args
+        .judge
+        .or(file.as_ref().map(|f| f.judge))
+        .unwrap_or_default();
+    let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
+    let slack = std::env::var("SLACK_WEBHOOK_URL")
         .ok()
-        .filter(|d| *d <= ValidatorConfig::MAX_WARMUP)
-        .ok_or_else(|| {
-            format!(
-                "--wait-minutes {}: must be a number of minutes between 0 and 10080 (a week)",
-                args.wait_minutes
-            )
-        })?;
+        .filter(|h| !h.is_empty())
+        .map(canary_core::Secret::new)
+        .or(file
+            .as_ref()
+            .and_then(|f| f.slack.as_ref())
+            .map(|s| s.webhook_url.clone()));
     let production = args.production_version.clone().and_then(|p| p.0);
     if args.dry_run && production.is_none() {
         return Err(
@@ -551,34 +645,32 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
                 .into(),
         );
     }
-    let helm_config = HelmConfig {
-        release: args.release.clone(),
-        chart: args.chart.clone(),
-        namespace: args.namespace.clone(),
-        dry_run: args.dry_run,
-        ..HelmConfig::default()
-    };
+    let mut helm_config = file.as_ref().map(|f| f.helm.clone()).unwrap_or_default();
+    if file.is_none() {
+        // The deploy script's defaults.
+        helm_config.release = "apex-inference".into();
+        helm_config.chart = "examples/chart".into();
+    }
+    if let Some(r) = &args.release {
+        helm_config.release.clone_from(r);
+    }
+    if let Some(c) = &args.chart {
+        helm_config.chart.clone_from(c);
+    }
+    if args.namespace.is_some() {
+        helm_config.namespace.clone_from(&args.namespace);
+    }
+    helm_config.dry_run = args.dry_run;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let which = Arc::new(std::sync::Mutex::new(None));
     let (report, helm) = runtime.block_on(async {
-        let source = Arc::new(
-            PrometheusSource::new(PrometheusConfig::new(&args.prometheus_url))
-                .map_err(|e| canary_core::error::chain(&e))?,
-        );
+        let source =
+            Arc::new(PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?);
         let helm =
             Arc::new(HelmDeployer::new(helm_config).map_err(|e| canary_core::error::chain(&e))?);
-        let config = ValidatorConfig {
-            warmup: wait,
-            progressive_weights: if args.progressive {
-                canary_core::DEFAULT_PROGRESSIVE_WEIGHTS.to_vec()
-            } else {
-                Vec::new()
-            },
-            ..ValidatorConfig::default()
-        };
         // A dry run never waits: there is nothing deployed to watch.
         let clock = if args.dry_run {
             ScaledClock::new(0.0)
@@ -593,16 +685,15 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
             observations: Some(source),
         };
         let mut validator = CanaryValidator::for_region(region)
-            .with_config(config)
+            .with_config(validator_config)
+            .map_err(|e| canary_core::error::chain(&e))?
+            .with_policy(policy)
             .map_err(|e| canary_core::error::chain(&e))?
             .with_clock(Arc::new(clock));
-        if let Some(factory) = judge_factory(args.judge) {
+        if let Some(factory) = judge_factory(judge) {
             validator = validator.with_judge(factory);
         }
-        if let Some(hook) = std::env::var("SLACK_WEBHOOK_URL")
-            .ok()
-            .filter(|h| !h.is_empty())
-        {
+        if let Some(hook) = slack {
             validator = validator.with_notifier(Arc::new(
                 SlackNotifier::new(hook).map_err(|e| canary_core::error::chain(&e))?,
             ));

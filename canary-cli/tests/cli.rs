@@ -2,12 +2,13 @@
 //! Prometheus with every exit code, `report` on a saved report, and one clear line with exit 3
 //! for every bad invocation.
 
+mod common;
+
 use std::process::{Command, Output};
 use std::sync::Arc;
 
 use canary_core::test_util::{healthy_metrics, ManualClock, RecordingDeployer, ScriptedSource};
 use canary_core::{CanaryValidator, ValidationRequest, Version};
-use testkit::traffic::{now_secs, openmetrics, Traffic};
 
 fn canary(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_canary"))
@@ -111,21 +112,7 @@ fn bad_invocations_are_one_clear_line_and_exit_3() {
 
 #[test]
 fn analyze_exit_codes_and_outputs_follow_the_decision() {
-    let end = now_secs() - 3;
-    let data = openmetrics(
-        &[
-            Traffic::healthy("v1", 50.0),
-            Traffic::healthy("v2", 10.0),
-            Traffic {
-                error_ratio: 0.08,
-                ..Traffic::healthy("v3", 10.0)
-            },
-        ],
-        1200,
-        15,
-        end,
-    );
-    let prometheus = testkit::services::prometheus(&data);
+    let (prometheus, end) = common::prometheus();
     let url = prometheus.url.as_str();
     let at = end.to_string();
     let run = |canary_version: &str, extra: &[&str]| {

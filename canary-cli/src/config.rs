@@ -1,0 +1,237 @@
+//! The config file (`canary.yaml`): one place for what the flow needs. Unknown keys are
+//! errors; flags override the file, the file overrides the defaults.
+//!
+//! Secrets never sit in the file: `${NAME}` is replaced by the environment variable `NAME`
+//! (`$$` is a literal `$`), and a secret field may be given as `<field>_file: PATH` instead
+//! (`bearer_token_file`, `password_file`, `webhook_url_file`, `proxy_file`), read from a
+//! mounted file. Either way the value lands in a redacted secret.
+
+use std::path::Path;
+
+use canary_core::{MetricSpec, RollbackPolicy, RollbackThresholds, Secret, ValidatorConfig};
+use canary_helm::HelmConfig;
+use canary_prometheus::PrometheusConfig;
+use serde::Deserialize;
+
+use crate::JudgeName;
+
+/// The whole configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// How to reach Prometheus, and the queries.
+    pub prometheus: PrometheusConfig,
+    /// The guide's thresholds.
+    pub thresholds: RollbackThresholds,
+    /// Your own metrics, judged next to the built-ins (their queries go under
+    /// `prometheus.queries`).
+    pub metrics: Vec<MetricSpec>,
+    /// Warm-up, window, progressive weights, manual review.
+    pub validator: ValidatorConfig,
+    /// How to run helm.
+    pub helm: HelmConfig,
+    /// Which judge decides.
+    pub judge: JudgeName,
+    /// Where decisions are posted.
+    pub slack: Option<SlackConfig>,
+}
+
+/// Slack.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The incoming-webhook URL (a secret).
+    pub webhook_url: Secret,
+}
+
+/// Secret fields that may be read from a file instead: `<field>_file: PATH`.
+const FILE_FIELDS: [&str; 4] = ["bearer_token", "password", "webhook_url", "proxy"];
+
+/// The commented example (`examples/canary.yaml`): the guide's setup.
+pub const EXAMPLE: &str = include_str!("../../examples/canary.yaml");
+
+/// Reads and checks `path`. The error is one line naming the file, and where it can, the line
+/// and column and what is wrong there.
+pub fn load(path: &Path) -> Result<CanaryConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the config {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Checks config text (see [`load`]).
+pub fn parse(text: &str) -> Result<CanaryConfig, String> {
+    let text = interpolate(text)?;
+    let text = secret_files(&text)?;
+    let config: CanaryConfig = serde_yaml::from_str(&text).map_err(|e| match e.location() {
+        Some(l) => format!(
+            "line {}, column {}: {}",
+            l.line(),
+            l.column(),
+            without_location(&e.to_string())
+        ),
+        None => e.to_string(),
+    })?;
+    config
+        .validator
+        .validate()
+        .map_err(|e| format!("validator: {e}"))?;
+    config.policy()?;
+    Ok(config)
+}
+
+impl CanaryConfig {
+    /// The policy: the thresholds, the built-in metrics, and the file's own metrics.
+    pub fn policy(&self) -> Result<RollbackPolicy, String> {
+        let mut policy =
+            RollbackPolicy::new(self.thresholds.clone()).map_err(|e| format!("thresholds: {e}"))?;
+        for m in &self.metrics {
+            policy = policy
+                .with_metric(m.clone())
+                .map_err(|e| format!("metrics: {e}"))?;
+        }
+        Ok(policy)
+    }
+}
+
+/// serde_yaml appends " at line L column C"; the message states it first instead.
+fn without_location(message: &str) -> &str {
+    message
+        .rfind(" at line ")
+        .map_or(message, |i| &message[..i])
+}
+
+/// Replaces `${NAME}` with the environment variable `NAME`; a variable that is not set is an
+/// error naming it and its line.
+fn interpolate(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        // Comments are left alone: an example may mention `${NAME}` without needing it.
+        let (code, comment) = line.split_at(comment_start(line));
+        let mut rest = code;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+            } else if let Some(body) = after.strip_prefix('{') {
+                let end = body
+                    .find('}')
+                    .ok_or_else(|| format!("line {}: an unclosed ${{ in {line:?}", n + 1))?;
+                let name = &body[..end];
+                let value = std::env::var(name).map_err(|_| {
+                    format!("line {}: the environment variable {name} is not set", n + 1)
+                })?;
+                out.push_str(&value);
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        out.push_str(comment);
+    }
+    Ok(out)
+}
+
+/// Where a YAML comment starts on `line` (its length if none): a `#` at the start or after
+/// whitespace, outside quotes.
+fn comment_start(line: &str) -> usize {
+    let (mut single, mut double) = (false, false);
+    let mut previous = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && previous.is_whitespace() => return i,
+            _ => {}
+        }
+        previous = c;
+    }
+    line.len()
+}
+
+/// Replaces `<field>_file: PATH` lines of secret fields with `<field>: "<the file's content>"`,
+/// line for line, so that errors keep their line numbers.
+fn secret_files(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let body = line.trim_start();
+        let field = FILE_FIELDS
+            .iter()
+            .find(|f| body.starts_with(&format!("{f}_file:")));
+        let Some(field) = field else {
+            out.push_str(line);
+            continue;
+        };
+        let path = body[field.len() + "_file:".len()..]
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'');
+        let secret = std::fs::read_to_string(path)
+            .map_err(|e| format!("line {}: cannot read {field}_file {path}: {e}", n + 1))?;
+        let quoted = serde_json::to_string(secret.trim_end_matches(['\n', '\r']))
+            .expect("a string always serializes");
+        out.push_str(&line[..indent]);
+        out.push_str(&format!("{field}: {quoted}"));
+        if line.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_a_valid_config() {
+        let c = parse(EXAMPLE).unwrap();
+        assert_eq!(c.helm.release, "apex-inference");
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_their_line_and_column() {
+        let e = parse("prometheus:\n  url: http://p:9090\n  urll: x\n").unwrap_err();
+        assert!(e.starts_with("line 3, column 3: "), "{e}");
+        assert!(e.contains("unknown field `urll`"), "{e}");
+        let e = parse("validator:\n  warmup: soon\n").unwrap_err();
+        assert!(e.starts_with("line 2, column"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_files_and_stay_secret() {
+        let dir = std::env::temp_dir().join(format!("canary-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = dir.join("token");
+        std::fs::write(&token, "s3cr3t-token\n").unwrap();
+        let text = format!(
+            "prometheus:\n  url: http://p:9090\n  bearer_token_file: {}\n",
+            token.display()
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.prometheus.bearer_token.as_ref().unwrap().expose(),
+            "s3cr3t-token"
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t"), "redacted in Debug");
+        let e = parse("slack:\n  webhook_url: ${CANARY_TEST_SURELY_UNSET_VARIABLE}\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 2: the environment variable CANARY_TEST_SURELY_UNSET_VARIABLE is not set"
+        );
+        let e = parse("prometheus:\n  bearer_token_file: /nonexistent/token\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: cannot read bearer_token_file /nonexistent/token"),
+            "{e}"
+        );
+        assert_eq!(interpolate("a $$5 and $x").unwrap(), "a $5 and $x");
+        assert_eq!(
+            interpolate("a: 1 # ${UNSET_IN_A_COMMENT}\n").unwrap(),
+            "a: 1 # ${UNSET_IN_A_COMMENT}\n"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
