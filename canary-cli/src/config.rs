@@ -8,7 +8,9 @@
 
 use std::path::Path;
 
-use canary_core::{MetricSpec, RollbackPolicy, RollbackThresholds, Secret, ValidatorConfig};
+use canary_core::{
+    MetricSpec, Redactor, RollbackPolicy, RollbackThresholds, Secret, ValidatorConfig,
+};
 use canary_helm::HelmConfig;
 use canary_prometheus::PrometheusConfig;
 use serde::Deserialize;
@@ -60,23 +62,39 @@ pub fn load(path: &Path) -> Result<CanaryConfig, String> {
 
 /// Checks config text (see [`load`]).
 pub fn parse(text: &str) -> Result<CanaryConfig, String> {
-    let text = interpolate(text)?;
-    let text = secret_files(&text)?;
-    let config: CanaryConfig = serde_yaml::from_str(&text).map_err(|e| match e.location() {
-        Some(l) => format!(
-            "line {}, column {}: {}",
-            l.line(),
-            l.column(),
-            without_location(&e.to_string())
-        ),
-        None => e.to_string(),
-    })?;
-    config
-        .validator
-        .validate()
-        .map_err(|e| format!("validator: {e}"))?;
-    config.policy()?;
-    Ok(config)
+    // What came from the environment or a file may be a secret, and a message about a value
+    // in the wrong place would quote it: every such value is scrubbed from the errors.
+    let mut read = Redactor::default();
+    let text = interpolate(text, &mut read)?;
+    let text = secret_files(&text, &mut read)?;
+    let checked = serde_yaml::from_str::<CanaryConfig>(&text)
+        .map_err(|e| match e.location() {
+            Some(l) => format!(
+                "line {}, column {}: {}",
+                l.line(),
+                l.column(),
+                without_location(&e.to_string())
+            ),
+            None => e.to_string(),
+        })
+        .and_then(|config| {
+            config
+                .validator
+                .validate()
+                .map_err(|e| format!("validator: {e}"))?;
+            config.policy()?;
+            Ok(config)
+        });
+    checked.map_err(|e| read.scrub(&e))
+}
+
+/// The values shorter than this read from the environment are not scrubbed from errors: they
+/// are not secrets (a port, a flag), and blanking them would blank line numbers too.
+const SHORTEST_SCRUBBED: usize = 6;
+
+/// The policy of `file`, or the guide's when there is no config file.
+pub fn policy(file: Option<&CanaryConfig>) -> Result<RollbackPolicy, String> {
+    file.map_or_else(|| Ok(RollbackPolicy::default()), CanaryConfig::policy)
 }
 
 impl CanaryConfig {
@@ -102,7 +120,7 @@ fn without_location(message: &str) -> &str {
 
 /// Replaces `${NAME}` with the environment variable `NAME`; a variable that is not set is an
 /// error naming it and its line.
-fn interpolate(text: &str) -> Result<String, String> {
+fn interpolate(text: &str, read: &mut Redactor) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
         // Comments are left alone: an example may mention `${NAME}` without needing it.
@@ -122,6 +140,9 @@ fn interpolate(text: &str) -> Result<String, String> {
                 let value = std::env::var(name).map_err(|_| {
                     format!("line {}: the environment variable {name} is not set", n + 1)
                 })?;
+                if value.len() >= SHORTEST_SCRUBBED {
+                    read.add_text(&value);
+                }
                 out.push_str(&value);
                 rest = &body[end + 1..];
             } else {
@@ -154,7 +175,7 @@ fn comment_start(line: &str) -> usize {
 
 /// Replaces `<field>_file: PATH` lines of secret fields with `<field>: "<the file's content>"`,
 /// line for line, so that errors keep their line numbers.
-fn secret_files(text: &str) -> Result<String, String> {
+fn secret_files(text: &str, read: &mut Redactor) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
         let indent = line.len() - line.trim_start().len();
@@ -171,8 +192,9 @@ fn secret_files(text: &str) -> Result<String, String> {
             .trim_matches(|c| c == '"' || c == '\'');
         let secret = std::fs::read_to_string(path)
             .map_err(|e| format!("line {}: cannot read {field}_file {path}: {e}", n + 1))?;
-        let quoted = serde_json::to_string(secret.trim_end_matches(['\n', '\r']))
-            .expect("a string always serializes");
+        let secret = secret.trim_end_matches(['\n', '\r']);
+        read.add_text(secret);
+        let quoted = serde_json::to_string(secret).expect("a string always serializes");
         out.push_str(&line[..indent]);
         out.push_str(&format!("{field}: {quoted}"));
         if line.ends_with('\n') {
@@ -227,10 +249,31 @@ mod tests {
             e.starts_with("line 2: cannot read bearer_token_file /nonexistent/token"),
             "{e}"
         );
-        assert_eq!(interpolate("a $$5 and $x").unwrap(), "a $5 and $x");
+        let mut read = Redactor::default();
         assert_eq!(
-            interpolate("a: 1 # ${UNSET_IN_A_COMMENT}\n").unwrap(),
+            interpolate("a $$5 and $x", &mut read).unwrap(),
+            "a $5 and $x"
+        );
+        assert_eq!(
+            interpolate("a: 1 # ${UNSET_IN_A_COMMENT}\n", &mut read).unwrap(),
             "a: 1 # ${UNSET_IN_A_COMMENT}\n"
+        );
+        // A secret in the wrong place is quoted by the parser's message: it is scrubbed.
+        std::env::set_var("CANARY_CONFIG_TEST_SECRET", "hunter2-secret");
+        let e = parse("judge: ${CANARY_CONFIG_TEST_SECRET}\n").unwrap_err();
+        assert!(
+            e.starts_with("line 1, column 8: judge: unknown variant"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = parse(&format!(
+            "prometheus:\n  url: http://p:9090\n  proxy_file: {}\n  max_concurrency: many\n",
+            token.display()
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("line 4"),
+            "line numbers survive the scrubbing: {e}"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

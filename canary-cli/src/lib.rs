@@ -30,7 +30,7 @@ use canary_core::judge::{
 use canary_core::report::comparison_cells;
 use canary_core::{
     fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
-    RollbackPolicy, ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
+    ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
 use canary_helm::HelmDeployer;
 use canary_notify::SlackNotifier;
@@ -243,7 +243,8 @@ pub struct RunArgs {
     /// Append the Markdown report here (e.g. `$GITHUB_STEP_SUMMARY`).
     #[arg(long)]
     pub summary_file: Option<PathBuf>,
-    /// How to print the report on stdout.
+    /// How to print the report on stdout (`table` prints the Markdown report: a whole run has
+    /// more than one table).
     #[arg(long, value_enum, default_value_t = Output::Markdown)]
     pub output: Output,
     /// Print the helm commands instead of running them (no waiting).
@@ -384,10 +385,7 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         return Err("--prometheus-url (or PROMETHEUS_URL, or a --config file) is required".into());
     }
     let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
-    let policy = match &file {
-        Some(f) => f.policy()?,
-        None => RollbackPolicy::default(),
-    };
+    let policy = config::policy(file.as_ref())?;
     let window = args
         .window
         .or(file.as_ref().map(|f| f.validator.analysis_window))
@@ -621,10 +619,7 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
     if args.progressive {
         validator_config.progressive_weights = canary_core::DEFAULT_PROGRESSIVE_WEIGHTS.to_vec();
     }
-    let policy = match &file {
-        Some(f) => f.policy()?,
-        None => RollbackPolicy::default(),
-    };
+    let policy = config::policy(file.as_ref())?;
     let judge = args
         .judge
         .or(file.as_ref().map(|f| f.judge))

@@ -793,8 +793,6 @@ impl SequentialJudge {
         }
         .canary_probability(d.clamp(-20.0, 20.0));
         let r = (ec - m * p) / (m * p * (1.0 - p)).max(1e-12).sqrt();
-
-        let entry = self.dispersion.entry(key.to_owned()).or_default();
         if which == 0 {
             let [x2, lagged, terms, last] = &mut entry.scrape;
             if *terms > 0.0 {
@@ -1115,15 +1113,17 @@ impl SequentialJudge {
     /// up.
     fn decide(&mut self, findings: Vec<Finding>, at_end: bool) -> Option<Evaluation> {
         let p = &self.parameters;
-        let mut conditions = Vec::new();
-        let mut decision = None::<RollbackDecision>;
+        // Each condition with the decision it calls for, to put the most decisive first.
+        let mut fired: Vec<(RollbackDecision, Condition)> = Vec::new();
         let mut take = |d: RollbackDecision, rule: Rule, metric: &str, message: String| {
-            decision = Some(decision.map_or(d, |x| x.most_cautious(d)));
-            conditions.push(Condition {
-                rule,
-                metric: Some(metric.to_owned()),
-                message,
-            });
+            fired.push((
+                d,
+                Condition {
+                    rule,
+                    metric: Some(metric.to_owned()),
+                    message,
+                },
+            ));
         };
         let mut all_within = true;
         let mut unmeasured = Vec::new();
@@ -1161,6 +1161,9 @@ impl SequentialJudge {
                 }
             }
         }
+        fired.sort_by_key(|(d, _)| d.rank());
+        let decision = fired.first().map(|(d, _)| *d);
+        let mut conditions: Vec<Condition> = fired.into_iter().map(|(_, c)| c).collect();
         let step_time = self.step_elapsed();
         let reason;
         let decision = match decision {
@@ -1557,6 +1560,45 @@ mod tests {
         // Half an hour of the guide's traffic catches a doubling of the error rate.
         assert!(thirty < 2.0, "{thirty}");
         assert_eq!(detectable_ratio(0.004, 0.1, 100.0, 0.0, 10.0), None);
+    }
+
+    #[test]
+    fn the_most_decisive_condition_comes_first_and_gives_the_reason() {
+        use crate::test_util::{steady_observations, HEALTHY_SHARES};
+        use chrono::TimeZone;
+        let start = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let (d, step) = (Duration::from_secs(1800), Duration::from_secs(15));
+        let baseline = steady_observations("v1", 400.0, 0.01, HEALTHY_SHARES, start, d, step);
+        let mut canary = steady_observations("v2", 100.0, 0.05, HEALTHY_SHARES, start, d, step);
+        // At the first look allowed to find anything worse (2 minutes of warm-up and 4 of
+        // evidence, 15 s apart: look 24) the canary's latency histogram goes down: a fault on
+        // latency (manual review), listed before the errors, which call for a rollback.
+        let broken = Histogram::new(vec![(0.1, 0.0), (f64::INFINITY, 0.0)]).unwrap();
+        for o in canary.iter_mut().skip(24) {
+            o.histograms.insert(names::LATENCY.into(), broken.clone());
+        }
+        let mut judge = SequentialJudge::new(SequentialParameters::default()).unwrap();
+        let mut last = None;
+        for (b, c) in baseline.iter().zip(&canary) {
+            if let Verdict::Decided(e) = judge.observe(b, c) {
+                last = Some(*e);
+                break;
+            }
+        }
+        let e = last.expect("a decision");
+        assert_eq!(
+            e.decision,
+            RollbackDecision::RollbackAuto,
+            "{}",
+            e.primary_reason
+        );
+        assert_eq!(e.triggered_conditions[0].rule, Rule::RollbackThreshold);
+        assert!(
+            e.primary_reason.starts_with("error_rate"),
+            "{}",
+            e.primary_reason
+        );
+        assert!(e.fired(Rule::MissingData), "the fault is still listed");
     }
 
     #[test]
