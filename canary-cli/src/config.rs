@@ -67,24 +67,41 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
     let mut read = Redactor::default();
     let text = interpolate(text, &mut read)?;
     let text = secret_files(&text, &mut read)?;
-    let checked = serde_yaml::from_str::<CanaryConfig>(&text)
-        .map_err(|e| match e.location() {
-            Some(l) => format!(
-                "line {}, column {}: {}",
-                l.line(),
-                l.column(),
-                without_location(&e.to_string())
-            ),
-            None => e.to_string(),
-        })
-        .and_then(|config| {
-            config
-                .validator
-                .validate()
-                .map_err(|e| format!("validator: {e}"))?;
-            config.policy()?;
-            Ok(config)
-        });
+    // The path names the key at fault ("validator.warmup"); serde_yaml alone names only
+    // the enclosing section of a value it could not convert.
+    let checked = serde_path_to_error::deserialize::<_, CanaryConfig>(
+        serde_yaml::Deserializer::from_str(&text),
+    )
+    .map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = without_location(&inner.to_string()).to_owned();
+        // serde_yaml prefixes some messages with the section already.
+        let message = match message.strip_prefix(&format!("{path}: ")) {
+            Some(rest) => rest.to_owned(),
+            None => message
+                .split_once(": ")
+                .filter(|(section, _)| path.starts_with(section) && *section != path)
+                .map_or(message.clone(), |(_, rest)| rest.to_owned()),
+        };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        match inner.location() {
+            Some(l) => format!("line {}, column {}: {at}{message}", l.line(), l.column()),
+            None => format!("{at}{message}"),
+        }
+    })
+    .and_then(|config| {
+        config
+            .validator
+            .validate()
+            .map_err(|e| format!("validator: {e}"))?;
+        config.policy()?;
+        Ok(config)
+    });
     checked.map_err(|e| read.scrub(&e))
 }
 

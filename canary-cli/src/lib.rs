@@ -229,8 +229,8 @@ pub struct RunArgs {
     pub prometheus_url: Option<String>,
     /// The warm-up before the analysis, in minutes (default: the config's, else the deploy
     /// script's 15).
-    #[arg(long)]
-    pub wait_minutes: Option<f64>,
+    #[arg(long, value_parser = minutes)]
+    pub wait_minutes: Option<Duration>,
     /// Progressive traffic: 5, 10, 25, 50 %.
     #[arg(long)]
     pub progressive: bool,
@@ -598,6 +598,17 @@ fn prometheus_config(file: Option<&config::CanaryConfig>, url: Option<&str>) -> 
     p
 }
 
+/// `--wait-minutes`: a number of minutes (fractions allowed) up to the validator's longest
+/// warm-up. The error quotes the text as typed: a parsed `1e308` would print 309 digits.
+fn minutes(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|m| Duration::try_from_secs_f64(m * 60.0).ok())
+        .filter(|d| *d <= ValidatorConfig::MAX_WARMUP)
+        .ok_or_else(|| format!("{text:?} is not a number of minutes between 0 and 10080 (a week)"))
+}
+
 fn run_flow(args: RunArgs) -> Result<i32, String> {
     let file = args.config.as_deref().map(config::load).transpose()?;
     let mut validator_config = file
@@ -605,14 +616,7 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
         .map(|f| f.validator.clone())
         .unwrap_or_default();
     validator_config.warmup = match (args.wait_minutes, &file) {
-        (Some(m), _) => Duration::try_from_secs_f64(m * 60.0)
-            .ok()
-            .filter(|d| *d <= ValidatorConfig::MAX_WARMUP)
-            .ok_or_else(|| {
-                format!(
-                    "--wait-minutes {m}: must be a number of minutes between 0 and 10080 (a week)"
-                )
-            })?,
+        (Some(d), _) => d,
         (None, Some(f)) => f.validator.warmup,
         (None, None) => Duration::from_secs(15 * 60),
     };

@@ -98,6 +98,28 @@ fn bad_invocations_are_one_clear_line_and_exit_3() {
         (with(&["--canary", "v2", "--output", "yaml"]), "yaml"),
         (vec!["deploy-everything"], "deploy-everything"),
         (with(&["--canary", "v2"]), "cannot reach Prometheus"),
+        (
+            vec![
+                "run",
+                "--version",
+                "v2",
+                "--dry-run",
+                "--wait-minutes",
+                "1e308",
+            ],
+            "\"1e308\" is not a number of minutes",
+        ),
+        (
+            vec![
+                "run",
+                "--version",
+                "v2",
+                "--dry-run",
+                "--wait-minutes",
+                "NaN",
+            ],
+            "--wait-minutes",
+        ),
     ];
     for (args, names) in cases {
         let o = canary(&args);
@@ -107,6 +129,11 @@ fn bad_invocations_are_one_clear_line_and_exit_3() {
         assert!(err.starts_with("error:"), "{args:?}: {err}");
         assert!(err.contains(names), "{args:?}: {err}");
         assert!(stdout(&o).is_empty(), "{args:?}: data only on success");
+        let longest_digits = err.split(|c: char| !c.is_ascii_digit()).map(str::len).max();
+        assert!(
+            longest_digits < Some(25),
+            "{args:?}: a number nobody reads: {err}"
+        );
     }
 }
 

@@ -80,6 +80,15 @@ fn mistakes_are_one_line_with_the_place_and_exit_3() {
             "line 3, column 3: ",
         ),
         ("helm:\n  release: [1, 2]\n", "line 2, column"),
+        // The key at fault is named, and an absurd number is not spelt out.
+        (
+            "validator:\n  warmup: 600\n  analysis_window: 1e308\n",
+            "validator.analysis_window: 1e308 is not a number of seconds",
+        ),
+        (
+            "prometheus:\n  url: http://p:9090\n  timeout: -5\n",
+            "prometheus.timeout: -5 is not",
+        ),
         ("judge: oracle\n", "line 1, column"),
         (
             "validator:\n  progressive_weights: [50, 10]\n",

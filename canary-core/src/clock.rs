@@ -44,7 +44,7 @@ impl ScaledClock {
         if !(factor.is_finite() && factor >= 0.0) {
             return Err(crate::Error::InvalidConfig {
                 field: TIME_SCALE_ENV.into(),
-                reason: format!("{factor} is not a finite number >= 0"),
+                reason: format!("{} is not a finite number >= 0", crate::format::Num(factor)),
             });
         }
         Ok(ScaledClock { factor })

@@ -14,5 +14,10 @@ pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// Reads seconds; negative, non-finite or absurdly large values are errors.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let secs = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        serde::de::Error::custom(format_args!(
+            "{} is not a number of seconds >= 0",
+            crate::format::Num(secs)
+        ))
+    })
 }
