@@ -6,20 +6,24 @@
 //! (`bearer_token_file`, `password_file`, `webhook_url_file`, `proxy_file`), read from a
 //! mounted file. Either way the value lands in a redacted secret.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use canary_core::{
     MetricSpec, Redactor, RollbackPolicy, RollbackThresholds, Secret, ValidatorConfig,
 };
 use canary_helm::HelmConfig;
+use canary_notify::WebhookPayload;
 use canary_prometheus::PrometheusConfig;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::JudgeName;
 
 /// The whole configuration.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schemars(title = "canary.yaml")]
 pub struct CanaryConfig {
     /// How to reach Prometheus, and the queries.
     pub prometheus: PrometheusConfig,
@@ -34,20 +38,111 @@ pub struct CanaryConfig {
     pub helm: HelmConfig,
     /// Which judge decides.
     pub judge: JudgeName,
-    /// Where decisions are posted.
+    /// Regions analysed and deployed one after another; a rollback in one rolls back all.
+    /// Empty: one region, with `prometheus` and `helm` as they are.
+    pub regions: Vec<RegionConfig>,
+    /// Slack, as the guide posts decisions.
     pub slack: Option<SlackConfig>,
+    /// JSON webhooks that receive every decision.
+    pub webhooks: Vec<WebhookConfig>,
+    /// Alertmanager, alerted when a canary is rolled back or held.
+    pub alertmanager: Option<AlertmanagerConfig>,
+}
+
+/// One region: its own Prometheus and cluster; what it leaves out comes from the top level.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The region's name, in reports and helm's logs (unique).
+    pub name: String,
+    /// The region's Prometheus URL (default: `prometheus.url`); the other Prometheus settings
+    /// are shared.
+    pub prometheus_url: Option<String>,
+    /// `--kube-context` for the region's cluster.
+    pub kube_context: Option<String>,
+    /// `--kubeconfig` for the region's cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--namespace` in the region (default: `helm.namespace`).
+    pub namespace: Option<String>,
 }
 
 /// Slack.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// The incoming-webhook URL (a secret).
     pub webhook_url: Secret,
 }
 
+/// A JSON webhook.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Its name in reports and logs.
+    pub name: String,
+    /// Where to post (a secret: URLs often carry a token).
+    pub url: Secret,
+    /// Extra headers, e.g. `Authorization` (values are secrets).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// The whole report, or the deciding evaluation.
+    #[serde(default)]
+    pub payload: WebhookPayload,
+}
+
+/// Alertmanager.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager's URL, e.g. `http://alertmanager:9093`.
+    pub url: Secret,
+    /// Static labels on every alert, e.g. `service: apex-inference`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
 /// Secret fields that may be read from a file instead: `<field>_file: PATH`.
-const FILE_FIELDS: [&str; 4] = ["bearer_token", "password", "webhook_url", "proxy"];
+const FILE_FIELDS: [&str; 5] = ["bearer_token", "password", "webhook_url", "proxy", "url"];
+
+/// The JSON Schema of the config file, generated from the types above (and the core's and the
+/// adapters' configuration types): `canary config schema`.
+pub fn schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(CanaryConfig))
+        .unwrap_or(serde_json::Value::Null);
+    add_file_fields(&mut schema);
+    schema
+}
+
+/// Every secret field may also be given as `<field>_file`; the schema says so, or editors
+/// would flag the file form as an unknown key.
+fn add_file_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(props)) = map.get_mut("properties") {
+                for field in FILE_FIELDS {
+                    if props.contains_key(field) {
+                        props.insert(
+                            format!("{field}_file"),
+                            serde_json::json!({
+                                "type": "string",
+                                "description": format!("A file whose contents are `{field}` (e.g. a mounted secret).")
+                            }),
+                        );
+                    }
+                }
+                // Either form satisfies a required secret.
+                if let Some(serde_json::Value::Array(required)) = map.get_mut("required") {
+                    required.retain(|r| !r.as_str().is_some_and(|r| FILE_FIELDS.contains(&r)));
+                }
+            }
+            for v in map.values_mut() {
+                add_file_fields(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(add_file_fields),
+        _ => {}
+    }
+}
 
 /// The commented example (`examples/canary.yaml`): the guide's setup.
 pub const EXAMPLE: &str = include_str!("../../examples/canary.yaml");

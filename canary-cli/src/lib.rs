@@ -32,8 +32,8 @@ use canary_core::{
     fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
     ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
-use canary_helm::HelmDeployer;
-use canary_notify::SlackNotifier;
+use canary_helm::{HelmConfig, HelmDeployer};
+use canary_notify::{AlertmanagerNotifier, SlackNotifier, WebhookNotifier};
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -109,7 +109,8 @@ pub enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  canary config check canary.yaml\n",
-        "  canary config example > canary.yaml\n\n",
+        "  canary config example > canary.yaml\n",
+        "  canary config schema > canary.schema.json\n\n",
         "Exit codes: 0 valid, 3 invalid (one line: the file, line and column, what is wrong)."
     ))]
     Config {
@@ -140,6 +141,8 @@ pub enum ConfigAction {
     },
     /// Print the commented example (the guide's setup).
     Example,
+    /// Print the config's JSON Schema (for editors: e.g. `# yaml-language-server: $schema=...`).
+    Schema,
 }
 
 /// How to print a result.
@@ -184,7 +187,9 @@ pub struct AnalyzeArgs {
 }
 
 /// Which judge decides.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JudgeName {
     /// The guide's policy, one look after the warm-up (the default).
@@ -364,6 +369,12 @@ fn execute(cli: Cli) -> Result<i32, String> {
             }
             ConfigAction::Example => {
                 print(config::EXAMPLE)?;
+                Ok(0)
+            }
+            ConfigAction::Schema => {
+                let text = serde_json::to_string_pretty(&config::schema())
+                    .map_err(|e| format!("cannot write the schema: {e}"))?;
+                print(&format!("{text}\n"))?;
                 Ok(0)
             }
         },
@@ -589,6 +600,36 @@ async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
     }
 }
 
+/// Slack (from `SLACK_WEBHOOK_URL` or the file), the file's webhooks and Alertmanager.
+fn notifiers(
+    file: Option<&config::CanaryConfig>,
+    slack: Option<canary_core::Secret>,
+) -> Result<Vec<Arc<dyn canary_core::Notifier>>, String> {
+    let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);
+    let mut out: Vec<Arc<dyn canary_core::Notifier>> = Vec::new();
+    if let Some(hook) = slack {
+        out.push(Arc::new(SlackNotifier::new(hook).map_err(|e| chain(&e))?));
+    }
+    let Some(file) = file else { return Ok(out) };
+    for w in &file.webhooks {
+        let mut n = WebhookNotifier::new(&w.name, w.url.clone())
+            .map_err(|e| chain(&e))?
+            .with_payload(w.payload);
+        for (name, value) in &w.headers {
+            n = n.with_header(name, value.clone());
+        }
+        out.push(Arc::new(n));
+    }
+    if let Some(a) = &file.alertmanager {
+        let mut n = AlertmanagerNotifier::new(a.url.expose()).map_err(|e| chain(&e))?;
+        for (name, value) in &a.labels {
+            n = n.with_label(name, value);
+        }
+        out.push(Arc::new(n));
+    }
+    Ok(out)
+}
+
 /// The file's Prometheus settings (or the defaults) with the URL the flags give.
 fn prometheus_config(file: Option<&config::CanaryConfig>, url: Option<&str>) -> PrometheusConfig {
     let mut p = file.map(|f| f.prometheus.clone()).unwrap_or_default();
@@ -665,37 +706,70 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let which = Arc::new(std::sync::Mutex::new(None));
-    let (report, helm) = runtime.block_on(async {
-        let source =
-            Arc::new(PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?);
-        let helm =
-            Arc::new(HelmDeployer::new(helm_config).map_err(|e| canary_core::error::chain(&e))?);
+    let (report, helms) = runtime.block_on(async {
+        let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);
         // A dry run never waits: there is nothing deployed to watch.
         let clock = if args.dry_run {
             ScaledClock::new(0.0)
         } else {
             ScaledClock::from_env()
         }
-        .map_err(|e| canary_core::error::chain(&e))?;
-        let region = Region {
-            name: None,
-            source: source.clone(),
-            deployer: helm.clone(),
-            observations: Some(source),
+        .map_err(|e| chain(&e))?;
+        let region = |name: Option<String>, prometheus: PrometheusConfig, helm: HelmConfig| {
+            let source = Arc::new(PrometheusSource::new(prometheus).map_err(|e| chain(&e))?);
+            let helm = Arc::new(HelmDeployer::new(helm).map_err(|e| chain(&e))?);
+            Ok::<_, String>((
+                Region {
+                    name,
+                    source: source.clone(),
+                    deployer: helm.clone(),
+                    observations: Some(source),
+                },
+                helm,
+            ))
         };
-        let mut validator = CanaryValidator::for_region(region)
+        let regions = file.as_ref().map_or(&[][..], |f| &f.regions[..]);
+        let (mut validator, helms) = if regions.is_empty() {
+            let (r, helm) = region(None, prometheus, helm_config)?;
+            (CanaryValidator::for_region(r), vec![helm])
+        } else {
+            let mut built = Vec::new();
+            let mut helms = Vec::new();
+            for r in regions {
+                let mut p = prometheus.clone();
+                if let (Some(url), None) = (&r.prometheus_url, &args.prometheus_url) {
+                    p.url.clone_from(url);
+                }
+                let mut h = helm_config.clone();
+                if r.kube_context.is_some() {
+                    h.kube_context.clone_from(&r.kube_context);
+                }
+                if r.kubeconfig.is_some() {
+                    h.kubeconfig.clone_from(&r.kubeconfig);
+                }
+                if r.namespace.is_some() && args.namespace.is_none() {
+                    h.namespace.clone_from(&r.namespace);
+                }
+                let (region, helm) = region(Some(r.name.clone()), p, h)?;
+                built.push(region);
+                helms.push(helm);
+            }
+            (
+                CanaryValidator::multi_region(built).map_err(|e| chain(&e))?,
+                helms,
+            )
+        };
+        validator = validator
             .with_config(validator_config)
-            .map_err(|e| canary_core::error::chain(&e))?
+            .map_err(|e| chain(&e))?
             .with_policy(policy)
-            .map_err(|e| canary_core::error::chain(&e))?
+            .map_err(|e| chain(&e))?
             .with_clock(Arc::new(clock));
         if let Some(factory) = judge_factory(judge) {
             validator = validator.with_judge(factory);
         }
-        if let Some(hook) = slack {
-            validator = validator.with_notifier(Arc::new(
-                SlackNotifier::new(hook).map_err(|e| canary_core::error::chain(&e))?,
-            ));
+        for notifier in notifiers(file.as_ref(), slack)? {
+            validator = validator.with_notifier(notifier);
         }
         let mut request = ValidationRequest::new(args.version.clone());
         if let Some(p) = production {
@@ -707,7 +781,7 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
         let report = validator
             .validate_until(request, cancelled(which.clone()))
             .await;
-        Ok::<_, String>((report, helm))
+        Ok::<_, String>((report, helms))
     })?;
     let mut text = match args.output {
         Output::Json => report.to_json(),
@@ -715,7 +789,7 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
     };
     if args.dry_run && args.output != Output::Json {
         text.push_str("\n### helm commands (dry run, not run)\n\n");
-        for c in helm.commands() {
+        for c in helms.iter().flat_map(|h| h.commands()) {
             text.push_str(&format!("helm {}\n", c.join(" ")));
         }
     }

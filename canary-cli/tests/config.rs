@@ -204,3 +204,54 @@ fn analyze_takes_prometheus_and_the_policy_from_the_file() {
     let lenient = run("thresholds:\n  error_rate_threshold: 10\n  error_rate_warning: 5\n");
     assert_eq!(lenient.status.code(), Some(2), "{}", stderr(&lenient));
 }
+
+/// What editors would check: the schema printed by `canary config schema` accepts the example,
+/// the README's snippets and a file using every section, and rejects what `config check`
+/// rejects for its shape (unknown keys, wrong types, unknown judges).
+#[test]
+fn the_schema_accepts_valid_files_and_rejects_the_same_mistakes() {
+    let out = canary(&["config", "schema"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "canary.yaml");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let as_json = |yaml: &str| -> serde_json::Value {
+        serde_yaml::from_str::<Option<serde_json::Value>>(yaml)
+            .unwrap()
+            .unwrap_or(serde_json::json!({}))
+    };
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut good: Vec<String> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|s| s.split("```").next().unwrap().to_owned())
+        .collect();
+    good.push(std::fs::read_to_string(root().join("examples/canary.yaml")).unwrap());
+    good.push(
+        "prometheus:\n  url: http://p:9090\n  bearer_token_file: /var/run/secrets/token\n\
+         regions:\n  - name: eu\n    kube_context: eu-1\n\
+         webhooks:\n  - name: audit\n    url_file: /var/run/secrets/hook\n    payload: evaluation\n\
+         alertmanager:\n  url: http://am:9093\n  labels:\n    team: ml\n\
+         judge: sequential\n"
+            .into(),
+    );
+    for text in &good {
+        let errors: Vec<String> = validator
+            .iter_errors(&as_json(text))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{text}\n{errors:?}");
+    }
+    for bad in [
+        "prometheus:\n  url: http://p:9090\n  urll: x\n",
+        "helm:\n  release: [1, 2]\n",
+        "judge: oracle\n",
+        "validator:\n  warmup: ten minutes\n",
+        "regions:\n  - kube_context: eu-1\n",
+        "webhooks:\n  - name: audit\n    url: http://h\n    payload: xml\n",
+        "thresholds:\n  latency_p99_threshold: high\n",
+    ] {
+        assert!(!validator.is_valid(&as_json(bad)), "the schema accepts {bad}");
+        assert_eq!(check(bad).status.code(), Some(3), "config check accepts {bad}");
+    }
+}

@@ -49,6 +49,7 @@ pub mod names {
 /// | `sample_count` | 0 ..= 1e12 requests | a window of a thousand billion requests |
 /// | a user metric | its [`MetricSpec::plausible_range`](crate::MetricSpec::plausible_range), default ±1e15 | configurable |
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Plausible {
     /// The smallest plausible value.
     pub min: f64,

@@ -26,18 +26,22 @@ use crate::error::{Error, Result};
 /// assert_eq!(p.delay(p.max_attempts, Duration::ZERO, None), None);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included. 1 disables retries.
     pub max_attempts: u32,
     /// The first backoff; it doubles after each failure, with jitter.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub initial_backoff: Duration,
     /// The longest backoff.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub max_backoff: Duration,
     /// No retry starts after this long since the first attempt, and no wait ends after it.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub deadline: Duration,
 }
 

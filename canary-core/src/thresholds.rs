@@ -31,6 +31,7 @@ use crate::metrics::Plausible;
 /// infinite, and so meaningless. The ratio is taken against `max(baseline, floor)`, so 0% to
 /// 0.3% is stable while 0% to 1.2% (2.4 × the 0.5% floor) rolls back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RollbackThresholds {
     /// Roll back when canary p99 / baseline p99 exceeds this. Must be > 1.0.

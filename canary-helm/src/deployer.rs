@@ -22,6 +22,7 @@ use crate::release::{
 
 /// How helm waits for resources to become ready.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WaitStrategy {
     /// helm 4's `--wait=watcher` (kstatus); `--wait` on helm 3.
@@ -35,6 +36,7 @@ pub enum WaitStrategy {
 
 /// How to run helm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct HelmConfig {
     /// The production release; the canary is `<release>-canary`.
@@ -51,9 +53,11 @@ pub struct HelmConfig {
     pub helm_binary: PathBuf,
     /// helm's `--timeout` for each operation, in seconds.
     #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub timeout: Duration,
     /// Extra time after `timeout` before a hanging helm is stopped (SIGTERM, then SIGKILL).
     #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub kill_grace: Duration,
     /// How helm waits for readiness.
     pub wait: WaitStrategy,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// HTTP method for queries. POST carries long queries that a GET URL could not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum QueryMethod {
     /// `GET` with URL parameters.
@@ -22,6 +23,7 @@ pub enum QueryMethod {
 
 /// Basic auth credentials.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BasicAuth {
     /// The user.
     pub username: String,
@@ -34,6 +36,7 @@ pub struct BasicAuth {
 /// guide's instrumentation. Counters and buckets are fetched as raw cumulative series, one per
 /// instance (and per bucket), so resets are undone per series before they are summed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ObservationQueries {
     /// The latency histogram's buckets (in seconds), with their `le` label.
@@ -59,12 +62,14 @@ impl Default for ObservationQueries {
 
 /// Everything needed to query one Prometheus-compatible server.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PrometheusConfig {
     /// Base URL, e.g. `http://prometheus:9090` (the guide's default).
     pub url: String,
     /// Per-request timeout (the guide's `timeout=30`).
     #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub timeout: Duration,
     /// GET or POST.
     pub method: QueryMethod,

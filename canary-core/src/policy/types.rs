@@ -60,6 +60,7 @@ impl fmt::Display for RollbackDecision {
 
 /// Which way is better for a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Latency, error rate: an increase is a regression.
@@ -70,6 +71,7 @@ pub enum Direction {
 
 /// How much a metric counts in the decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Criticality {
     /// Can roll back on its own; must be within tolerance to proceed.
@@ -96,6 +98,7 @@ pub enum Criticality {
 /// assert!(policy.metric("conversion_rate").is_some());
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MetricSpec {
     /// The metric's name: a built-in name or a key of [`CanaryMetrics::custom`](crate::CanaryMetrics::custom).
     pub name: String,

@@ -17,6 +17,7 @@ pub const DEFAULT_PROGRESSIVE_WEIGHTS: [u8; 4] = [5, 10, 25, 50];
 
 /// What to do with the canary when the decision is `RollbackManual`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ManualReviewAction {
     /// Leave the canary as it is and notify: a person decides.
@@ -28,13 +29,16 @@ pub enum ManualReviewAction {
 
 /// How the validator runs. Plain data, with defaults, that deserializes from YAML or TOML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidatorConfig {
     /// Wait before each analysis, so the canary warms up and collects samples (seconds).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub warmup: Duration,
     /// The window rates and quantiles are taken over (seconds).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub analysis_window: Duration,
     /// Traffic weights of a progressive canary, increasing. Empty: one analysis at the weight
     /// the deploy sets.
@@ -43,9 +47,11 @@ pub struct ValidatorConfig {
     pub on_manual_review: ManualReviewAction,
     /// With a judge: how often it is fed observations (the scrape interval).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub judge_step: Duration,
     /// With a judge: when it must decide (`Judge::finish`), counted from the step's start.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub max_duration: Duration,
 }
 
