@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use canary_core::{
-    MetricSpec, Redactor, RollbackPolicy, RollbackThresholds, Secret, ValidatorConfig,
+    MetricSpec, Notifier, Redactor, RollbackPolicy, RollbackThresholds, Secret, ValidatorConfig,
 };
 use canary_helm::HelmConfig;
-use canary_notify::WebhookPayload;
+use canary_notify::{AlertmanagerNotifier, WebhookNotifier, WebhookPayload};
 use canary_prometheus::PrometheusConfig;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -204,12 +206,47 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
 /// are not secrets (a port, a flag), and blanking them would blank line numbers too.
 const SHORTEST_SCRUBBED: usize = 6;
 
+/// The Slack webhook: `SLACK_WEBHOOK_URL` (the guide's variable) over the file's.
+pub fn slack_webhook(file: Option<&CanaryConfig>) -> Option<Secret> {
+    std::env::var("SLACK_WEBHOOK_URL")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .map(Secret::new)
+        .or_else(|| {
+            file.and_then(|f| f.slack.as_ref())
+                .map(|s| s.webhook_url.clone())
+        })
+}
+
 /// The policy of `file`, or the guide's when there is no config file.
 pub fn policy(file: Option<&CanaryConfig>) -> Result<RollbackPolicy, String> {
     file.map_or_else(|| Ok(RollbackPolicy::default()), CanaryConfig::policy)
 }
 
 impl CanaryConfig {
+    /// The file's webhooks and Alertmanager (Slack apart: see [`slack_webhook`]).
+    pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, String> {
+        let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);
+        let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
+        for w in &self.webhooks {
+            let mut n = WebhookNotifier::new(&w.name, w.url.clone())
+                .map_err(|e| chain(&e))?
+                .with_payload(w.payload);
+            for (name, value) in &w.headers {
+                n = n.with_header(name, value.clone());
+            }
+            out.push(Arc::new(n));
+        }
+        if let Some(a) = &self.alertmanager {
+            let mut n = AlertmanagerNotifier::new(a.url.expose()).map_err(|e| chain(&e))?;
+            for (name, value) in &a.labels {
+                n = n.with_label(name, value);
+            }
+            out.push(Arc::new(n));
+        }
+        Ok(out)
+    }
+
     /// The policy: the thresholds, the built-in metrics, and the file's own metrics.
     pub fn policy(&self) -> Result<RollbackPolicy, String> {
         let mut policy =

@@ -33,7 +33,7 @@ use canary_core::{
     ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
 use canary_helm::{HelmConfig, HelmDeployer};
-use canary_notify::{AlertmanagerNotifier, SlackNotifier, WebhookNotifier};
+use canary_notify::SlackNotifier;
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -600,32 +600,17 @@ async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
     }
 }
 
-/// Slack (from `SLACK_WEBHOOK_URL` or the file), the file's webhooks and Alertmanager.
+/// Slack (`SLACK_WEBHOOK_URL` over the file's), the file's webhooks and Alertmanager.
 fn notifiers(
     file: Option<&config::CanaryConfig>,
-    slack: Option<canary_core::Secret>,
 ) -> Result<Vec<Arc<dyn canary_core::Notifier>>, String> {
     let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);
     let mut out: Vec<Arc<dyn canary_core::Notifier>> = Vec::new();
-    if let Some(hook) = slack {
+    if let Some(hook) = config::slack_webhook(file) {
         out.push(Arc::new(SlackNotifier::new(hook).map_err(|e| chain(&e))?));
     }
-    let Some(file) = file else { return Ok(out) };
-    for w in &file.webhooks {
-        let mut n = WebhookNotifier::new(&w.name, w.url.clone())
-            .map_err(|e| chain(&e))?
-            .with_payload(w.payload);
-        for (name, value) in &w.headers {
-            n = n.with_header(name, value.clone());
-        }
-        out.push(Arc::new(n));
-    }
-    if let Some(a) = &file.alertmanager {
-        let mut n = AlertmanagerNotifier::new(a.url.expose()).map_err(|e| chain(&e))?;
-        for (name, value) in &a.labels {
-            n = n.with_label(name, value);
-        }
-        out.push(Arc::new(n));
+    if let Some(file) = file {
+        out.extend(file.notifiers()?);
     }
     Ok(out)
 }
@@ -670,14 +655,6 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
         .or(file.as_ref().map(|f| f.judge))
         .unwrap_or_default();
     let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
-    let slack = std::env::var("SLACK_WEBHOOK_URL")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .map(canary_core::Secret::new)
-        .or(file
-            .as_ref()
-            .and_then(|f| f.slack.as_ref())
-            .map(|s| s.webhook_url.clone()));
     let production = args.production_version.clone().and_then(|p| p.0);
     if args.dry_run && production.is_none() {
         return Err(
@@ -768,7 +745,7 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
         if let Some(factory) = judge_factory(judge) {
             validator = validator.with_judge(factory);
         }
-        for notifier in notifiers(file.as_ref(), slack)? {
+        for notifier in notifiers(file.as_ref())? {
             validator = validator.with_notifier(notifier);
         }
         let mut request = ValidationRequest::new(args.version.clone());

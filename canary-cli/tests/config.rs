@@ -251,7 +251,14 @@ fn the_schema_accepts_valid_files_and_rejects_the_same_mistakes() {
         "webhooks:\n  - name: audit\n    url: http://h\n    payload: xml\n",
         "thresholds:\n  latency_p99_threshold: high\n",
     ] {
-        assert!(!validator.is_valid(&as_json(bad)), "the schema accepts {bad}");
-        assert_eq!(check(bad).status.code(), Some(3), "config check accepts {bad}");
+        assert!(
+            !validator.is_valid(&as_json(bad)),
+            "the schema accepts {bad}"
+        );
+        assert_eq!(
+            check(bad).status.code(),
+            Some(3),
+            "config check accepts {bad}"
+        );
     }
 }

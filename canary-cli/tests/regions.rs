@@ -79,8 +79,10 @@ async fn regions_webhooks_and_alertmanager_come_from_the_file() {
         .collect();
     for (ctx, ns) in [("eu-1", "prod-eu"), ("us-1", "prod-us")] {
         assert!(
-            fake.calls().iter().any(|c| c.argv.windows(2).any(|w| w == ["--kube-context", ctx])
-                && c.argv.windows(2).any(|w| w == ["--namespace", ns])),
+            fake.calls()
+                .iter()
+                .any(|c| c.argv.windows(2).any(|w| w == ["--kube-context", ctx])
+                    && c.argv.windows(2).any(|w| w == ["--namespace", ns])),
             "no helm call in {ctx}/{ns}: {:?}",
             fake.calls()
         );
@@ -89,7 +91,10 @@ async fn regions_webhooks_and_alertmanager_come_from_the_file() {
     // The webhook got the report with its header; the secret is in no output.
     let posted = hook.requests();
     assert!(!posted.is_empty(), "the webhook heard nothing");
-    assert_eq!(posted[0].header("authorization"), Some("Bearer hook-s3cret"));
+    assert_eq!(
+        posted[0].header("authorization"),
+        Some("Bearer hook-s3cret")
+    );
     let body: serde_json::Value = serde_json::from_str(&posted[0].text()).unwrap();
     assert_eq!(body["kind"], "canary_report", "{body}");
     assert!(!stderr.contains("hook-s3cret") && !stdout.contains("hook-s3cret"));
@@ -98,8 +103,12 @@ async fn regions_webhooks_and_alertmanager_come_from_the_file() {
     assert_eq!(status, 200);
     let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
     assert!(
-        alerts.as_array().unwrap().iter().any(|a| a["labels"]["service"] == "apex-inference"
-            && a["labels"]["alertname"] == "CanaryValidationFailed"),
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["labels"]["service"] == "apex-inference"
+                && a["labels"]["alertname"] == "CanaryValidationFailed"),
         "{alerts}"
     );
 }

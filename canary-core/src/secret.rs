@@ -16,7 +16,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert!(url.expose().starts_with("https://"));
 /// ```
 #[derive(Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(transparent))]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(transparent)
+)]
 pub struct Secret(String);
 
 impl Secret {

@@ -100,6 +100,15 @@ pub(crate) struct PyPrometheus {
 }
 
 impl PyPrometheus {
+    /// A source from a whole configuration (a config file's), with the analyzer's default
+    /// window.
+    pub(crate) fn from_config(config: PrometheusConfig) -> PyResult<Self> {
+        Ok(PyPrometheus {
+            source: Arc::new(PrometheusSource::new(config).map_err(errors::prometheus)?),
+            default_window: DEFAULT_ANALYZER_WINDOW,
+        })
+    }
+
     fn window(&self, minutes: Option<&Bound<'_, PyAny>>) -> PyResult<Duration> {
         match minutes.filter(|m| !m.is_none()) {
             None => Ok(self.default_window),

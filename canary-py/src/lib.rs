@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 mod adapters;
 mod cli;
+mod config;
 mod errors;
 mod logging;
 mod pending;
@@ -24,6 +25,7 @@ fn _canary(m: &Bound<'_, PyModule>) -> PyResult<()> {
     adapters::register(m)?;
     validation::register(m)?;
     cli::register(m)?;
+    config::register(m)?;
     m.add_class::<pending::Pending>()?;
     logging::install(m)?;
     Ok(())

@@ -21,9 +21,11 @@ use pyo3_async_runtimes::TaskLocals;
 use pythonize::pythonize;
 
 use crate::adapters::{PyHelm, PyPrometheus, PySlack};
+use crate::config::PySettings;
 use crate::errors;
 use crate::pending::Pending;
 use crate::values::{number, reasoning_dict, PyPolicy};
+use canary_cli::JudgeName;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyThresholdJudge>()?;
@@ -324,14 +326,60 @@ fn judge_factory(judge: &Bound<'_, PyAny>) -> PyResult<Arc<dyn JudgeFactory>> {
     ))
 }
 
-/// The validator's configuration from the Python options, checked by the core.
+/// The Python judge object for a judge named in a config file, with its default parameters;
+/// `None` for the threshold policy's single look (the validator's default).
+pub(crate) fn judge_object(py: Python<'_>, name: JudgeName) -> PyResult<Option<Py<PyAny>>> {
+    Ok(match name {
+        JudgeName::Threshold => None,
+        JudgeName::Sequential => Some(
+            Py::new(
+                py,
+                PySequentialJudge {
+                    parameters: SequentialParameters::default(),
+                },
+            )?
+            .into_any(),
+        ),
+        JudgeName::Flagger => Some(
+            Py::new(
+                py,
+                PyFlaggerJudge {
+                    parameters: FlaggerParameters::default(),
+                },
+            )?
+            .into_any(),
+        ),
+        JudgeName::Argo => Some(
+            Py::new(
+                py,
+                PyArgoJudge {
+                    parameters: ArgoParameters::default(),
+                },
+            )?
+            .into_any(),
+        ),
+        JudgeName::Kayenta => Some(
+            Py::new(
+                py,
+                PyKayentaJudge {
+                    parameters: KayentaParameters::default(),
+                },
+            )?
+            .into_any(),
+        ),
+    })
+}
+
+/// The validator's configuration from the Python options (over a config file's, if any),
+/// checked by the core.
 fn validator_config(
+    base: Option<&ValidatorConfig>,
     analysis_window_minutes: Option<&Bound<'_, PyAny>>,
     progressive_weights: Option<Vec<u8>>,
     on_manual_review: Option<&Bound<'_, PyAny>>,
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ValidatorConfig> {
-    let mut config = ValidatorConfig::default();
+    let mut config = base.cloned().unwrap_or_default();
     if let Some(m) = max_duration_minutes.filter(|m| !m.is_none()) {
         config.max_duration = minutes("max_duration_minutes", m)?;
     }
@@ -362,6 +410,7 @@ fn check_validator_options(
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     validator_config(
+        None,
         analysis_window_minutes,
         progressive_weights,
         on_manual_review,
@@ -377,7 +426,7 @@ fn check_validator_options(
     version, *, regions, policy, slack = None, wait_time_minutes = None,
     analysis_window_minutes = None, progressive_weights = None, on_manual_review = None,
     production_version = None, values_file = None, business_check = None, judge = None,
-    max_duration_minutes = None
+    max_duration_minutes = None, settings = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn run_validation(
@@ -395,8 +444,10 @@ fn run_validation(
     business_check: Option<Py<PyAny>>,
     judge: Option<&Bound<'_, PyAny>>,
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
+    settings: Option<PyRef<'_, PySettings>>,
 ) -> PyResult<Pending> {
     let config = validator_config(
+        settings.as_ref().map(|s| &s.validator),
         analysis_window_minutes,
         progressive_weights,
         on_manual_review,
@@ -428,6 +479,9 @@ fn run_validation(
     if let Some(s) = slack.as_ref().and_then(|s| s.slack.clone()) {
         validator = validator.with_notifier(s);
     }
+    for n in settings.iter().flat_map(|s| s.notifiers.iter()) {
+        validator = validator.with_notifier(n.clone());
+    }
     if let Some(callable) = business_check.filter(|c| !c.is_none(py)) {
         validator = validator.with_business_check(Arc::new(PyBusinessCheck {
             callable,
@@ -449,6 +503,9 @@ fn run_validation(
             ));
         }
         request = request.with_warmup(warmup);
+    } else if let Some(s) = &settings {
+        // The file's warm-up, where the call names none.
+        request = request.with_warmup(s.validator.warmup);
     }
     // Cancelling signals the validator, which rolls the canary back and reports `cancelled`.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

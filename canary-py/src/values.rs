@@ -620,6 +620,19 @@ pub(crate) struct PyPolicy {
     thresholds: Py<PyThresholds>,
 }
 
+impl PyPolicy {
+    /// A Python policy over a policy built in Rust (a config file's).
+    pub(crate) fn from_policy(py: Python<'_>, policy: RollbackPolicy) -> PyResult<Self> {
+        let thresholds = Py::new(
+            py,
+            PyThresholds {
+                inner: policy.thresholds().clone(),
+            },
+        )?;
+        Ok(PyPolicy { policy, thresholds })
+    }
+}
+
 #[pymethods]
 impl PyPolicy {
     /// A policy with `thresholds` (default: the guide's).

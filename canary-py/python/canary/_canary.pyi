@@ -1,5 +1,6 @@
 """Stubs of the compiled part of the ``canary`` package."""
 
+import os
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 
@@ -7,6 +8,8 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "cli_main",
+    "ConfigSettings",
+    "load_config",
     "CanaryError",
     "CanaryMetrics",
     "ConfigError",
@@ -316,7 +319,13 @@ def run_validation(
     business_check: Optional[Any] = None,
     judge: Optional[Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge, SequentialJudge]] = None,
     max_duration_minutes: Optional[float] = None,
+    settings: Optional[ConfigSettings] = None,
 ) -> Pending: ...
+@final
+class ConfigSettings:
+    def __repr__(self) -> str: ...
+
+def load_config(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]: ...
 def check_validator_options(
     analysis_window_minutes: Optional[float] = None,
     progressive_weights: Optional[Sequence[int]] = None,

@@ -65,9 +65,19 @@ class CanaryAnalyzer:
         default_duration_minutes: Optional[float] = None,
         **options: Any,
     ) -> None:
-        self._source = _canary.PrometheusSource(prometheus_url, timeout, default_duration_minutes, **options)
-        self._queries = QueryMap(self._source)
+        self._adopt(_canary.PrometheusSource(prometheus_url, timeout, default_duration_minutes, **options))
+
+    def _adopt(self, source: _canary.PrometheusSource) -> None:
+        self._source = source
+        self._queries = QueryMap(source)
         self._closed = False
+
+    @classmethod
+    def _over(cls, source: _canary.PrometheusSource) -> "CanaryAnalyzer":
+        """An analyzer over a source built in Rust (a config file's)."""
+        me = cls.__new__(cls)
+        me._adopt(source)
+        return me
 
     @property
     def prometheus_url(self) -> str:

@@ -27,6 +27,13 @@ class HelmManager:
     ) -> None:
         self._helm = _canary.HelmDeployer(release_name, chart, namespace, **options)
 
+    @classmethod
+    def _over(cls, helm: _canary.HelmDeployer) -> "HelmManager":
+        """A manager over a deployer built in Rust (a config file's)."""
+        me = cls.__new__(cls)
+        me._helm = helm
+        return me
+
     @property
     def release_name(self) -> str:
         """The production release."""

@@ -3,6 +3,7 @@ over the very objects the analyzer, helm manager and alert manager hold."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _canary
@@ -106,6 +107,33 @@ class CanaryValidator:
         self.analysis_window_minutes = analysis_window_minutes
         self.judge = judge
         self.max_duration_minutes = max_duration_minutes
+        self._settings: Optional[_canary.ConfigSettings] = None
+
+    @classmethod
+    def from_config(cls, path: Union[str, "os.PathLike[str]"]) -> "CanaryValidator":
+        """A validator set up from a ``canary.yaml`` -- the file the ``canary`` command reads,
+        checked by the same code (``canary config check``): Prometheus, queries and your own
+        metrics, thresholds, the validator (warm-up, window, progressive weights, manual review),
+        regions, helm, the judge, and Slack (``SLACK_WEBHOOK_URL`` over the file's), webhooks
+        and Alertmanager. A bad file raises :class:`canary.InvalidInput` naming the file, line
+        and column. The objects are the usual ones: ``validator.helm_manager.commands`` shows
+        what ran.
+        """
+        parts = _canary.load_config(os.fspath(path))
+        validator = cls(
+            helm_manager=HelmManager._over(parts["helm"]),
+            alert_manager=AlertManager._over(parts["slack"]),
+            policy=parts["policy"],
+            analyzer=CanaryAnalyzer._over(parts["source"]),
+            regions=parts["regions"] or None,
+            progressive_weights=parts["progressive_weights"] or None,
+            on_manual_review=parts["on_manual_review"],
+            analysis_window_minutes=parts["analysis_window_minutes"],
+            judge=parts["judge"],
+            max_duration_minutes=parts["max_duration_minutes"],
+        )
+        validator._settings = parts["settings"]
+        return validator
 
     @property
     def prometheus_url(self) -> str:
@@ -157,6 +185,7 @@ class CanaryValidator:
                 business_check=business_check or self.business_check,
                 judge=self.judge,
                 max_duration_minutes=self.max_duration_minutes,
+                settings=self._settings,
             )
         )
         return ValidationResult(report, reasoning)
