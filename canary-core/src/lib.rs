@@ -75,7 +75,7 @@ pub use policy::{
 pub use report::{Action, ActionRecord, Outcome, ValidationReport};
 pub use retry::RetryPolicy;
 pub use secret::{Redactor, Secret};
-pub use source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
+pub use source::{fetch_pair, Arm, MetricSeries, MetricsQuery, MetricsSource};
 pub use telemetry::ValidationMetrics;
 pub use thresholds::RollbackThresholds;
 pub use validator::{

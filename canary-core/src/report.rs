@@ -11,6 +11,7 @@ use crate::judge::SequencePoint;
 use crate::policy::{
     ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
 };
+use crate::source::MetricSeries;
 
 /// What happened to the canary in the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,6 +62,51 @@ pub struct StepReport {
     /// interval and margin at the looks it kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequence: Vec<SequencePoint>,
+    /// Each metric of both arms over the step's analysis, for charts (empty when the source
+    /// has no series).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesPair>,
+    /// Why the series are missing, when the source failed to give them (the decision does not
+    /// depend on them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_error: Option<String>,
+}
+
+/// One metric of both arms over a step, as charts show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPair {
+    /// The metric's name.
+    pub metric: String,
+    /// Production's `[unix seconds, value]` points.
+    pub baseline: Vec<[f64; 2]>,
+    /// The canary's `[unix seconds, value]` points.
+    pub canary: Vec<[f64; 2]>,
+}
+
+impl SeriesPair {
+    /// Pairs two arms' series by metric, in the order of `baseline`'s; a metric either arm
+    /// lacks keeps an empty side.
+    pub fn pair(baseline: Vec<MetricSeries>, canary: Vec<MetricSeries>) -> Vec<SeriesPair> {
+        let mut out: Vec<SeriesPair> = baseline
+            .into_iter()
+            .map(|b| SeriesPair {
+                metric: b.metric,
+                baseline: b.points,
+                canary: Vec::new(),
+            })
+            .collect();
+        for c in canary {
+            match out.iter_mut().find(|p| p.metric == c.metric) {
+                Some(p) => p.canary = c.points,
+                None => out.push(SeriesPair {
+                    metric: c.metric,
+                    baseline: Vec::new(),
+                    canary: c.points,
+                }),
+            }
+        }
+        out
+    }
 }
 
 /// An operation the validator carried out.

@@ -79,6 +79,29 @@ impl MetricsQuery {
 pub trait MetricsSource: Send + Sync {
     /// Fetches the metrics of one version. See the trait's contract.
     async fn fetch(&self, query: &MetricsQuery) -> Result<CanaryMetrics>;
+
+    /// The same metrics over time: `query.window` ending at `query.at` (or now), one point
+    /// every `step`, for a report's charts. Optional: the default has none (an empty list).
+    /// Errors as for [`fetch`](Self::fetch). A chart is never evidence: the validator records
+    /// a failure here and decides as before.
+    async fn fetch_series(
+        &self,
+        query: &MetricsQuery,
+        step: Duration,
+    ) -> Result<Vec<MetricSeries>> {
+        let _ = (query, step);
+        Ok(Vec::new())
+    }
+}
+
+/// One metric of one version over time, as a report charts it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    /// The metric's name.
+    pub metric: String,
+    /// `[unix seconds, value]`, oldest first; a point the source had no finite value for is
+    /// left out.
+    pub points: Vec<[f64; 2]>,
 }
 
 /// Fetches baseline and canary concurrently, with one shared window and evaluation time.

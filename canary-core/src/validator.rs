@@ -38,7 +38,8 @@ use crate::notifier::Notifier;
 use crate::observation::{Observation, ObservationQuery};
 use crate::policy::{Evaluation, RollbackDecision, RollbackPolicy};
 use crate::report::{
-    Action, BusinessCheckRecord, FailureRecord, Outcome, StepReport, Timings, ValidationReport,
+    Action, BusinessCheckRecord, FailureRecord, Outcome, SeriesPair, StepReport, Timings,
+    ValidationReport,
 };
 use crate::source::{fetch_pair, Arm, MetricsQuery, MetricsSource};
 use crate::telemetry::ValidationMetrics;
@@ -683,7 +684,14 @@ impl CanaryValidator {
         let c = checked(c, &request.version).map_err(|e| fail("fetch canary metrics", e))?;
         let evaluation = self.policy.evaluate(&b, &c);
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
-        Ok(ctx.record(started_at, warmup.as_secs_f64(), evaluation, Vec::new()))
+        let series = self.series(region, &bq, &cq).await;
+        Ok(ctx.record(
+            started_at,
+            warmup.as_secs_f64(),
+            evaluation,
+            Vec::new(),
+            series,
+        ))
     }
 
     /// One step decided by a judge: observations of both arms every `judge_step`, fed in time
@@ -777,7 +785,37 @@ impl CanaryValidator {
             .filter(|p| p.seconds > shown)
             .collect();
         *carried = Some(judge);
-        Ok(ctx.record(started_at, waited, evaluation, sequence))
+        // The charts cover the step as judged, up to the longest analysis window.
+        let now = self.clock.now();
+        let span = elapsed(started_at, now).clamp(every, ValidatorConfig::MAX_ANALYSIS_WINDOW);
+        let bq = MetricsQuery::new(baseline.clone(), Arm::Baseline, span).at(now);
+        let cq = MetricsQuery::new(request.version.clone(), Arm::Canary, span).at(now);
+        let series = self.series(region, &bq, &cq).await;
+        Ok(ctx.record(started_at, waited, evaluation, sequence, series))
+    }
+
+    /// Both arms' metrics over the analysed span, for the report's charts; a failure is
+    /// recorded with the step, never a reason to decide otherwise.
+    async fn series(
+        &self,
+        region: &Region,
+        baseline: &MetricsQuery,
+        canary: &MetricsQuery,
+    ) -> (Vec<SeriesPair>, Option<String>) {
+        // About 120 points a chart, never finer than the scrape interval.
+        let step = (baseline.window / 120).max(self.config.judge_step);
+        let (b, c) = futures::join!(
+            region.source.fetch_series(baseline, step),
+            region.source.fetch_series(canary, step)
+        );
+        match (b, c) {
+            (Ok(b), Ok(c)) => (SeriesPair::pair(b, c), None),
+            (Err(e), _) | (_, Err(e)) => {
+                let reason = chain(&e);
+                warn!(error = %reason, "no series for the report's charts");
+                (Vec::new(), Some(reason))
+            }
+        }
     }
 }
 
@@ -802,6 +840,7 @@ impl StepContext<'_> {
         waited_seconds: f64,
         evaluation: Evaluation,
         sequence: Vec<judge::SequencePoint>,
+        (series, series_error): (Vec<SeriesPair>, Option<String>),
     ) -> Evaluation {
         lock(self.journal).steps.push(StepReport {
             region: self.region.name.clone(),
@@ -811,6 +850,8 @@ impl StepContext<'_> {
             waited_seconds,
             evaluation: evaluation.clone(),
             sequence,
+            series,
+            series_error,
         });
         evaluation
     }

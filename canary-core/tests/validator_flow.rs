@@ -862,6 +862,12 @@ async fn the_validator_asks_each_arm_once_for_the_configured_window_at_one_time(
         .withf(move |q| q.version.as_str() == "v2" && q.arm == Arm::Canary && q.window == window)
         .times(1)
         .returning(|q| Ok(healthy_metrics(q.version.as_str())));
+    // The charts' series: the same window, one point per scrape interval at most.
+    source
+        .expect_fetch_series()
+        .withf(move |q, step| q.window == window && *step == Duration::from_secs(15))
+        .times(2)
+        .returning(|_, _| Ok(Vec::new()));
     let deployer = Arc::new(RecordingDeployer::with_production("v1"));
     let validator = CanaryValidator::new(Arc::new(source), deployer)
         .with_clock(Arc::new(ManualClock::default()))
@@ -872,6 +878,57 @@ async fn the_validator_asks_each_arm_once_for_the_configured_window_at_one_time(
         .unwrap();
     let report = validator.validate(request()).await;
     assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+}
+
+#[tokio::test]
+async fn the_report_charts_both_arms_and_a_failed_chart_changes_no_decision() {
+    let rig = Rig::new();
+    rig.source.set("v2", healthy_metrics("v2"));
+    let report = rig.validator().validate(request()).await;
+    assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+    let step = &report.steps[0];
+    assert_eq!(step.series_error, None);
+    let p99 = step
+        .series
+        .iter()
+        .find(|s| s.metric == "latency_p99")
+        .expect("a latency_p99 series");
+    assert!(p99.baseline.len() > 10 && p99.canary.len() == p99.baseline.len());
+    let end = p99.canary.last().unwrap()[0];
+    let start = p99.canary[0][0];
+    assert_eq!(end - start, 300.0, "the analysis window");
+    assert_eq!(
+        p99.canary[0][1],
+        healthy_metrics("v2").latency_p99_ms.unwrap()
+    );
+
+    let mut source = canary_core::test_util::MockMetricsSource::new();
+    source
+        .expect_fetch()
+        .returning(|q| Ok(healthy_metrics(q.version.as_str())));
+    source.expect_fetch_series().returning(|q, _| {
+        Err(canary_core::Error::source_failed(
+            q.version.as_str(),
+            true,
+            "range query refused",
+        ))
+    });
+    let validator = CanaryValidator::new(
+        Arc::new(source),
+        Arc::new(RecordingDeployer::with_production("v1")),
+    )
+    .with_clock(Arc::new(ManualClock::default()));
+    let report = validator.validate(request()).await;
+    assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+    assert!(report.steps[0].series.is_empty());
+    assert!(
+        report.steps[0]
+            .series_error
+            .as_deref()
+            .is_some_and(|e| e.contains("range query refused")),
+        "{:?}",
+        report.steps[0].series_error
+    );
 }
 
 #[tokio::test]

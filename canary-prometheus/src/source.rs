@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use canary_core::{CanaryMetrics, MetricsQuery, MetricsSource};
+use canary_core::{CanaryMetrics, MetricSeries, MetricsQuery, MetricsSource};
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
@@ -601,6 +601,43 @@ impl MetricsSource for PrometheusSource {
             .map_err(|e| canary_core::Error::source_failed(&query.version, e.is_retryable(), e))?;
         metrics.validate()?;
         Ok(metrics)
+    }
+
+    async fn fetch_series(
+        &self,
+        query: &MetricsQuery,
+        step: Duration,
+    ) -> canary_core::Result<Vec<MetricSeries>> {
+        self.series(query, step)
+            .await
+            .map_err(|e| canary_core::Error::source_failed(&query.version, e.is_retryable(), e))
+    }
+}
+
+impl PrometheusSource {
+    /// Every configured metric of one version as range queries: `query.window` ending at
+    /// `query.at`, one point per `step`, rates over four steps (at least a minute) so the
+    /// chart shows movement the analysis window would smooth away.
+    async fn series(&self, query: &MetricsQuery, step: Duration) -> Result<Vec<MetricSeries>> {
+        let at = query.at.unwrap_or_else(Utc::now);
+        let rate_window = (step * 4).max(Duration::from_secs(60));
+        let label = self.label_value(query);
+        let queries = self.queries();
+        let ranges = queries.iter().map(|(metric, template)| {
+            let q = template.render(&label, rate_window);
+            async move {
+                let answer = self.range(metric, &q, at, query.window, step).await?;
+                Ok::<_, Error>(MetricSeries {
+                    metric: metric.to_owned(),
+                    points: answer
+                        .points
+                        .into_iter()
+                        .filter_map(|(t, v)| v.filter(|v| v.is_finite()).map(|v| [t, v]))
+                        .collect(),
+                })
+            }
+        });
+        futures::future::try_join_all(ranges).await
     }
 }
 

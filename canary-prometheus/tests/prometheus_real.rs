@@ -322,3 +322,39 @@ async fn prometheus_source_passes_the_conformance_suite() {
     conformance::failing_metrics_source(&down, "v1", true).await;
     conformance::failing_observation_source(&down, "v1").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn series_for_charts_cover_every_configured_metric_over_the_window() {
+    let w = world();
+    let q = MetricsQuery::new(Version::new("v1").unwrap(), Arm::Baseline, WINDOW).at(w.at);
+    let step = Duration::from_secs(15);
+    let series = w.source.fetch_series(&q, step).await.unwrap();
+    let mut names: Vec<&str> = series.iter().map(|s| s.metric.as_str()).collect();
+    names.sort_unstable();
+    let mut configured: Vec<String> = w
+        .source
+        .queries()
+        .iter()
+        .map(|(m, _)| m.to_owned())
+        .collect();
+    configured.sort_unstable();
+    assert_eq!(names, configured);
+    let steps = (WINDOW.as_secs() / step.as_secs()) as usize + 1;
+    for s in &series {
+        assert_eq!(s.points.len(), steps, "{}: one point per step", s.metric);
+    }
+    // A steady baseline: the chart's points sit on the analysed value.
+    let m = fetch(&w, "v1", Arm::Baseline).await;
+    let rate = series.iter().find(|s| s.metric == "request_rate").unwrap();
+    assert!(
+        rate.points
+            .iter()
+            .all(|[_, v]| close(Some(*v), m.request_rate_rps.unwrap(), 1e-6)),
+        "{:?}",
+        rate.points
+    );
+    // A version with no data has empty series, never zeros.
+    let absent = MetricsQuery::new(Version::new("v-absent").unwrap(), Arm::Canary, WINDOW).at(w.at);
+    let none = w.source.fetch_series(&absent, step).await.unwrap();
+    assert!(none.iter().all(|s| s.points.is_empty()), "{none:?}");
+}

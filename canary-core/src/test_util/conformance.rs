@@ -51,6 +51,36 @@ pub async fn metrics_source(
         );
     }
 
+    // Series, where the source has them: finite points in time order within the window.
+    let step = Duration::from_secs(15);
+    let series = source
+        .fetch_series(&query, step)
+        .await
+        .expect("series of a known version are fetched (or none)");
+    let (from, to) = (
+        (at.timestamp_millis() as f64 - window.as_millis() as f64) / 1000.0,
+        at.timestamp_millis() as f64 / 1000.0,
+    );
+    for s in &series {
+        assert!(
+            s.points.windows(2).all(|w| w[0][0] < w[1][0]),
+            "{}: points in time order",
+            s.metric
+        );
+        for [t, v] in &s.points {
+            assert!(
+                v.is_finite(),
+                "{}: a series holds no NaN or infinity",
+                s.metric
+            );
+            assert!(
+                (from - 1e-3..=to + 1e-3).contains(t),
+                "{}: a point at {t} outside the window [{from}, {to}]",
+                s.metric
+            );
+        }
+    }
+
     let absent_version = Version::new(absent).expect("the absent version is a valid tag");
     let query = MetricsQuery::new(absent_version, Arm::Canary, window).at(at);
     match source.fetch(&query).await {
@@ -94,6 +124,9 @@ pub async fn failing_metrics_source(source: &dyn MetricsSource, version: &str, r
         retryable,
         "retryable as documented: {e:?}"
     );
+    if let Err(e) = source.fetch_series(&query, Duration::from_secs(15)).await {
+        assert_source_error(&e, version);
+    }
     assert!(
         std::error::Error::source(&e).is_some(),
         "the adapter's error is kept as the cause"

@@ -116,6 +116,53 @@ impl ScriptedSource {
 impl MetricsSource for ScriptedSource {
     async fn fetch(&self, query: &MetricsQuery) -> Result<CanaryMetrics> {
         lock(&self.calls).push(query.clone());
+        self.answer(query)
+    }
+
+    /// The scripted values at every `step` of the window: flat lines that change where the
+    /// script does, and a failure where it fails. Not counted in [`ScriptedSource::calls`].
+    async fn fetch_series(
+        &self,
+        query: &MetricsQuery,
+        step: std::time::Duration,
+    ) -> Result<Vec<crate::MetricSeries>> {
+        let at = query.at.unwrap_or_else(Utc::now);
+        let (Ok(window), Ok(step)) = (
+            chrono::Duration::from_std(query.window),
+            chrono::Duration::from_std(step.max(std::time::Duration::from_secs(1))),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut series: Vec<crate::MetricSeries> = Vec::new();
+        let mut t = at - window;
+        while t <= at {
+            let mut q = query.clone();
+            q.at = Some(t);
+            let m = self.answer(&q)?;
+            let names = crate::metrics::names::ALL
+                .iter()
+                .map(|n| n.to_string())
+                .chain(m.custom.keys().cloned());
+            for name in names {
+                let Some(v) = m.value(&name) else { continue };
+                let point = [t.timestamp_millis() as f64 / 1000.0, v];
+                match series.iter_mut().find(|s| s.metric == name) {
+                    Some(s) => s.points.push(point),
+                    None => series.push(crate::MetricSeries {
+                        metric: name,
+                        points: vec![point],
+                    }),
+                }
+            }
+            t += step;
+        }
+        Ok(series)
+    }
+}
+
+impl ScriptedSource {
+    /// What the script says for `query`, without recording the call.
+    fn answer(&self, query: &MetricsQuery) -> Result<CanaryMetrics> {
         let at = query.at.unwrap_or_else(Utc::now);
         let script = lock(&self.scripts)
             .get(query.version.as_str())
