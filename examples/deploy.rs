@@ -16,9 +16,13 @@
 //! review, 3 error (the canary rolled back where it had been deployed), 130/143 cancelled.
 
 fn main() {
+    // The example has always printed the Markdown report; `--output` still overrides it.
+    let given: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let markdown = !given.iter().any(|a| a.to_string_lossy().starts_with("--output"));
     let args = ["canary", "run"]
         .into_iter()
+        .chain(markdown.then_some(["--output", "markdown"]).into_iter().flatten())
         .map(std::ffi::OsString::from)
-        .chain(std::env::args_os().skip(1));
+        .chain(given);
     std::process::exit(canary_cli::run(args));
 }

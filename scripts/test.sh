@@ -17,13 +17,15 @@ for component in rustfmt clippy; do
 done
 cargo --version
 
-log "Prometheus, Pushgateway, Alertmanager, openssl (Debian packages)"
+log "Prometheus, Pushgateway, Alertmanager, openssl, Chromium (Debian packages)"
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# Headless Chromium looks at the HTML report as a person would (a screenshot test).
+command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -27,10 +27,10 @@ use std::time::Duration;
 use canary_core::judge::{
     ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, SequentialParameters,
 };
-use canary_core::report::comparison_cells;
+use canary_core::report::{comparison_cells, SeriesPair};
 use canary_core::{
-    fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
-    ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
+    fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, MetricsSource, Outcome, Region,
+    RollbackDecision, ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
 use canary_helm::{HelmConfig, HelmDeployer};
 use canary_notify::SlackNotifier;
@@ -40,6 +40,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub mod config;
 pub mod duration;
+pub mod html;
 
 /// Exit code: promote.
 pub const EXIT_PROCEED: i32 = 0;
@@ -154,6 +155,8 @@ pub enum Output {
     Json,
     /// Markdown, for job summaries and pull-request comments.
     Markdown,
+    /// One self-contained HTML page with a chart per metric (no JavaScript, works offline).
+    Html,
 }
 
 /// `canary analyze`.
@@ -248,9 +251,9 @@ pub struct RunArgs {
     /// Append the Markdown report here (e.g. `$GITHUB_STEP_SUMMARY`).
     #[arg(long)]
     pub summary_file: Option<PathBuf>,
-    /// How to print the report on stdout (`table` prints the Markdown report: a whole run has
-    /// more than one table).
-    #[arg(long, value_enum, default_value_t = Output::Markdown)]
+    /// How to print the report on stdout: a table per step for terminals, the Markdown report,
+    /// JSON, or one HTML page with charts.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     /// Print the helm commands instead of running them (no waiting).
     #[arg(long)]
@@ -289,6 +292,8 @@ pub enum ReportFormat {
     Markdown,
     /// JSON, as saved (normalised).
     Json,
+    /// One self-contained HTML page with a chart per metric.
+    Html,
 }
 
 fn version(text: &str) -> Result<Version, String> {
@@ -401,7 +406,8 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         .window
         .or(file.as_ref().map(|f| f.validator.analysis_window))
         .unwrap_or(Duration::from_secs(300));
-    let evaluation = runtime.block_on(async {
+    let output = if args.json { Output::Json } else { args.output };
+    let (evaluation, series) = runtime.block_on(async {
         let source =
             PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?;
         let at = args.at.unwrap_or_else(Utc::now);
@@ -409,16 +415,94 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         let c = MetricsQuery::new(args.canary.clone(), Arm::Canary, window).at(at);
         let (baseline, canary) = fetch_pair(&source, &b, &c).await;
         let (baseline, canary) = (baseline.map_err(chain)?, canary.map_err(chain)?);
-        policy.try_evaluate(&baseline, &canary).map_err(chain)
+        let evaluation = policy.try_evaluate(&baseline, &canary).map_err(chain)?;
+        // Only a page with charts needs the series; a chart is never evidence.
+        let series = if output == Output::Html {
+            let step = (window / 120).max(Duration::from_secs(15));
+            let (sb, sc) =
+                futures::join!(source.fetch_series(&b, step), source.fetch_series(&c, step));
+            match (sb, sc) {
+                (Ok(sb), Ok(sc)) => SeriesPair::pair(sb, sc),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("warning: no charts: {}", chain(e));
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        Ok::<_, String>((evaluation, series))
     })?;
-    let output = if args.json { Output::Json } else { args.output };
     let text = match output {
         Output::Json => serde_json::to_string_pretty(&evaluation).map_err(|e| e.to_string())?,
         Output::Markdown => evaluation.to_markdown(),
         Output::Table => table(&evaluation, colour()),
+        Output::Html => html::evaluation(&evaluation, &series),
     };
     print(&text)?;
     Ok(exit_code(evaluation.decision))
+}
+
+/// A whole run for a terminal: the outcome, each step's table, the actions.
+pub fn run_table(r: &ValidationReport, colour: bool) -> String {
+    let paint = |text: &str, code: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    };
+    let outcome = r.outcome.as_str().replace('_', " ").to_uppercase();
+    let code = match r.outcome {
+        Outcome::Promoted => "1;32",
+        Outcome::RolledBack => "1;31",
+        Outcome::HeldForReview => "1;33",
+        _ => "1",
+    };
+    let mut out = format!(
+        "canary {} vs {}: {}\n{}\n",
+        r.version,
+        r.baseline_version.as_deref().unwrap_or("unknown baseline"),
+        paint(&outcome, code),
+        r.reason
+    );
+    for s in &r.steps {
+        let mut title = format!("step {}", s.step);
+        if let Some(region) = &s.region {
+            title = format!("{region}, {title}");
+        }
+        if let Some(w) = s.weight {
+            title.push_str(&format!(" at {w}%"));
+        }
+        out.push_str(&format!("\n── {title} ──\n"));
+        out.push_str(&table(&s.evaluation, colour));
+    }
+    if !r.actions.is_empty() {
+        out.push_str("\nactions:\n");
+        for a in &r.actions {
+            let region = a
+                .region
+                .as_deref()
+                .map(|g| format!("[{g}] "))
+                .unwrap_or_default();
+            let result = match &a.error {
+                None => "ok".to_owned(),
+                Some(e) => paint(&format!("FAILED: {e}"), "31"),
+            };
+            out.push_str(&format!(
+                "  {} {region}{} — {result}\n",
+                a.at.format("%H:%M:%S"),
+                a.action.describe()
+            ));
+        }
+    }
+    for n in &r.notifications {
+        out.push_str(&match &n.error {
+            None => format!("notified {}\n", n.notifier),
+            Some(e) => format!("NOT notified {}: {e}\n", n.notifier),
+        });
+    }
+    out
 }
 
 /// The exit code a decision maps to.
@@ -444,6 +528,7 @@ fn report(args: ReportArgs) -> Result<i32, String> {
     let rendered = match args.format {
         ReportFormat::Markdown => report.to_markdown(),
         ReportFormat::Json => report.to_json(),
+        ReportFormat::Html => html::report(&report),
     };
     match args.out {
         Some(path) => std::fs::write(&path, rendered)
@@ -762,9 +847,11 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
     })?;
     let mut text = match args.output {
         Output::Json => report.to_json(),
-        Output::Markdown | Output::Table => report.to_markdown(),
+        Output::Markdown => report.to_markdown(),
+        Output::Table => run_table(&report, colour()),
+        Output::Html => html::report(&report),
     };
-    if args.dry_run && args.output != Output::Json {
+    if args.dry_run && matches!(args.output, Output::Markdown | Output::Table) {
         text.push_str("\n### helm commands (dry run, not run)\n\n");
         for c in helms.iter().flat_map(|h| h.commands()) {
             text.push_str(&format!("helm {}\n", c.join(" ")));

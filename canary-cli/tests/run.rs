@@ -72,6 +72,12 @@ fn a_canary_without_data_is_held_with_exit_2_and_both_files_written() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The terminal table: the outcome, each step's evidence, the actions; no colour codes
+    // with NO_COLOR.
+    assert!(stdout.starts_with("canary v7 vs v1: HELD FOR REVIEW\n"), "{stdout}");
+    assert!(stdout.contains("── step 1 ──") && stdout.contains("latency_p99"), "{stdout}");
+    assert!(stdout.contains("actions:") && stdout.contains("deployed canary v7"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "{stdout}");
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(saved["outcome"], "held_for_review");
     let summary = std::fs::read_to_string(&summary).unwrap();
