@@ -18,10 +18,17 @@
 fn main() {
     // The example has always printed the Markdown report; `--output` still overrides it.
     let given: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let markdown = !given.iter().any(|a| a.to_string_lossy().starts_with("--output"));
+    let markdown = !given
+        .iter()
+        .any(|a| a.to_string_lossy().starts_with("--output"));
     let args = ["canary", "run"]
         .into_iter()
-        .chain(markdown.then_some(["--output", "markdown"]).into_iter().flatten())
+        .chain(
+            markdown
+                .then_some(["--output", "markdown"])
+                .into_iter()
+                .flatten(),
+        )
         .map(std::ffi::OsString::from)
         .chain(given);
     std::process::exit(canary_cli::run(args));

@@ -41,6 +41,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 pub mod config;
 pub mod duration;
 pub mod html;
+pub mod progress;
 
 /// Exit code: promote.
 pub const EXIT_PROCEED: i32 = 0;
@@ -362,8 +363,19 @@ fn execute(cli: Cli) -> Result<i32, String> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Run(args) => {
-            logging(cli.verbose, cli.quiet);
-            run_flow(args)
+            // A dry run never waits; otherwise waits last CANARY_TIME_SCALE times as long.
+            let factor = if args.dry_run {
+                0.0
+            } else {
+                ScaledClock::from_env().map_or(1.0, |c| c.factor())
+            };
+            let display = (!cli.quiet).then(|| progress::Display::new(factor));
+            logging(
+                cli.verbose,
+                cli.quiet,
+                display.as_ref().map(|d| d.log_writer()),
+            );
+            run_flow(args, display)
         }
         Command::Report(args) => report(args),
         Command::Config { action } => match action {
@@ -626,7 +638,7 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
 
 /// Logs on stderr: `RUST_LOG` if set, else `canary=info` (`-v`: debug, `-vv`: trace, `-q`:
 /// errors only); colour only on a terminal without `NO_COLOR`.
-fn logging(verbose: u8, quiet: bool) {
+fn logging(verbose: u8, quiet: bool, writer: Option<progress::LogWriter>) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -637,11 +649,13 @@ fn logging(verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .try_init();
+        .with_ansi(colour);
+    let _ = match writer {
+        Some(w) => builder.with_writer(w).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
 }
 
 /// The judge factory for `--judge`; `None` is the guide's single look.
@@ -720,7 +734,7 @@ fn minutes(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of minutes between 0 and 10080 (a week)"))
 }
 
-fn run_flow(args: RunArgs) -> Result<i32, String> {
+fn run_flow(args: RunArgs, display: Option<Arc<progress::Display>>) -> Result<i32, String> {
     let file = args.config.as_deref().map(config::load).transpose()?;
     let mut validator_config = file
         .as_ref()
@@ -832,6 +846,9 @@ fn run_flow(args: RunArgs) -> Result<i32, String> {
         }
         for notifier in notifiers(file.as_ref())? {
             validator = validator.with_notifier(notifier);
+        }
+        if let Some(d) = display {
+            validator = validator.with_progress(d);
         }
         let mut request = ValidationRequest::new(args.version.clone());
         if let Some(p) = production {

@@ -74,9 +74,18 @@ fn a_canary_without_data_is_held_with_exit_2_and_both_files_written() {
     );
     // The terminal table: the outcome, each step's evidence, the actions; no colour codes
     // with NO_COLOR.
-    assert!(stdout.starts_with("canary v7 vs v1: HELD FOR REVIEW\n"), "{stdout}");
-    assert!(stdout.contains("── step 1 ──") && stdout.contains("latency_p99"), "{stdout}");
-    assert!(stdout.contains("actions:") && stdout.contains("deployed canary v7"), "{stdout}");
+    assert!(
+        stdout.starts_with("canary v7 vs v1: HELD FOR REVIEW\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("── step 1 ──") && stdout.contains("latency_p99"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("actions:") && stdout.contains("deployed canary v7"),
+        "{stdout}"
+    );
     assert!(!stdout.contains('\x1b'), "{stdout}");
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(saved["outcome"], "held_for_review");
@@ -183,4 +192,46 @@ fn sigterm_and_ctrl_c_roll_the_canary_back_and_exit_143_and_130() {
             "{signal}: the canary is gone"
         );
     }
+}
+
+#[test]
+fn waits_show_progress_as_log_lines_in_ci_and_as_a_bar_on_a_terminal() {
+    let prometheus = testkit::services::prometheus(&data());
+    let fake = FakeHelm::new();
+    fake.seed_release("default", "apex-inference", "v1");
+    // CI: stderr is a pipe; a timestamped line says what is waited for, and for how long
+    // (a minute at a time scale of 0.02 is about a second).
+    let out = run(
+        &fake,
+        &prometheus.url,
+        "0.02",
+        &["--version", "v2", "--production-version", "v1", "--wait-minutes", "1"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("step 1/1: warming up for 1s"))
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    assert!(line.starts_with("20"), "timestamped: {line}");
+    // A terminal: `script` gives the command a pseudo-terminal; the bar names the step.
+    let cmd = format!(
+        "{} run --version v2 --production-version v1 --wait-minutes 1 --chart {} --output json",
+        env!("CARGO_BIN_EXE_canary"),
+        chart()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("PATH", fake.path_env())
+        .env("PROMETHEUS_URL", &prometheus.url)
+        .env("CANARY_TIME_SCALE", "0.05")
+        .env("NO_COLOR", "1")
+        .env_remove("SLACK_WEBHOOK_URL")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(screen.contains("step 1/1: warm-up"), "{screen}");
+    assert!(screen.contains("left)"), "the bar shows the time left: {screen}");
+    assert!(screen.contains("step 1/1: proceed"), "{screen}");
 }

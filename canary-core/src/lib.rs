@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod observation;
 pub mod policy;
+pub mod progress;
 pub mod promql;
 pub mod report;
 pub mod retry;
@@ -72,6 +73,7 @@ pub use policy::{
     AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
     MetricComparison, MetricSpec, RollbackDecision, RollbackPolicy, Rule,
 };
+pub use progress::{Progress, ProgressEvent, StepPlace};
 pub use report::{Action, ActionRecord, Outcome, ValidationReport};
 pub use retry::RetryPolicy;
 pub use secret::{Redactor, Secret};

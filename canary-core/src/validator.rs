@@ -37,6 +37,7 @@ use crate::judge::{self, JudgeFactory};
 use crate::notifier::Notifier;
 use crate::observation::{Observation, ObservationQuery};
 use crate::policy::{Evaluation, RollbackDecision, RollbackPolicy};
+use crate::progress::{Progress, ProgressEvent, StepPlace};
 use crate::report::{
     Action, BusinessCheckRecord, FailureRecord, Outcome, SeriesPair, StepReport, Timings,
     ValidationReport,
@@ -81,6 +82,7 @@ pub struct CanaryValidator {
     metrics: Option<ValidationMetrics>,
     business_check: Option<Arc<dyn BusinessCheck>>,
     judge: Option<Arc<dyn JudgeFactory>>,
+    progress: Option<Arc<dyn Progress>>,
 }
 
 impl std::fmt::Debug for CanaryValidator {
@@ -152,6 +154,7 @@ impl CanaryValidator {
             metrics: None,
             business_check: None,
             judge: None,
+            progress: None,
         })
     }
 
@@ -196,6 +199,13 @@ impl CanaryValidator {
     /// does.
     pub fn with_judge(mut self, judge: Arc<dyn JudgeFactory>) -> Self {
         self.judge = Some(judge);
+        self
+    }
+
+    /// Tells `progress` what the run is doing: each warm-up, each wait for a judge's next look,
+    /// each step's decision (for progress bars and CI log lines).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -597,6 +607,7 @@ impl CanaryValidator {
         let mut last = None;
         // A judge that can carry its evidence across traffic weights keeps judging.
         let mut carried: Option<Box<dyn judge::Judge>> = None;
+        let steps = weights.len();
         for (n, weight) in weights.into_iter().enumerate() {
             let span = info_span!(
                 "canary_step",
@@ -610,6 +621,7 @@ impl CanaryValidator {
                 request,
                 baseline: &baseline,
                 number: n + 1,
+                steps,
                 weight,
                 journal,
             };
@@ -618,6 +630,10 @@ impl CanaryValidator {
                 .instrument(span)
                 .await?;
             let decision = evaluation.decision;
+            self.progress(&ProgressEvent::Decided {
+                place: ctx.place(),
+                decision,
+            });
             last = Some(evaluation);
             if decision != RollbackDecision::Proceed {
                 break;
@@ -640,6 +656,7 @@ impl CanaryValidator {
             number: step,
             weight,
             journal,
+            ..
         } = *ctx;
         let fail = |what: &str, error: Error| ctx.fail(what, error);
         if let Some(percent) = weight {
@@ -656,6 +673,10 @@ impl CanaryValidator {
         }
         lock(journal).step[i] = format!("step {step}: warm-up");
         let started_at = self.clock.now();
+        self.progress(&ProgressEvent::WarmUp {
+            place: ctx.place(),
+            duration: warmup,
+        });
         self.clock.sleep(warmup).await;
 
         lock(journal).step[i] = format!("step {step}: analysis");
@@ -738,6 +759,13 @@ impl CanaryValidator {
         let mut look = 0;
         let evaluation = loop {
             look += 1;
+            self.progress(&ProgressEvent::Judging {
+                place: ctx.place(),
+                judge: judge.name(),
+                look,
+                next: every,
+                remaining: every * (looks + 1).saturating_sub(look).min(u64::from(u32::MAX)) as u32,
+            });
             self.clock.sleep(every).await;
             let now = self.clock.now();
             // Always from the start: cumulative counts keep one origin across looks.
@@ -794,6 +822,12 @@ impl CanaryValidator {
         Ok(ctx.record(started_at, waited, evaluation, sequence, series))
     }
 
+    fn progress(&self, event: &ProgressEvent<'_>) {
+        if let Some(p) = &self.progress {
+            p.event(event);
+        }
+    }
+
     /// Both arms' metrics over the analysed span, for the report's charts; a failure is
     /// recorded with the step, never a reason to decide otherwise.
     async fn series(
@@ -828,11 +862,21 @@ struct StepContext<'a> {
     request: &'a ValidationRequest,
     baseline: &'a Version,
     number: usize,
+    steps: usize,
     weight: Option<u8>,
     journal: &'a Mutex<Journal>,
 }
 
 impl StepContext<'_> {
+    fn place(&self) -> StepPlace<'_> {
+        StepPlace {
+            region: self.region.name.as_deref(),
+            step: self.number,
+            steps: self.steps,
+            weight: self.weight,
+        }
+    }
+
     /// Keeps the step's analysis in the journal, and hands it back.
     fn record(
         &self,

@@ -1279,3 +1279,98 @@ mod judged {
         }
     }
 }
+
+mod progress {
+    //! What a progress display is told.
+
+    use super::*;
+    use canary_core::{Progress, ProgressEvent};
+    use std::sync::Mutex;
+
+    #[derive(Debug, Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl Progress for Recorded {
+        fn event(&self, event: &ProgressEvent<'_>) {
+            let line = match event {
+                ProgressEvent::WarmUp { place, duration } => {
+                    format!("{place}: warm-up {}s", duration.as_secs())
+                }
+                ProgressEvent::Judging {
+                    place,
+                    judge,
+                    look,
+                    remaining,
+                    ..
+                } => format!(
+                    "{place}: {judge} look {look}, {}s left",
+                    remaining.as_secs()
+                ),
+                ProgressEvent::Decided { place, decision } => format!("{place}: {decision}"),
+                _ => "other".into(),
+            };
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    #[tokio::test]
+    async fn each_warm_up_and_decision_of_a_progressive_canary_is_told() {
+        let rig = Rig::new();
+        rig.source.set("v2", healthy_metrics("v2"));
+        let recorded = Arc::new(Recorded::default());
+        let report = rig
+            .validator()
+            .with_config(ValidatorConfig {
+                progressive_weights: vec![10, 50],
+                ..Default::default()
+            })
+            .unwrap()
+            .with_progress(recorded.clone())
+            .validate(request())
+            .await;
+        assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
+        assert_eq!(
+            *recorded.0.lock().unwrap(),
+            [
+                "step 1/2 at 10%: warm-up 600s",
+                "step 1/2 at 10%: proceed",
+                "step 2/2 at 50%: warm-up 600s",
+                "step 2/2 at 50%: proceed",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_judge_tells_each_look_with_the_time_it_may_still_take() {
+        let rig = Rig::new();
+        // Nothing to observe: the judge looks until it must decide.
+        let source = Arc::new(canary_core::test_util::ScriptedObservations::new());
+        let recorded = Arc::new(Recorded::default());
+        let region =
+            Region::new("eu", rig.source.clone(), rig.deployer.clone()).with_observations(source);
+        let report = CanaryValidator::multi_region(vec![region])
+            .unwrap()
+            .with_clock(rig.clock.clone())
+            .with_config(ValidatorConfig {
+                max_duration: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .unwrap()
+            .with_judge(Arc::new(canary_core::judge::SequentialParameters::default()))
+            .with_progress(recorded.clone())
+            .validate(request())
+            .await;
+        assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
+        let lines = recorded.0.lock().unwrap().clone();
+        assert_eq!(
+            lines,
+            [
+                "eu: step 1/1: sequential look 1, 60s left",
+                "eu: step 1/1: sequential look 2, 45s left",
+                "eu: step 1/1: sequential look 3, 30s left",
+                "eu: step 1/1: sequential look 4, 15s left",
+                "eu: step 1/1: rollback_manual",
+            ]
+        );
+    }
+}
