@@ -205,7 +205,14 @@ fn waits_show_progress_as_log_lines_in_ci_and_as_a_bar_on_a_terminal() {
         &fake,
         &prometheus.url,
         "0.02",
-        &["--version", "v2", "--production-version", "v1", "--wait-minutes", "1"],
+        &[
+            "--version",
+            "v2",
+            "--production-version",
+            "v1",
+            "--wait-minutes",
+            "1",
+        ],
     )
     .output()
     .unwrap();
@@ -232,6 +239,9 @@ fn waits_show_progress_as_log_lines_in_ci_and_as_a_bar_on_a_terminal() {
         .unwrap();
     let screen = String::from_utf8_lossy(&tty.stdout);
     assert!(screen.contains("step 1/1: warm-up"), "{screen}");
-    assert!(screen.contains("left)"), "the bar shows the time left: {screen}");
+    assert!(
+        screen.contains("left)"),
+        "the bar shows the time left: {screen}"
+    );
     assert!(screen.contains("step 1/1: proceed"), "{screen}");
 }
