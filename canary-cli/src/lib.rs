@@ -869,7 +869,11 @@ fn run_flow(args: RunArgs, display: Option<Arc<progress::Display>>) -> Result<i3
         Output::Html => html::report(&report),
     };
     if args.dry_run && matches!(args.output, Output::Markdown | Output::Table) {
-        text.push_str("\n### helm commands (dry run, not run)\n\n");
+        text.push_str(if args.output == Output::Markdown {
+            "\n### helm commands (dry run, not run)\n\n"
+        } else {
+            "\nhelm commands (dry run, not run):\n"
+        });
         for c in helms.iter().flat_map(|h| h.commands()) {
             text.push_str(&format!("helm {}\n", c.join(" ")));
         }
