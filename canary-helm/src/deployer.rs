@@ -49,6 +49,8 @@ pub struct HelmConfig {
     pub kube_context: Option<String>,
     /// `--kubeconfig`.
     pub kubeconfig: Option<PathBuf>,
+    /// Values files for the canary's install (`-f`, in order), before the request's own.
+    pub values_files: Vec<PathBuf>,
     /// The helm binary; a bare name is looked up on PATH.
     pub helm_binary: PathBuf,
     /// helm's `--timeout` for each operation, in seconds.
@@ -79,6 +81,7 @@ impl Default for HelmConfig {
             namespace: None,
             kube_context: None,
             kubeconfig: None,
+            values_files: Vec::new(),
             helm_binary: "helm".into(),
             timeout: Duration::from_secs(300),
             kill_grace: Duration::from_secs(30),
@@ -362,7 +365,8 @@ impl HelmDeployer {
             self.canary_release.clone(),
             self.config.chart.clone(),
         ];
-        if let Some(values) = &spec.values_file {
+        // Later files win in helm: the config's first, then the request's.
+        for values in self.config.values_files.iter().chain(&spec.values_file) {
             if !self.config.dry_run && !values.is_file() {
                 return Err(Error::InvalidConfig {
                     field: "values_file",

@@ -250,6 +250,42 @@ async fn progressive_weights_are_set_one_by_one() {
 }
 
 #[tokio::test]
+async fn the_configs_values_files_come_before_the_requests_own() {
+    let base = format!("{}/values.yaml", chart());
+    let r = rig_with(FakeHelm::new(), |c| {
+        c.values_files = vec![base.clone().into()]
+    });
+    r.helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: Some(values_file().into()),
+        })
+        .await
+        .unwrap();
+    let ops = r.fake.operations();
+    let deploy = ops.last().unwrap();
+    let files: Vec<&String> = deploy
+        .windows(2)
+        .filter(|w| w[0] == "-f")
+        .map(|w| &w[1])
+        .collect();
+    assert_eq!(files, [&base, &values_file()], "{deploy:?}");
+    // A file that is not there is refused before helm runs.
+    let r = rig_with(FakeHelm::new(), |c| {
+        c.values_files = vec!["/nonexistent/values.yaml".into()]
+    });
+    let e = r
+        .helm
+        .deploy(&CanarySpec {
+            version: v("v2"),
+            values_file: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/values.yaml"), "{e}");
+}
+
+#[tokio::test]
 async fn helm_3_gets_wait_and_atomic() {
     let r = rig_with(FakeHelm::with_version("v3.14.4"), |_| {});
     r.helm
