@@ -552,7 +552,11 @@ fn report(args: ReportArgs) -> Result<i32, String> {
 
 fn print(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", text.trim_end()).map_err(|e| format!("cannot write to stdout: {e}"))
+    match writeln!(out, "{}", text.trim_end()) {
+        // A reader that stopped early (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| format!("cannot write to stdout: {e}")),
+    }
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (<https://no-color.org>).
