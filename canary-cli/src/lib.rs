@@ -137,13 +137,29 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Check a config file: unknown keys, wrong types, missing variables and secret files.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary config check canary.yaml\n",
+        "  TENANT=team-a canary config check examples/canary.yaml\n\n",
+        "Exit codes: 0 valid, 3 invalid (one line: the file, line and column, what is wrong)."
+    ))]
     Check {
         /// The file.
         file: PathBuf,
     },
     /// Print the commented example (the guide's setup).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary config example > canary.yaml\n",
+        "  canary config example | diff - canary.yaml"
+    ))]
     Example,
     /// Print the config's JSON Schema (for editors: e.g. `# yaml-language-server: $schema=...`).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary config schema > canary.schema.json\n",
+        "  # then, first line of canary.yaml: # yaml-language-server: $schema=canary.schema.json"
+    ))]
     Schema,
 }
 

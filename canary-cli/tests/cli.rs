@@ -32,20 +32,26 @@ fn help_and_version_answer_with_exit_0() {
     let v = canary(&["--version"]);
     assert_eq!(v.status.code(), Some(0));
     assert!(stdout(&v).starts_with("canary 0."), "{}", stdout(&v));
+    let top = canary(&["--help"]);
+    assert_eq!(top.status.code(), Some(0));
+    assert!(stdout(&top).contains("Exit codes"));
+    // Every subcommand, nested ones too, has help with examples.
     for sub in [
-        &["--help"][..],
-        &["analyze", "--help"],
-        &["report", "--help"],
-        &["completions", "--help"],
+        &["analyze"][..],
+        &["run"],
+        &["report"],
+        &["config"],
+        &["config", "check"],
+        &["config", "example"],
+        &["config", "schema"],
+        &["completions"],
     ] {
-        let h = canary(sub);
+        let args: Vec<&str> = sub.iter().copied().chain(["--help"]).collect();
+        let h = canary(&args);
         assert_eq!(h.status.code(), Some(0), "{sub:?}");
-        assert!(
-            stdout(&h).contains("Exit codes") || sub == ["completions", "--help"],
-            "{sub:?}"
-        );
-        if sub.len() == 2 {
-            assert!(stdout(&h).contains("Examples:"), "{sub:?}: {}", stdout(&h));
+        assert!(stdout(&h).contains("Examples:"), "{sub:?}: {}", stdout(&h));
+        if sub != ["completions"] && sub != ["config", "example"] && sub != ["config", "schema"] {
+            assert!(stdout(&h).contains("Exit codes"), "{sub:?}");
         }
     }
 }
