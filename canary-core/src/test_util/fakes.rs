@@ -133,24 +133,41 @@ impl MetricsSource for ScriptedSource {
         ) else {
             return Ok(Vec::new());
         };
+        let scripts = lock(&self.scripts);
+        let entries: &[Timed] = scripts
+            .get(query.version.as_str())
+            .map_or(&[], Vec::as_slice);
         let mut series: Vec<crate::MetricSeries> = Vec::new();
         let mut t = at - window;
         while t <= at {
-            let mut q = query.clone();
-            q.at = Some(t);
-            let m = self.answer(&q)?;
-            let names = crate::metrics::names::ALL
+            // Entries are sorted by start: the last one started by `t` holds.
+            let Some((_, script)) = entries
                 .iter()
-                .map(|n| n.to_string())
-                .chain(m.custom.keys().cloned());
-            for name in names {
-                let Some(v) = m.value(&name) else { continue };
-                let point = [t.timestamp_millis() as f64 / 1000.0, v];
+                .rev()
+                .find(|(from, _)| from.is_none_or(|f| f <= t))
+            else {
+                t += step;
+                continue;
+            };
+            let m = match script {
+                Script::Metrics(m) => m,
+                Script::Fail { message, retryable } => {
+                    return Err(Error::source_failed(
+                        query.version.as_str(),
+                        *retryable,
+                        ScriptedError(message.clone()),
+                    ))
+                }
+            };
+            let x = t.timestamp_millis() as f64 / 1000.0;
+            let builtins = crate::metrics::names::ALL.iter().copied();
+            for name in builtins.chain(m.custom.keys().map(String::as_str)) {
+                let Some(v) = m.value(name) else { continue };
                 match series.iter_mut().find(|s| s.metric == name) {
-                    Some(s) => s.points.push(point),
+                    Some(s) => s.points.push([x, v]),
                     None => series.push(crate::MetricSeries {
-                        metric: name,
-                        points: vec![point],
+                        metric: name.to_owned(),
+                        points: vec![[x, v]],
                     }),
                 }
             }
