@@ -10,6 +10,7 @@ use canary_core::judge::SequencePoint;
 use canary_core::policy::{Criticality, Direction, MetricComparison};
 use canary_core::report::{comparison_cells, SeriesPair, StepReport};
 use canary_core::{Evaluation, ValidationReport};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// Production's colour in charts and the legend.
@@ -435,17 +436,12 @@ fn series_chart(c: &MetricComparison, pair: &SeriesPair, bands: &[Band]) -> Resu
     );
     let minutes = |t: f64| (t - t0) / 60.0;
     let x1 = minutes(t1).max(1.0 / 60.0);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (520, 240)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .margin_right(18)
-            .x_label_area_size(32)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..x1, y0..y1)
-            .map_err(|e| e.to_string())?;
+    let y_desc = if c.unit.is_empty() {
+        &c.metric
+    } else {
+        &c.unit
+    };
+    plot(x1, y0..y1, y_desc, |chart| {
         // The manual-review band ends where the rollback band begins.
         let rollback_edge = bands.iter().find(|b| b.name == "rollback").map(|b| b.edge);
         for b in bands {
@@ -467,20 +463,6 @@ fn series_chart(c: &MetricComparison, pair: &SeriesPair, bands: &[Band]) -> Resu
                     .map_err(|e| e.to_string())?;
             }
         }
-        chart
-            .configure_mesh()
-            .x_desc("minutes")
-            .y_desc(if c.unit.is_empty() {
-                c.metric.as_str()
-            } else {
-                c.unit.as_str()
-            })
-            .x_labels(6)
-            .y_labels(5)
-            .label_style(("sans-serif", 12))
-            .light_line_style(RGBColor(0xee, 0xee, 0xee))
-            .draw()
-            .map_err(|e| e.to_string())?;
         for (points, colour) in [(&pair.baseline, BASELINE), (&pair.canary, CANARY)] {
             chart
                 .draw_series(LineSeries::new(
@@ -489,10 +471,46 @@ fn series_chart(c: &MetricComparison, pair: &SeriesPair, bands: &[Band]) -> Resu
                 ))
                 .map_err(|e| e.to_string())?;
         }
+        Ok(())
+    })
+}
+
+/// The chart's frame: minutes across, `y` up, a light grid; `draw` adds the content.
+fn plot(
+    x1: f64,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+    draw: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), String>,
+) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (520, 240)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .margin_right(18)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..x1, y)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("minutes")
+            .y_desc(y_desc)
+            .x_labels(6)
+            .y_labels(5)
+            .label_style(("sans-serif", 12))
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        draw(&mut chart)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
 }
+
+/// A chart of minutes against a value, drawn into an SVG string.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn sequences(h: &mut String, steps: &[StepReport]) {
     if steps.iter().all(|s| s.sequence.is_empty()) {
@@ -550,26 +568,7 @@ fn sequence_chart(points: &[&SequencePoint]) -> Result<String, String> {
     // Early intervals are wide: show at most four margins' worth around the estimates.
     let span = (hi - lo).max(1e-9);
     let pad = span * 0.08;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (520, 240)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .margin_right(18)
-            .x_label_area_size(32)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..x1, (lo - pad)..(hi + pad))
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("minutes")
-            .x_labels(6)
-            .y_labels(5)
-            .label_style(("sans-serif", 12))
-            .light_line_style(RGBColor(0xee, 0xee, 0xee))
-            .draw()
-            .map_err(|e| e.to_string())?;
+    plot(x1, (lo - pad)..(hi + pad), "", |chart| {
         let band: Vec<(f64, f64, f64)> = points
             .iter()
             .filter_map(|p| Some((p.seconds / 60.0, p.interval.lower?, p.interval.upper?)))
@@ -604,9 +603,8 @@ fn sequence_chart(points: &[&SequencePoint]) -> Result<String, String> {
                 CANARY.stroke_width(2),
             ))
             .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 fn conditions(h: &mut String, e: &Evaluation) {

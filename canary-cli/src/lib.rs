@@ -471,15 +471,18 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
     Ok(exit_code(evaluation.decision))
 }
 
+/// `text` in the ANSI style `code` when `colour` is on.
+fn paint(text: &str, code: &str, colour: bool) -> String {
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// A whole run for a terminal: the outcome, each step's table, the actions.
 pub fn run_table(r: &ValidationReport, colour: bool) -> String {
-    let paint = |text: &str, code: &str| {
-        if colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    };
+    let paint = |text: &str, code: &str| paint(text, code, colour);
     let outcome = r.outcome.as_str().replace('_', " ").to_uppercase();
     let code = match r.outcome {
         Outcome::Promoted => "1;32",
@@ -583,13 +586,7 @@ fn colour() -> bool {
 /// The evaluation as an aligned terminal table: the decision and reason first, then one row
 /// per metric, then what fired.
 pub fn table(e: &Evaluation, colour: bool) -> String {
-    let paint = |text: &str, code: &str| {
-        if colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    };
+    let paint = |text: &str, code: &str| paint(text, code, colour);
     let decision = e.decision.as_str().to_uppercase();
     let banner = match e.decision {
         RollbackDecision::Proceed => paint(&decision, "1;32"),
