@@ -100,6 +100,9 @@ pub struct PrometheusConfig {
     pub queries: BTreeMap<String, String>,
     /// The series observations are built from.
     pub observation_queries: ObservationQueries,
+    /// Sharing identical queries between concurrent analyses (single flight and a short
+    /// cache): on by default.
+    pub coalesce: crate::CoalesceConfig,
 }
 
 impl Default for PrometheusConfig {
@@ -121,6 +124,7 @@ impl Default for PrometheusConfig {
             baseline_label_template: "{version}".into(),
             queries: BTreeMap::new(),
             observation_queries: ObservationQueries::default(),
+            coalesce: crate::CoalesceConfig::default(),
         }
     }
 }
@@ -208,6 +212,7 @@ impl fmt::Debug for PrometheusConfig {
             .field("baseline_label_template", &self.baseline_label_template)
             .field("queries", &self.queries)
             .field("observation_queries", &self.observation_queries)
+            .field("coalesce", &self.coalesce)
             .finish()
     }
 }

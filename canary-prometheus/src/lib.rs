@@ -34,6 +34,7 @@
 //! This crate has no optional features. TLS is rustls with the webpki roots, plus any CA
 //! file the configuration names.
 
+pub mod coalesce;
 pub mod config;
 pub mod error;
 pub mod push;
@@ -41,6 +42,7 @@ pub mod query;
 pub mod response;
 pub mod source;
 
+pub use coalesce::CoalesceConfig;
 pub use config::{BasicAuth, ObservationQueries, PrometheusConfig, QueryMethod, RetryPolicy};
 pub use error::{Error, Result};
 pub use push::Pushgateway;

@@ -37,6 +37,7 @@ pub struct PrometheusSource {
     url_auth: Option<BasicAuth>,
     redactor: Redactor,
     observation_templates: ObservationTemplates,
+    coalescer: crate::coalesce::Coalescer,
 }
 
 /// The checked templates of `PrometheusConfig::observation_queries`.
@@ -178,6 +179,7 @@ impl PrometheusSource {
             url_auth,
             redactor: config.redactor(),
             observation_templates,
+            coalescer: crate::coalesce::Coalescer::default(),
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             base,
             queries: RwLock::new(queries),
@@ -560,13 +562,24 @@ impl PrometheusSource {
 
     /// Fetches every configured metric of one version, concurrently.
     pub async fn fetch_metrics(&self, query: &MetricsQuery) -> Result<CanaryMetrics> {
-        let at = query.at.unwrap_or_else(Utc::now);
+        let coalesce = &self.config.coalesce;
+        let at = match query.at {
+            Some(at) => at,
+            None if coalesce.enabled => crate::coalesce::round_down(Utc::now(), coalesce.step),
+            None => Utc::now(),
+        };
         let label = self.label_value(query);
         let queries = self.queries();
         let results = futures::future::join_all(queries.iter().map(|(metric, template)| {
             let q = template.render(&label, query.window);
             async move {
-                let answer = self.instant(metric, &q, at).await;
+                let answer = if coalesce.enabled {
+                    self.coalescer
+                        .get(&q, at, coalesce.ttl, || self.instant(metric, &q, at))
+                        .await
+                } else {
+                    self.instant(metric, &q, at).await
+                };
                 (metric, q, answer)
             }
         }))

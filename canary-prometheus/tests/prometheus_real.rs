@@ -358,3 +358,57 @@ async fn series_for_charts_cover_every_configured_metric_over_the_window() {
     let none = w.source.fetch_series(&absent, step).await.unwrap();
     assert!(none.iter().all(|s| s.points.is_empty()), "{none:?}");
 }
+
+/// Queries Prometheus says it answered on `/api/v1/query`, from its own metrics.
+fn queries_answered(prometheus: &Service) -> f64 {
+    let (_, text) = services::get(prometheus.port, "/metrics").unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("prometheus_http_requests_total{")
+                && l.contains("handler=\"/api/v1/query\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_analyses_share_the_baselines_queries() {
+    let end = now_secs() - 3;
+    let prometheus = services::prometheus(&openmetrics(&scenario(), 1200, 15, end));
+    let prometheus = &prometheus;
+    let run = |coalesce: bool| {
+        let mut config = canary_prometheus::PrometheusConfig::new(&prometheus.url);
+        config.coalesce.enabled = coalesce;
+        let source = PrometheusSource::new(config).unwrap();
+        async move {
+            let before = queries_answered(prometheus);
+            // Twenty analyses of the same production version at one instant (an explicit one:
+            // "now" is rounded to the step, and a test must not straddle a step).
+            let at = Utc.timestamp_opt(end, 0).unwrap();
+            let q = MetricsQuery::new(Version::new("v1").unwrap(), Arm::Baseline, WINDOW).at(at);
+            let fetched = futures::future::join_all((0..20).map(|_| source.fetch(&q))).await;
+            let values: Vec<_> = fetched
+                .into_iter()
+                .map(|m| m.unwrap().request_rate_rps)
+                .collect();
+            assert!(
+                values.iter().all(|v| v.is_some() && *v == values[0]),
+                "{values:?}"
+            );
+            queries_answered(prometheus) - before
+        }
+    };
+    let shared = run(true).await;
+    let separate = run(false).await;
+    let per_fetch = PrometheusSource::at_url(&prometheus.url)
+        .unwrap()
+        .queries()
+        .iter()
+        .count() as f64;
+    assert_eq!(shared, per_fetch, "one query per metric for all twenty");
+    assert_eq!(
+        separate,
+        20.0 * per_fetch,
+        "without coalescing, every analysis asks"
+    );
+}
