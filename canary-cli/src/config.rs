@@ -49,6 +49,8 @@ pub struct CanaryConfig {
     pub webhooks: Vec<WebhookConfig>,
     /// Alertmanager, alerted when a canary is rolled back or held.
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// `canary serve`: listen address, auth, TLS, limits.
+    pub serve: canary_serve::ServeConfig,
 }
 
 /// One region: its own Prometheus and cluster; what it leaves out comes from the top level.
@@ -104,7 +106,14 @@ pub struct AlertmanagerConfig {
 }
 
 /// Secret fields that may be read from a file instead: `<field>_file: PATH`.
-const FILE_FIELDS: [&str; 5] = ["bearer_token", "password", "webhook_url", "proxy", "url"];
+const FILE_FIELDS: [&str; 6] = [
+    "bearer_token",
+    "password",
+    "webhook_url",
+    "proxy",
+    "url",
+    "auth_token",
+];
 
 /// The JSON Schema of the config file, generated from the types above (and the core's and the
 /// adapters' configuration types): `canary config schema`.

@@ -35,11 +35,11 @@ use canary_core::{
 use canary_helm::{HelmConfig, HelmDeployer};
 use canary_notify::SlackNotifier;
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub mod config;
-pub mod duration;
+pub use canary_core::duration;
 pub mod html;
 pub mod progress;
 
@@ -120,6 +120,17 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Serve the judge over HTTP: Argo Rollouts' web metrics and Flagger's webhooks ask it.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary serve --config canary.yaml --listen 0.0.0.0:8080\n",
+        "  canary serve --prometheus-url http://prometheus:9090 --listen 127.0.0.1:8080\n",
+        "  curl 'http://127.0.0.1:8080/v1/analysis?baseline=v1.2.0&canary=v1.3.0&window=5m'\n\n",
+        "Routes: /v1/analysis (GET or POST), /v1/flagger/gate, /v1/flagger/rollback, /metrics,\n",
+        "/healthz, /readyz. CANARY_AUTH_TOKEN (or serve.auth_token) requires a bearer token.\n\n",
+        "Exit codes: 0 stopped by SIGTERM or Ctrl-C (requests in flight finished), 3 error."
+    ))]
+    Serve(ServeArgs),
     /// Print a shell completion script.
     #[command(after_help = concat!(
         "Examples:\n",
@@ -225,6 +236,24 @@ pub enum JudgeName {
     Kayenta,
 }
 
+/// `canary serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The config file (`canary.yaml`): Prometheus, queries, thresholds, judge, and its
+    /// `serve` section; flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Prometheus (or Thanos, Mimir); required without a config file.
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// Where to listen (default: the config's, else 0.0.0.0:8080).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The judge (default: the config's, else the guide's threshold policy).
+    #[arg(long, value_enum)]
+    pub judge: Option<JudgeName>,
+}
+
 /// `canary run`: the deploy example's flags, unchanged.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -318,19 +347,7 @@ fn version(text: &str) -> Result<Version, String> {
 }
 
 fn instant(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is neither RFC 3339 nor unix seconds"))?;
-    // Between 1970 and 9999: anything else is a mistake, and would saturate silently.
-    if !(0.0..=253_402_300_799.0).contains(&secs) {
-        return Err(format!("{text:?} is out of range"));
-    }
-    Utc.timestamp_millis_opt((secs * 1000.0) as i64)
-        .single()
-        .ok_or_else(|| format!("{text:?} is out of range"))
+    duration::instant(text)
 }
 
 /// Runs the command line `args` (the first is the program's name) and returns the exit code.
@@ -394,6 +411,10 @@ fn execute(cli: Cli) -> Result<i32, String> {
             run_flow(args, display)
         }
         Command::Report(args) => report(args),
+        Command::Serve(args) => {
+            logging(cli.verbose, cli.quiet, None);
+            serve(args)
+        }
         Command::Config { action } => match action {
             ConfigAction::Check { file } => {
                 config::load(&file)?;
@@ -714,6 +735,56 @@ async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
     if let Ok(mut w) = which.lock() {
         *w = Some(signal);
     }
+}
+
+/// `canary serve`: the judge over HTTP until SIGTERM or Ctrl-C.
+fn serve(args: ServeArgs) -> Result<i32, String> {
+    let file = args.config.as_deref().map(config::load).transpose()?;
+    if args.prometheus_url.is_none() && file.is_none() {
+        return Err("--prometheus-url (or PROMETHEUS_URL, or a --config file) is required".into());
+    }
+    let mut settings = file.as_ref().map(|f| f.serve.clone()).unwrap_or_default();
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let Some(token) = std::env::var("CANARY_AUTH_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        settings.auth_token = Some(canary_core::Secret::new(token));
+    }
+    if let Some(f) = &file {
+        settings.default_window = f.validator.analysis_window;
+    }
+    settings.validate()?;
+    let judge = args
+        .judge
+        .or(file.as_ref().map(|f| f.judge))
+        .unwrap_or_default();
+    let policy = config::policy(file.as_ref())?;
+    let judge_step = file.as_ref().map_or_else(
+        || ValidatorConfig::default().judge_step,
+        |f| f.validator.judge_step,
+    );
+    let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let source =
+            Arc::new(PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?);
+        let judging = canary_serve::Judging {
+            source,
+            policy,
+            judge: judge_factory(judge),
+            judge_step,
+        };
+        let server = canary_serve::serve(settings, judging).await?;
+        let which = Arc::new(std::sync::Mutex::new(None));
+        server.run(cancelled(which)).await
+    })?;
+    Ok(0)
 }
 
 /// Slack (`SLACK_WEBHOOK_URL` over the file's), the file's webhooks and Alertmanager.

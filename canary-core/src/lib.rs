@@ -38,6 +38,7 @@
 pub mod business;
 pub mod clock;
 pub mod deployer;
+pub mod duration;
 pub mod error;
 mod format;
 pub mod judge;

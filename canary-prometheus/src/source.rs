@@ -38,6 +38,7 @@ pub struct PrometheusSource {
     redactor: Redactor,
     observation_templates: ObservationTemplates,
     coalescer: crate::coalesce::Coalescer,
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// The checked templates of `PrometheusConfig::observation_queries`.
@@ -180,11 +181,25 @@ impl PrometheusSource {
             redactor: config.redactor(),
             observation_templates,
             coalescer: crate::coalesce::Coalescer::default(),
+            sent: std::sync::atomic::AtomicU64::new(0),
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             base,
             queries: RwLock::new(queries),
             config,
         })
+    }
+
+    /// HTTP requests sent to Prometheus so far (retries included; shared answers are not
+    /// sent again): what a service exports as `canary_prometheus_queries_total`.
+    pub fn queries_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether Prometheus answers a trivial query (`vector(1)`) now: a readiness probe.
+    pub async fn ready(&self) -> Result<()> {
+        self.instant("ready", "vector(1)", Utc::now())
+            .await
+            .map(drop)
     }
 
     /// A source with the defaults at `url`.
@@ -428,6 +443,7 @@ impl PrometheusSource {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let result = self.send_once(path, metric, query, params).await;
             let (result, retry_after) = match result {
                 Ok(reply) if reply.status >= 500 || reply.status == 429 => {

@@ -1,7 +1,10 @@
-//! Durations as operators write them: `90s`, `5m`, `1h30m`, `2h15m30s` (a bare number is
-//! seconds).
+//! Durations and instants as operators write them: `90s`, `5m`, `1h30m`, `2h15m30s` (a bare
+//! number is seconds); RFC 3339 or unix seconds. Shared by the `canary` command and the
+//! service, so both read them the same way.
 
 use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
 
 /// The longest duration accepted: a year. Anything longer is a typo, and would overflow date
 /// arithmetic later.
@@ -11,7 +14,7 @@ pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use canary_cli::duration::parse;
+/// use canary_core::duration::parse;
 /// assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
 /// assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
 /// assert!(parse("5 minutes").is_err());
@@ -52,6 +55,30 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .and_then(|(t, add)| t.checked_add(add));
     }
     bounded(total, text)
+}
+
+/// Parses an instant: RFC 3339 (`2026-11-27T20:00:00Z`) or unix seconds, between 1970 and
+/// 9999; the error says what is wrong.
+///
+/// ```
+/// use canary_core::duration::instant;
+/// assert_eq!(instant("1795800000").unwrap().timestamp(), 1_795_800_000);
+/// assert!(instant("yesterday").is_err());
+/// ```
+pub fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is neither RFC 3339 nor unix seconds"))?;
+    // Between 1970 and 9999: anything else is a mistake, and would saturate silently.
+    if !(0.0..=253_402_300_799.0).contains(&secs) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Utc.timestamp_millis_opt((secs * 1000.0) as i64)
+        .single()
+        .ok_or_else(|| format!("{text:?} is out of range"))
 }
 
 fn bounded(seconds: Option<u64>, text: &str) -> Result<Duration, String> {

@@ -1,0 +1,138 @@
+//! canary's judge as an HTTP service, for controllers that already run canaries: Argo
+//! Rollouts' `web` metric provider and Flagger's webhooks call it during their analysis, and
+//! it answers with canary's decision and its evidence.
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /v1/analysis?baseline=V1&canary=V2[&window=5m][&at=…]` (or `POST` with the same as JSON) | one analysis; `{"decision": "proceed" \| "rollback_auto" \| "rollback_manual" \| "continue", "reason", "evaluation", "queries"}` |
+//! | `POST /v1/flagger/gate` | Flagger's rollout hook: 200 lets the canary advance, 403 with the reason halts it |
+//! | `POST /v1/flagger/rollback` | Flagger's rollback hook: 200 only on `rollback_auto` (Flagger rolls back on 2xx), 409 otherwise |
+//! | `GET /metrics` | the service's and the judge's metrics, all named `canary_…` |
+//! | `GET /healthz`, `GET /readyz` | alive; ready only when Prometheus answers |
+//!
+//! An invalid version (empty, or one that would not stay a single label value) is a 400 with
+//! the reason, never a decision. A failed query is a 502 (Argo counts it as a measurement
+//! error), an analysis past its deadline a 504, and more analyses than the service runs at once
+//! wait up to a limit, then get a 503 with `Retry-After`. The service keeps no state: everything
+//! it needs is in Prometheus and its configuration, so it scales by adding replicas.
+
+mod http;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use canary_core::judge::JudgeFactory;
+use canary_core::{RollbackPolicy, Secret};
+use canary_prometheus::PrometheusSource;
+use serde::{Deserialize, Serialize};
+
+pub use http::{router, serve, Analysis, Decision, Queries, Server};
+
+/// The service's own settings (the `serve` section of `canary.yaml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// A bearer token every `/v1/` request must carry (compared in constant time); `None`
+    /// leaves the API open. Give it as `${ENV}` or `auth_token_file`.
+    pub auth_token: Option<Secret>,
+    /// A PEM certificate chain: with `tls_key_file`, the service speaks HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// The largest request body accepted (bytes).
+    pub body_limit_bytes: usize,
+    /// The longest an analysis may take (seconds); past it, 504.
+    #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    pub deadline: Duration,
+    /// Analyses run at once; more wait.
+    pub max_concurrent_analyses: usize,
+    /// How long an analysis waits for its turn (seconds) before a 503 with `Retry-After`.
+    #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    pub queue_timeout: Duration,
+    /// The analysis window when a request names none (seconds).
+    #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    pub default_window: Duration,
+    /// How long in-flight requests may finish after SIGTERM (seconds).
+    #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            auth_token: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            body_limit_bytes: 64 * 1024,
+            deadline: Duration::from_secs(60),
+            max_concurrent_analyses: 256,
+            queue_timeout: Duration::from_secs(10),
+            default_window: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Checks the settings; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrent_analyses == 0 {
+            return Err("serve.max_concurrent_analyses: must be at least 1".into());
+        }
+        if self.body_limit_bytes < 256 {
+            return Err("serve.body_limit_bytes: must be at least 256".into());
+        }
+        if self.deadline.is_zero() {
+            return Err("serve.deadline: must be positive".into());
+        }
+        if self.default_window < Duration::from_secs(1) {
+            return Err("serve.default_window: must be at least a second".into());
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("serve: tls_cert_file and tls_key_file go together".into());
+        }
+        if self
+            .auth_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return Err("serve.auth_token: is empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the service judges with: the source, the policy, and optionally a judge fed
+/// observations over the window (which may answer `continue`).
+#[derive(Clone)]
+pub struct Judging {
+    /// Prometheus.
+    pub source: Arc<PrometheusSource>,
+    /// The threshold policy (the guide's, or the config's).
+    pub policy: RollbackPolicy,
+    /// A judge fed observations over the window instead of the policy's single look.
+    pub judge: Option<Arc<dyn JudgeFactory>>,
+    /// The interval between observations for a judge (the scrape interval).
+    pub judge_step: Duration,
+}
+
+impl std::fmt::Debug for Judging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judging")
+            .field("source", &self.source)
+            .field("judge", &self.judge.as_ref().map(|j| j.name().to_owned()))
+            .field("judge_step", &self.judge_step)
+            .finish_non_exhaustive()
+    }
+}

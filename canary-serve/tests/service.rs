@@ -1,0 +1,303 @@
+//! `canary serve` over a real Prometheus: analyses and their decisions, bad input as 4xx,
+//! auth, metrics, probes, limits, the deadline, TLS and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, post, prometheus, start};
+use serde_json::json;
+use testkit::http::{Reply, Server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyses_answer_each_decision_with_its_evidence() {
+    let p = prometheus();
+    let s = start(&p.url, |_| {}, None).await;
+    let ask = |canary: &str| {
+        format!(
+            "{}/v1/analysis?baseline=v1&canary={canary}&window=5m",
+            s.base
+        )
+    };
+    let (code, ok) = get(&ask("v2")).await;
+    assert_eq!(code, 200, "{ok}");
+    assert_eq!(ok["decision"], "proceed");
+    assert_eq!(ok["judge"], "threshold");
+    assert!(ok["queries"]["error_rate"]["canary"]
+        .as_str()
+        .unwrap()
+        .contains("version=\"v2\""));
+    let comparisons = ok["evaluation"]["comparisons"].as_array().unwrap();
+    assert!(comparisons
+        .iter()
+        .any(|c| c["metric"] == "latency_p99" && c["ratio"].is_number()));
+    let (_, bad) = get(&ask("v3")).await;
+    assert_eq!(bad["decision"], "rollback_auto");
+    assert!(
+        bad["reason"].as_str().unwrap().contains("error_rate"),
+        "{bad}"
+    );
+    let (_, none) = get(&ask("v9")).await;
+    assert_eq!(none["decision"], "rollback_manual");
+    assert!(
+        none["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("insufficient data"),
+        "{none}"
+    );
+    // The same as a POST with a JSON body, numbers allowed.
+    let (code, posted) = post(
+        &format!("{}/v1/analysis", s.base),
+        &json!({"baseline": "v1", "canary": "v3", "window": 300}),
+    )
+    .await;
+    assert_eq!(
+        (code, posted["decision"].as_str()),
+        (200, Some("rollback_auto"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_4xx_with_the_reason_never_a_decision() {
+    let p = prometheus();
+    let s = start(&p.url, |_| {}, None).await;
+    for (query, names) in [
+        ("baseline=v1&canary=", "canary"),
+        ("baseline=v1&canary=%20", "canary"),
+        ("baseline=v1&canary=v2%22%7D%20or%20vector(1)", "canary"),
+        ("baseline=v1", "canary is required"),
+        ("canary=v2", "baseline is required"),
+        ("baseline=v1&canary=v2&window=5%20minutes", "window"),
+        ("baseline=v1&canary=v2&window=999d", "window"),
+        ("baseline=v1&canary=v2&at=yesterday", "at"),
+        ("baseline=v1&canary=v2&canaryy=v3", "unknown field"),
+    ] {
+        let (code, body) = get(&format!("{}/v1/analysis?{query}", s.base)).await;
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(body.get("decision").is_none(), "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(names),
+            "{query}: {body}"
+        );
+    }
+    let (code, body) = post(
+        &format!("{}/v1/analysis", s.base),
+        &json!({"baseline": "v1"}),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = get(&format!("{}/v2/nothing", s.base)).await;
+    assert_eq!(code, 404);
+    // A body beyond the limit.
+    let big = json!({"baseline": "v1", "canary": "v2", "window": "x".repeat(100_000)});
+    let (code, _) = post(&format!("{}/v1/analysis", s.base), &big).await;
+    assert_eq!(code, 413);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_guards_the_api_and_the_probes_and_metrics_stay_open() {
+    let p = prometheus();
+    let s = start(
+        &p.url,
+        |c| c.auth_token = Some(canary_core::Secret::new("s3cret-token")),
+        None,
+    )
+    .await;
+    let url = format!("{}/v1/analysis?baseline=v1&canary=v2", s.base);
+    let client = reqwest::Client::new();
+    for auth in [
+        None,
+        Some("Bearer wrong-token"),
+        Some("Bearer s3cret-toke"),
+        Some("s3cret-token"),
+    ] {
+        let mut r = client.get(&url);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        assert!(!r.text().await.unwrap().contains("s3cret"));
+    }
+    let ok = client
+        .get(&url)
+        .header("authorization", "Bearer s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let r = client
+            .get(format!("{}{open}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{open}");
+    }
+    let metrics = client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "canary_http_requests_total{route=\"/v1/analysis\",code=\"401\"} 4",
+        "canary_http_requests_total{route=\"/v1/analysis\",code=\"200\"} 1",
+        "canary_analyses_total{decision=\"proceed\"} 1",
+        "canary_http_requests_in_flight",
+        "canary_http_request_duration_seconds_bucket",
+        "canary_promotion_total 1",
+    ] {
+        assert!(metrics.contains(series), "no {series} in\n{metrics}");
+    }
+    let sent = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("canary_prometheus_queries_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap();
+    assert!(
+        sent >= 14.0,
+        "both arms' seven queries, and the readiness probe: {sent}"
+    );
+    assert!(!metrics.contains("s3cret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_prometheus() {
+    let s = start("http://127.0.0.1:9", |_| {}, None).await;
+    let (code, body) = get(&format!("{}/readyz", s.base)).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Prometheus"),
+        "{body}"
+    );
+    let (code, _) = get(&format!("{}/healthz", s.base)).await;
+    assert_eq!(code, 200);
+    // An analysis that cannot reach Prometheus is a gateway error, not a decision.
+    let (code, body) = get(&format!("{}/v1/analysis?baseline=v1&canary=v2", s.base)).await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body.get("decision").is_none());
+}
+
+/// A Prometheus that answers every query slowly.
+async fn slow_prometheus(delay: Duration) -> Server {
+    Server::start(move |_| {
+        Reply::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        )
+        .delayed(delay)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excess_analyses_wait_then_get_503_and_slow_ones_hit_the_deadline() {
+    let slow = slow_prometheus(Duration::from_millis(800)).await;
+    let s = start(
+        &slow.url,
+        |c| {
+            c.max_concurrent_analyses = 1;
+            c.queue_timeout = Duration::from_millis(200);
+        },
+        None,
+    )
+    .await;
+    let url = format!("{}/v1/analysis?baseline=v1&canary=v2", s.base);
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { get(&url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    // The first one was judged: no data anywhere is manual review.
+    let (code, body) = first.await.unwrap();
+    assert_eq!(
+        (code, body["decision"].as_str()),
+        (200, Some("rollback_manual")),
+        "{body}"
+    );
+
+    let s = start(&slow.url, |c| c.deadline = Duration::from_millis(300), None).await;
+    let (code, body) = get(&format!("{}/v1/analysis?baseline=v1&canary=v2", s.base)).await;
+    assert_eq!(code, 504, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
+    let slow = slow_prometheus(Duration::from_millis(600)).await;
+    let mut s = start(&slow.url, |_| {}, None).await;
+    let url = format!("{}/v1/analysis?baseline=v1&canary=v2", s.base);
+    let in_flight = tokio::spawn({
+        let url = url.clone();
+        async move { get(&url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(s.stop.take());
+    let (code, body) = in_flight.await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    s.task.await.unwrap().unwrap();
+    assert!(reqwest::get(&url).await.is_err(), "the listener is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_speaks_tls_when_given_a_certificate() {
+    let p = prometheus();
+    let ca = testkit::tls::TestCa::new();
+    let s = start(
+        &p.url,
+        |c| {
+            c.tls_cert_file = Some(ca.server_cert.clone());
+            c.tls_key_file = Some(ca.server_key.clone());
+        },
+        None,
+    )
+    .await;
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(&ca.ca_cert).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/v1/analysis?baseline=v1&canary=v3", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(body["decision"], "rollback_auto");
+    // Plain HTTP to the TLS port is not served.
+    assert!(reqwest::get(s.base.replace("https", "http") + "/healthz")
+        .await
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequential_judge_continues_until_it_is_sure() {
+    let p = prometheus();
+    let judge = std::sync::Arc::new(canary_core::judge::SequentialParameters::default());
+    let s = start(&p.url, |_| {}, Some(judge)).await;
+    let ask = |canary: &str| {
+        format!(
+            "{}/v1/analysis?baseline=v1&canary={canary}&window=15m",
+            s.base
+        )
+    };
+    let (code, bad) = get(&ask("v3")).await;
+    assert_eq!(code, 200, "{bad}");
+    assert_eq!(bad["judge"], "sequential");
+    assert_eq!(bad["decision"], "rollback_auto", "{bad}");
+    let (_, healthy) = get(&ask("v2")).await;
+    assert_eq!(healthy["decision"], "continue", "{healthy}");
+    assert!(healthy["evaluation"].is_null());
+    assert!(healthy["reason"]
+        .as_str()
+        .unwrap()
+        .contains("still collecting evidence"));
+}
