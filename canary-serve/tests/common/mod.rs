@@ -1,6 +1,9 @@
 //! A running service over a real Prometheus holding production (`v1`), a healthy canary (`v2`)
 //! and one failing 8 % of its requests (`v3`); `v9` has no data.
 
+// Each test crate uses its own part of it.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
