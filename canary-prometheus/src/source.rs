@@ -456,7 +456,12 @@ impl PrometheusSource {
                 Err(e) => (Err(e), None),
             };
             let e = match result {
-                Ok(ok) => return Ok(ok),
+                Ok(ok) => {
+                    // Let the connection go back to the pool before the permit is released,
+                    // so the next query reuses it instead of opening one more.
+                    tokio::task::yield_now().await;
+                    return Ok(ok);
+                }
                 Err(e) => e.scrub(&self.redactor),
             };
             let elapsed = started.elapsed();
