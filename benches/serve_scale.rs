@@ -54,7 +54,10 @@ fn main() {
     );
     let prometheus = testkit::services::prometheus(&data);
     drop(data);
-    eprintln!("serve_scale: Prometheus ready after {:.0?}", started.elapsed());
+    eprintln!(
+        "serve_scale: Prometheus ready after {:.0?}",
+        started.elapsed()
+    );
     let mut rows = Vec::new();
     for coalesce in [true, false] {
         rows.push(round(&prometheus, canaries, coalesce));
@@ -98,7 +101,7 @@ fn canary(i: usize) -> String {
 
 /// Every tenth canary fails 8 % of its requests.
 fn bad(i: usize) -> bool {
-    i % 10 == 0
+    i.is_multiple_of(10)
 }
 
 struct Row {
@@ -117,13 +120,20 @@ struct Row {
 fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: bool) -> Row {
     let port = testkit::free_port();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .env("CANARY_BENCH_SERVE", format!("{}|{port}|{coalesce}", prometheus.url))
+        .env(
+            "CANARY_BENCH_SERVE",
+            format!("{}|{port}|{coalesce}", prometheus.url),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     wait_ready(port, &mut child);
-    let before = prometheus_metric(prometheus.port, "prometheus_http_requests_total", "handler=\"/api/v1/query\"");
+    let before = prometheus_metric(
+        prometheus.port,
+        "prometheus_http_requests_total",
+        "handler=\"/api/v1/query\"",
+    );
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let sampling = sampling.clone();
@@ -173,7 +183,11 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
     let wall = started.elapsed();
     sampling.store(false, Ordering::Relaxed);
     let max_connections = sampler.join().unwrap();
-    let after = prometheus_metric(prometheus.port, "prometheus_http_requests_total", "handler=\"/api/v1/query\"");
+    let after = prometheus_metric(
+        prometheus.port,
+        "prometheus_http_requests_total",
+        "handler=\"/api/v1/query\"",
+    );
     let peak_rss_kb = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
         .ok()
         .and_then(|s| {
@@ -182,7 +196,9 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     let mut latencies: Vec<f64> = answers.iter().map(|(_, l, _)| *l).collect();
     latencies.sort_by(f64::total_cmp);
@@ -248,7 +264,9 @@ fn prometheus_metric(port: u16, name: &str, filter: &str) -> u64 {
         return 0;
     };
     text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(filter))
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(filter)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }

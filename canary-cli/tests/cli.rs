@@ -44,6 +44,7 @@ fn help_and_version_answer_with_exit_0() {
         &["config", "check"],
         &["config", "example"],
         &["config", "schema"],
+        &["serve"],
         &["completions"],
     ] {
         let args: Vec<&str> = sub.iter().copied().chain(["--help"]).collect();

@@ -82,14 +82,22 @@ fn the_rendered_service_has_what_production_needs() {
     let file = dir.path().join("canary.yaml");
     std::fs::write(
         &file,
-        config.replace("/var/run/secrets/canary/auth-token", token.to_str().unwrap()),
+        config.replace(
+            "/var/run/secrets/canary/auth-token",
+            token.to_str().unwrap(),
+        ),
     )
     .unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_canary"))
         .args(["config", "check", file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     // A ServiceMonitor on request, and an existing Secret instead of a new one.
     let objects = render(&[

@@ -301,3 +301,44 @@ async fn a_sequential_judge_continues_until_it_is_sure() {
         .unwrap()
         .contains("still collecting evidence"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_hostile_prometheus_echoes_never_reaches_the_answer() {
+    // A proxy that answers 400 with the request's headers, the bearer token among them.
+    let echo = Server::start(|r| {
+        let auth = r.header("authorization").unwrap_or("").to_owned();
+        Reply::text(400, &format!("bad request; you sent Authorization: {auth}"))
+    })
+    .await;
+    let mut config = canary_prometheus::PrometheusConfig::new(&echo.url);
+    config.bearer_token = Some(canary_core::Secret::new("prom-s3cret-token"));
+    let judging = canary_serve::Judging {
+        source: std::sync::Arc::new(canary_prometheus::PrometheusSource::new(config).unwrap()),
+        policy: canary_core::RollbackPolicy::default(),
+        judge: None,
+        judge_step: Duration::from_secs(15),
+    };
+    let settings = canary_serve::ServeConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        ..Default::default()
+    };
+    let server = canary_serve::serve(settings, judging).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let task = tokio::spawn(server.run(std::future::pending()));
+    for path in ["/v1/analysis?baseline=v1&canary=v2", "/readyz"] {
+        let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert!(status >= 500, "{path}: {status} {text}");
+        assert!(text.contains("400"), "the cause is kept: {text}");
+        assert!(!text.contains("prom-s3cret-token"), "{path}: {text}");
+    }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("prom-s3cret-token"));
+    task.abort();
+}
