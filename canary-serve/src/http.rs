@@ -410,12 +410,15 @@ async fn analyze(s: &Shared, request: AnalysisRequest) -> Result<Analysis, ApiEr
     judge
         .analysis_duration
         .observe(started.elapsed().as_secs_f64());
-    match analysis.decision {
-        Decision::Proceed => judge.promotions.inc(),
-        Decision::RollbackAuto => judge.rollbacks.inc(),
-        Decision::RollbackManual => judge.manual_reviews.inc(),
-        Decision::Continue => 0,
+    let verdicts = match analysis.decision {
+        Decision::Proceed => Some(&judge.promotions),
+        Decision::RollbackAuto => Some(&judge.rollbacks),
+        Decision::RollbackManual => Some(&judge.manual_reviews),
+        Decision::Continue => None,
     };
+    if let Some(counter) = verdicts {
+        counter.inc();
+    }
     Ok(analysis)
 }
 
