@@ -59,6 +59,19 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Production (`v1`, 50 req/s), a healthy canary (`v2`, 10 req/s) and one failing 8 % of
+/// its requests (`v3`): the binary's and the service's tests judge these.
+pub fn production_and_two_canaries() -> Vec<Traffic> {
+    vec![
+        Traffic::healthy("v1", 50.0),
+        Traffic::healthy("v2", 10.0),
+        Traffic {
+            error_ratio: 0.08,
+            ..Traffic::healthy("v3", 10.0)
+        },
+    ]
+}
+
 /// Seconds since the epoch, now.
 pub fn now_secs() -> i64 {
     SystemTime::now()

@@ -13,22 +13,10 @@ use canary_core::RollbackPolicy;
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use canary_serve::{Judging, ServeConfig};
 use testkit::services::Service;
-use testkit::traffic::{now_secs, openmetrics, Traffic};
+use testkit::traffic::{now_secs, openmetrics, production_and_two_canaries};
 
 pub(crate) fn prometheus() -> Service {
-    let data = openmetrics(
-        &[
-            Traffic::healthy("v1", 50.0),
-            Traffic::healthy("v2", 10.0),
-            Traffic {
-                error_ratio: 0.08,
-                ..Traffic::healthy("v3", 10.0)
-            },
-        ],
-        1200,
-        15,
-        now_secs() - 3,
-    );
+    let data = openmetrics(&production_and_two_canaries(), 1200, 15, now_secs() - 3);
     testkit::services::prometheus(&data)
 }
 
