@@ -1008,6 +1008,9 @@ async fn metrics_of_another_version_than_asked_are_a_failed_fetch_not_a_decision
     source
         .expect_fetch()
         .returning(|_| Ok(healthy_metrics("v1")));
+    source
+        .expect_fetch_series()
+        .returning(|_, _| Ok(Vec::new()));
     let deployer = Arc::new(RecordingDeployer::with_production("v1"));
     let validator = CanaryValidator::new(Arc::new(source), deployer.clone())
         .with_clock(Arc::new(ManualClock::default()));

@@ -62,7 +62,11 @@ impl CanaryValidator {
         let window = self.config.analysis_window;
         let bq = MetricsQuery::new(baseline.clone(), Arm::Baseline, window).at(at);
         let cq = MetricsQuery::new(request.version.clone(), Arm::Canary, window).at(at);
-        let (b, c) = fetch_pair(region.source.as_ref(), &bq, &cq).await;
+        // The charts' series come alongside the metrics: one round trip, not two.
+        let ((b, c), series) = futures::join!(
+            fetch_pair(region.source.as_ref(), &bq, &cq),
+            self.series(region, &bq, &cq)
+        );
         // An impossible or implausible value, or metrics of another version than asked for
         // (a confused source would have the wrong arm judged), is a failed fetch.
         let checked = |m: Result<crate::CanaryMetrics>, asked: &Version| {
@@ -83,7 +87,6 @@ impl CanaryValidator {
         let c = checked(c, &request.version).map_err(|e| fail("fetch canary metrics", e))?;
         let evaluation = self.policy.evaluate(&b, &c);
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
-        let series = self.series(region, &bq, &cq).await;
         Ok(ctx.record(
             started_at,
             warmup.as_secs_f64(),
