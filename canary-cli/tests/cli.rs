@@ -196,6 +196,13 @@ fn analyze_exit_codes_and_outputs_follow_the_decision() {
         stdout(&md)
     );
 
+    // One HTML page with a chart per compared metric, from range queries over the window.
+    let html = run("v3", &["--output", "html"]);
+    assert_eq!(html.status.code(), Some(1), "{}", stderr(&html));
+    let page = stdout(&html);
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("banner rollback_auto"));
+    assert_eq!(page.matches("<svg").count(), 6, "six metrics compared, six charts");
+
     let missing = run("v9", &[]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
     assert!(
