@@ -201,7 +201,11 @@ fn analyze_exit_codes_and_outputs_follow_the_decision() {
     assert_eq!(html.status.code(), Some(1), "{}", stderr(&html));
     let page = stdout(&html);
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("banner rollback_auto"));
-    assert_eq!(page.matches("<svg").count(), 6, "six metrics compared, six charts");
+    assert_eq!(
+        page.matches("<svg").count(),
+        6,
+        "six metrics compared, six charts"
+    );
 
     let missing = run("v9", &[]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
