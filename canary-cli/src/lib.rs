@@ -52,15 +52,17 @@ pub const EXIT_MANUAL: i32 = 2;
 /// Exit code: something went wrong before a decision.
 pub const EXIT_ERROR: i32 = 3;
 
-const EXIT_CODES: &str = "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error.";
-
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "canary",
     version,
     about = "Decide whether a canary deployment may be promoted, and say why.",
-    after_help = EXIT_CODES
+    after_help = concat!(
+        "Exit codes: analyze: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error;\n",
+        "run: 0 promoted, 1 rolled back, 2 held for review, 3 error, 130/143 cancelled.\n",
+        "Each subcommand's --help has examples."
+    )
 )]
 pub struct Cli {
     /// More log output on stderr (repeat for more).
@@ -107,7 +109,7 @@ pub enum Command {
         "Exit codes: 0 rendered, 3 error."
     ))]
     Report(ReportArgs),
-    /// Check the config file, or print an example.
+    /// Check the config file, print a commented example, or print its JSON Schema.
     #[command(after_help = concat!(
         "Examples:\n",
         "  canary config check canary.yaml\n",
