@@ -72,6 +72,12 @@ async fn bad_input_is_a_4xx_with_the_reason_never_a_decision() {
         ("baseline=v1&canary=v2&window=999d", "window"),
         ("baseline=v1&canary=v2&at=yesterday", "at"),
         ("baseline=v1&canary=v2&canaryy=v3", "unknown field"),
+        ("baseline=v1&canary=v2&canary=v3", "duplicate field"),
+        ("baseline=v1&canary=v2&window=0s", "window"),
+        (
+            &format!("baseline=v1&canary={}", "v".repeat(200)),
+            "at most 128",
+        ),
     ] {
         let (code, body) = get(&format!("{}/v1/analysis?{query}", s.base)).await;
         assert_eq!(code, 400, "{query}: {body}");
@@ -87,6 +93,18 @@ async fn bad_input_is_a_4xx_with_the_reason_never_a_decision() {
     )
     .await;
     assert_eq!(code, 400, "{body}");
+    // Not JSON, or JSON of the wrong shape: 4xx too.
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/analysis", s.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let wrong_shape = json!({"baseline": 1, "canary": []});
+    let (code, _) = post(&format!("{}/v1/analysis", s.base), &wrong_shape).await;
+    assert!((400..500).contains(&code), "{code}");
     let (code, _) = get(&format!("{}/v2/nothing", s.base)).await;
     assert_eq!(code, 404);
     // A body beyond the limit.
