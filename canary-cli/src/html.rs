@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use canary_core::format::num;
 use canary_core::judge::SequencePoint;
 use canary_core::policy::{Criticality, Direction, MetricComparison};
 use canary_core::report::{comparison_cells, SeriesPair, StepReport};
@@ -272,17 +273,14 @@ fn evidence_table(h: &mut String, e: &Evaluation, step: Option<&StepReport>) {
             esc(&status)
         );
     }
-    let samples = |v: Option<f64>| {
-        v.map(|v| format!("{v:.0}"))
-            .unwrap_or_else(|| "no data".into())
-    };
+    let samples = |v: Option<f64>| v.map_or_else(|| "no data".into(), num);
     let _ = write!(
         h,
         "<tr><td>samples</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td></td><td></td>\
-         <td>min {:.0}</td><td></td>{}</tr></table>",
+         <td>min {}</td><td></td>{}</tr></table>",
         samples(e.baseline_samples),
         samples(e.canary_samples),
-        e.min_sample_count,
+        num(e.min_sample_count),
         if intervals { "<td></td>" } else { "" }
     );
     if let Some(s) = step.and_then(|s| s.series_error.as_ref()) {
@@ -645,17 +643,9 @@ fn queries(h: &mut String, e: &Evaluation) {
     h.push_str("</table></section>");
 }
 
-/// A number for a caption: four significant digits, scientific beyond.
+/// A number, or a dash for none.
 fn short(v: Option<f64>) -> String {
-    match v {
-        None => "—".into(),
-        Some(v) if !v.is_finite() => v.to_string(),
-        Some(v) if v != 0.0 && !(1e-3..1e9).contains(&v.abs()) => format!("{v:.3e}"),
-        Some(v) => {
-            let text = format!("{v:.4}");
-            text.trim_end_matches('0').trim_end_matches('.').to_owned()
-        }
-    }
+    v.map_or_else(|| "—".into(), num)
 }
 
 /// Escapes text for HTML: every report string (reasons, errors, queries) may hold `<` or `&`.

@@ -29,8 +29,8 @@ use canary_core::judge::{
 };
 use canary_core::report::{comparison_cells, SeriesPair};
 use canary_core::{
-    fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, MetricsSource, Outcome, Region,
-    RollbackDecision, ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
+    fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
+    ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
 use canary_helm::{HelmConfig, HelmDeployer};
 use canary_notify::SlackNotifier;
@@ -448,15 +448,12 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let chain = |e: canary_core::Error| canary_core::error::chain(&e);
     let file = args.config.as_deref().map(config::load).transpose()?;
-    if args.prometheus_url.is_none() && file.is_none() {
-        return Err("--prometheus-url (or PROMETHEUS_URL, or a --config file) is required".into());
-    }
-    let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
+    let prometheus = required_prometheus(file.as_ref(), args.prometheus_url.as_deref())?;
     let policy = config::policy(file.as_ref())?;
     let window = args
         .window
         .or(file.as_ref().map(|f| f.validator.analysis_window))
-        .unwrap_or(Duration::from_secs(300));
+        .unwrap_or(ValidatorConfig::default().analysis_window);
     let output = if args.json { Output::Json } else { args.output };
     let (evaluation, series) = runtime.block_on(async {
         let source =
@@ -469,16 +466,13 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         let evaluation = policy.try_evaluate(&baseline, &canary).map_err(chain)?;
         // Only a page with charts needs the series; a chart is never evidence.
         let series = if output == Output::Html {
-            let step = (window / 120).max(Duration::from_secs(15));
-            let (sb, sc) =
-                futures::join!(source.fetch_series(&b, step), source.fetch_series(&c, step));
-            match (sb, sc) {
-                (Ok(sb), Ok(sc)) => SeriesPair::pair(sb, sc),
-                (Err(e), _) | (_, Err(e)) => {
+            let scrape = ValidatorConfig::default().judge_step;
+            SeriesPair::fetch(&source, &b, &c, scrape)
+                .await
+                .unwrap_or_else(|e| {
                     eprintln!("warning: no charts: {}", chain(e));
                     Vec::new()
-                }
-            }
+                })
         } else {
             Vec::new()
         };
@@ -662,12 +656,12 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
         out += &text;
         out.push('\n');
     }
-    let samples = |v: Option<f64>| v.map_or("no data".to_owned(), |n| format!("{n}"));
+    let samples = |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), canary_core::format::num);
     out += &format!(
         "\nsamples: baseline {}, canary {} (minimum {})\n",
         samples(e.baseline_samples),
         samples(e.canary_samples),
-        e.min_sample_count
+        canary_core::format::num(e.min_sample_count)
     );
     for c in &e.triggered_conditions {
         out += &format!("- {}\n", c.message);
@@ -742,9 +736,7 @@ async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
 /// `canary serve`: the judge over HTTP until SIGTERM or Ctrl-C.
 fn serve(args: ServeArgs) -> Result<i32, String> {
     let file = args.config.as_deref().map(config::load).transpose()?;
-    if args.prometheus_url.is_none() && file.is_none() {
-        return Err("--prometheus-url (or PROMETHEUS_URL, or a --config file) is required".into());
-    }
+    let prometheus = required_prometheus(file.as_ref(), args.prometheus_url.as_deref())?;
     let mut settings = file.as_ref().map(|f| f.serve.clone()).unwrap_or_default();
     if let Some(listen) = args.listen {
         settings.listen = listen;
@@ -758,7 +750,6 @@ fn serve(args: ServeArgs) -> Result<i32, String> {
     if let Some(f) = &file {
         settings.default_window = f.validator.analysis_window;
     }
-    settings.validate()?;
     let judge = args
         .judge
         .or(file.as_ref().map(|f| f.judge))
@@ -768,7 +759,6 @@ fn serve(args: ServeArgs) -> Result<i32, String> {
         || ValidatorConfig::default().judge_step,
         |f| f.validator.judge_step,
     );
-    let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -811,6 +801,18 @@ fn prometheus_config(file: Option<&config::CanaryConfig>, url: Option<&str>) -> 
         p.url = url.to_owned();
     }
     p
+}
+
+/// As [`prometheus_config`], for commands that must be told where Prometheus is (the URL or a
+/// config file): the deploy script's default URL would be a guess.
+fn required_prometheus(
+    file: Option<&config::CanaryConfig>,
+    url: Option<&str>,
+) -> Result<PrometheusConfig, String> {
+    if url.is_none() && file.is_none() {
+        return Err("--prometheus-url (or PROMETHEUS_URL, or a --config file) is required".into());
+    }
+    Ok(prometheus_config(file, url))
 }
 
 /// `--wait-minutes`: a number of minutes (fractions allowed) up to the validator's longest

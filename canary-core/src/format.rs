@@ -3,8 +3,14 @@
 use std::fmt;
 
 /// A number for people: at most three decimals and no trailing zeros; very large or very small
-/// magnitudes in scientific notation (`1e308`, not 309 digits).
-pub(crate) fn num(v: f64) -> String {
+/// magnitudes in scientific notation (`1e308`, not 309 digits). Reports in every format use it,
+/// so a value reads the same in Markdown, HTML and the terminal.
+///
+/// ```
+/// assert_eq!(canary_core::format::num(99.6), "99.6");
+/// assert_eq!(canary_core::format::num(1e308), "1e308");
+/// ```
+pub fn num(v: f64) -> String {
     Num(v).to_string()
 }
 

@@ -40,7 +40,7 @@ pub mod clock;
 pub mod deployer;
 pub mod duration;
 pub mod error;
-mod format;
+pub mod format;
 pub mod judge;
 pub mod metrics;
 pub mod notifier;

@@ -11,7 +11,7 @@ use crate::judge::SequencePoint;
 use crate::policy::{
     ComparisonStatus, Criticality, Evaluation, MetricComparison, RollbackDecision,
 };
-use crate::source::MetricSeries;
+use crate::source::{MetricSeries, MetricsQuery, MetricsSource};
 
 /// What happened to the canary in the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,6 +84,22 @@ pub struct SeriesPair {
 }
 
 impl SeriesPair {
+    /// Both arms' series from `source`, fetched concurrently, about 120 points each and never
+    /// finer than `min_step` (the scrape interval), paired by metric.
+    pub async fn fetch(
+        source: &dyn MetricsSource,
+        baseline: &MetricsQuery,
+        canary: &MetricsQuery,
+        min_step: std::time::Duration,
+    ) -> crate::Result<Vec<SeriesPair>> {
+        let step = (baseline.window / 120).max(min_step);
+        let (b, c) = futures::join!(
+            source.fetch_series(baseline, step),
+            source.fetch_series(canary, step)
+        );
+        Ok(SeriesPair::pair(b?, c?))
+    }
+
     /// Pairs two arms' series by metric, in the order of `baseline`'s; a metric either arm
     /// lacks keeps an empty side.
     pub fn pair(baseline: Vec<MetricSeries>, canary: Vec<MetricSeries>) -> Vec<SeriesPair> {

@@ -50,7 +50,14 @@ type Slot = Arc<OnceCell<Option<Answer>>>;
 /// The single-flight table and the short-lived cache, in one map.
 #[derive(Debug, Default)]
 pub(crate) struct Coalescer {
-    slots: Mutex<HashMap<Key, (Instant, Slot)>>,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    by_key: HashMap<Key, (Instant, Slot)>,
+    /// When expired answers were last dropped: once per TTL, not on every query.
+    purged: Option<Instant>,
 }
 
 impl Coalescer {
@@ -72,13 +79,19 @@ impl Coalescer {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            // Expired answers go; a slot still being filled is younger than any TTL that matters.
-            slots.retain(|_, (born, _)| now.duration_since(*born) < ttl);
-            slots
+            let fresh = |born: &Instant| now.duration_since(*born) < ttl;
+            if !slots.purged.is_some_and(|t| fresh(&t)) {
+                slots.by_key.retain(|_, (born, _)| fresh(born));
+                slots.purged = Some(now);
+            }
+            let entry = slots
+                .by_key
                 .entry(key.clone())
-                .or_insert_with(|| (now, Arc::new(OnceCell::new())))
-                .1
-                .clone()
+                .or_insert_with(|| (now, Arc::new(OnceCell::new())));
+            if !fresh(&entry.0) {
+                *entry = (now, Arc::new(OnceCell::new()));
+            }
+            entry.1.clone()
         };
         let mut own_error = None;
         let shared = slot
@@ -109,8 +122,12 @@ impl Coalescer {
 
     fn forget(&self, key: &Key, slot: &Slot) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if slots.get(key).is_some_and(|(_, s)| Arc::ptr_eq(s, slot)) {
-            slots.remove(key);
+        if slots
+            .by_key
+            .get(key)
+            .is_some_and(|(_, s)| Arc::ptr_eq(s, slot))
+        {
+            slots.by_key.remove(key);
         }
     }
 }

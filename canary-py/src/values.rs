@@ -789,13 +789,7 @@ impl PyPolicy {
     #[staticmethod]
     fn _from_state(py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<Self> {
         let policy: RollbackPolicy = depythonize(state).map_err(|e| errors::config("policy", e))?;
-        let thresholds = Py::new(
-            py,
-            PyThresholds {
-                inner: policy.thresholds().clone(),
-            },
-        )?;
-        Ok(PyPolicy { policy, thresholds })
+        PyPolicy::from_policy(py, policy)
     }
 }
 

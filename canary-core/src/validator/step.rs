@@ -217,15 +217,16 @@ impl CanaryValidator {
         baseline: &MetricsQuery,
         canary: &MetricsQuery,
     ) -> (Vec<SeriesPair>, Option<String>) {
-        // About 120 points a chart, never finer than the scrape interval.
-        let step = (baseline.window / 120).max(self.config.judge_step);
-        let (b, c) = futures::join!(
-            region.source.fetch_series(baseline, step),
-            region.source.fetch_series(canary, step)
-        );
-        match (b, c) {
-            (Ok(b), Ok(c)) => (SeriesPair::pair(b, c), None),
-            (Err(e), _) | (_, Err(e)) => {
+        match SeriesPair::fetch(
+            region.source.as_ref(),
+            baseline,
+            canary,
+            self.config.judge_step,
+        )
+        .await
+        {
+            Ok(series) => (series, None),
+            Err(e) => {
                 let reason = chain(&e);
                 warn!(error = %reason, "no series for the report's charts");
                 (Vec::new(), Some(reason))
