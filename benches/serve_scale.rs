@@ -12,8 +12,8 @@
 //! peak RSS is its own. The burst is fired twice in the same run, with coalescing on and off, by
 //! a small Rust client over loopback. Reported: wall time, p50/p99 latency, errors, wrong
 //! decisions, the queries Prometheus answered (its own `prometheus_http_requests_total`), the
-//! most connections open to Prometheus at once (established sockets in `/proc/net/tcp`,
-//! sampled every 5 ms) against the configured pool, and the service's peak RSS (`VmHWM`).
+//! most connections the service had open to Prometheus at once (its established sockets, from
+//! `/proc/<pid>/fd` and `/proc/net/tcp`, sampled every 5 ms) against the configured pool, and the service's peak RSS (`VmHWM`).
 //! The table goes to stdout and `target/serve_scale.md`.
 
 use std::process::{Child, Command, Stdio};
@@ -137,11 +137,11 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let sampling = sampling.clone();
-        let port = prometheus.port;
+        let (port, pid) = (prometheus.port, child.id());
         std::thread::spawn(move || {
             let mut max = 0;
             while sampling.load(Ordering::Relaxed) {
-                max = max.max(established_to(port));
+                max = max.max(established_to(pid, port));
                 std::thread::sleep(Duration::from_millis(5));
             }
             max
@@ -229,9 +229,18 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
     }
 }
 
-/// Client sockets established to `port` on loopback now (`/proc/net/tcp`): the service's
-/// connections to Prometheus (the bench's own requests go to the service, not there).
-fn established_to(port: u16) -> u64 {
+/// Sockets of process `pid` established to `port` now: the service's connections to
+/// Prometheus, found by matching its file descriptors' socket inodes in `/proc/net/tcp`.
+fn established_to(pid: u32, port: u16) -> u64 {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
     let remote = format!(":{port:04X}");
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
@@ -239,7 +248,7 @@ fn established_to(port: u16) -> u64 {
         .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
         .filter(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[2].ends_with(&remote) && f[3] == "01"
+            f.len() > 9 && f[2].ends_with(&remote) && f[3] == "01" && inodes.contains(f[9])
         })
         .count() as u64
 }

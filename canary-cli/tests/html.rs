@@ -204,7 +204,10 @@ fn every_text_is_escaped_and_a_missing_chart_says_why() {
     r.actions[0].error = Some("<img src=x onerror=alert(1)>".into());
     r.steps[0].series.clear();
     r.steps[0].series_error = Some("range query refused <u>".into());
+    // A fractional sample count reads as counted, as in every other format.
+    r.steps[0].evaluation.canary_samples = Some(99.6);
     let page = canary_cli::html::report(&r);
+    assert!(page.contains("<td class=\"num\">99.6</td>"), "{page}");
     assert!(!page.contains("<script") && !page.contains("<img") && !page.contains("<u>"));
     assert!(page.contains("&lt;script&gt;alert(&#39;reason&#39;)&lt;/script&gt;"));
     assert!(page.contains("No charts for this step: range query refused &lt;u&gt;"));
