@@ -115,7 +115,10 @@ impl TextOrNumber {
     fn text(&self) -> String {
         match self {
             TextOrNumber::Text(t) => t.clone(),
-            TextOrNumber::Number(n) => format!("{n}"),
+            // Exact for any plausible window or instant; an absurd number stays short in the
+            // error that quotes it (`1e308`, not 309 digits).
+            TextOrNumber::Number(n) if n.is_finite() && n.abs() < 1e15 => format!("{n}"),
+            TextOrNumber::Number(n) => format!("{n:e}"),
         }
     }
 }

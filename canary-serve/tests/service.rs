@@ -102,6 +102,18 @@ async fn bad_input_is_a_4xx_with_the_reason_never_a_decision() {
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
+    // Absurd numbers are refused, and the error quotes them briefly.
+    for (field, value) in [
+        ("window", json!(1e308)),
+        ("at", json!(-1e300)),
+        ("window", json!(0.5)),
+    ] {
+        let body = json!({"baseline": "v1", "canary": "v2", field: value});
+        let (code, answer) = post(&format!("{}/v1/analysis", s.base), &body).await;
+        assert_eq!(code, 400, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.starts_with(field) && error.len() < 120, "{error}");
+    }
     let wrong_shape = json!({"baseline": 1, "canary": []});
     let (code, _) = post(&format!("{}/v1/analysis", s.base), &wrong_shape).await;
     assert!((400..500).contains(&code), "{code}");
