@@ -302,6 +302,7 @@ fn serve(role: &str) {
             policy: canary_core::RollbackPolicy::default(),
             judge: None,
             judge_step: Duration::from_secs(15),
+            max_duration: Duration::from_secs(3600),
         };
         let settings = canary_serve::ServeConfig {
             listen: ([127, 0, 0, 1], port).into(),

@@ -206,7 +206,7 @@ pub struct AnalyzeArgs {
     pub canary: Version,
     /// The window rates and quantiles are taken over: 90s, 5m, 1h30m (default: the config
     /// file's `validator.analysis_window`, else 5m).
-    #[arg(long, value_parser = duration::parse)]
+    #[arg(long, value_parser = duration::parse_window)]
     pub window: Option<Duration>,
     /// The end of the window: RFC 3339 or unix seconds (default: now).
     #[arg(long, value_parser = instant)]
@@ -733,7 +733,26 @@ async fn cancelled(which: Arc<std::sync::Mutex<Option<Signal>>>) {
     }
 }
 
-/// `canary serve`: the judge over HTTP until SIGTERM or Ctrl-C.
+/// Completes on Ctrl-C, SIGTERM or SIGHUP: the service drains on each.
+async fn cancelled_or_hangup(which: Arc<std::sync::Mutex<Option<Signal>>>) {
+    #[cfg(unix)]
+    let hangup = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let hangup = std::future::pending::<()>();
+    tokio::select! {
+        () = cancelled(which) => {}
+        () = hangup => tracing::info!("SIGHUP: draining as for SIGTERM"),
+    }
+}
+
+/// `canary serve`: the judge over HTTP until SIGTERM, SIGHUP or Ctrl-C.
 fn serve(args: ServeArgs) -> Result<i32, String> {
     let file = args.config.as_deref().map(config::load).transpose()?;
     let prometheus = required_prometheus(file.as_ref(), args.prometheus_url.as_deref())?;
@@ -755,10 +774,9 @@ fn serve(args: ServeArgs) -> Result<i32, String> {
         .or(file.as_ref().map(|f| f.judge))
         .unwrap_or_default();
     let policy = config::policy(file.as_ref())?;
-    let judge_step = file.as_ref().map_or_else(
-        || ValidatorConfig::default().judge_step,
-        |f| f.validator.judge_step,
-    );
+    let validator = file
+        .as_ref()
+        .map_or_else(ValidatorConfig::default, |f| f.validator.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -770,11 +788,14 @@ fn serve(args: ServeArgs) -> Result<i32, String> {
             source,
             policy,
             judge: judge_factory(judge),
-            judge_step,
+            judge_step: validator.judge_step,
+            max_duration: validator.max_duration,
         };
         let server = canary_serve::serve(settings, judging).await?;
         let which = Arc::new(std::sync::Mutex::new(None));
-        server.run(cancelled(which)).await
+        // SIGHUP (a closed terminal, a supervisor's reload) drains like SIGTERM: no request in
+        // flight is dropped.
+        server.run(cancelled_or_hangup(which)).await
     })?;
     Ok(0)
 }

@@ -57,6 +57,28 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     bounded(total, text)
 }
 
+/// The longest analysis window: 31 days (a Prometheus range this long is already a heavy
+/// query). The command, the config and the service all refuse longer ones with this message.
+pub const MAX_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
+
+/// Parses an analysis window: [`parse`], then at most [`MAX_WINDOW`].
+///
+/// ```
+/// use canary_core::duration::parse_window;
+/// assert!(parse_window("5m").is_ok());
+/// assert_eq!(parse_window("32d").unwrap_err(), "\"32d\" is not a duration like 90s, 5m or 1h30m");
+/// assert_eq!(parse_window("745h").unwrap_err(), "745h is longer than the longest window, 31 days (744h)");
+/// ```
+pub fn parse_window(text: &str) -> Result<Duration, String> {
+    let d = parse(text)?;
+    if d > MAX_WINDOW {
+        return Err(format!(
+            "{text} is longer than the longest window, 31 days (744h)"
+        ));
+    }
+    Ok(d)
+}
+
 /// Parses an instant: RFC 3339 (`2026-11-27T20:00:00Z`) or unix seconds, between 1970 and
 /// 9999; the error says what is wrong.
 ///

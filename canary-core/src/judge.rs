@@ -25,6 +25,7 @@ mod argo;
 mod flagger;
 mod kayenta;
 mod peer;
+pub mod replay;
 mod sequential;
 
 pub use argo::{ArgoJudge, ArgoParameters};
@@ -92,6 +93,15 @@ pub trait Judge: Send {
     /// fresh judge for the next step.
     fn resume(&mut self) -> bool {
         false
+    }
+
+    /// The earliest a judge can decide anything, counted from its first observation: a run
+    /// judged over less can only continue. The default is its schedule's first look.
+    fn earliest_decision(&self) -> Duration {
+        match self.schedule() {
+            Schedule::Once { after } => after,
+            Schedule::Continuous { first } => first,
+        }
     }
 
     /// Its evidence over time, for reports: each judged statistic's estimate and interval at

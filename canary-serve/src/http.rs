@@ -12,7 +12,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use canary_core::judge::Verdict;
+use canary_core::judge::replay::{
+    replay, run_start, ReplayBounds, Replayed, RunStart, StartSource,
+};
 use canary_core::observation::{ObservationQuery, ObservationSource};
 use canary_core::{
     fetch_pair, Arm, Evaluation, MetricsQuery, RollbackDecision, ValidatorConfig, Version,
@@ -91,6 +93,14 @@ pub struct Analysis {
     pub evaluation: Option<Evaluation>,
     /// The queries that were run, per metric.
     pub queries: BTreeMap<String, Queries>,
+    /// A judge's run start: the instant its evidence is counted from.
+    pub start: Option<DateTime<Utc>>,
+    /// Where `start` came from (the request's `since`, or the canary's first sample).
+    pub start_source: Option<String>,
+    /// With `continue`: the longest the judge may still take, in seconds.
+    pub remaining_seconds: Option<f64>,
+    /// A judge's looks: the observation pairs it was fed.
+    pub looks: Option<u64>,
 }
 
 /// What an analysis is asked with: the query string of a GET, the JSON body of a POST.
@@ -101,6 +111,7 @@ struct AnalysisRequest {
     canary: Option<String>,
     window: Option<TextOrNumber>,
     at: Option<TextOrNumber>,
+    since: Option<TextOrNumber>,
 }
 
 /// `"5m"` or `300`; `"2026-11-27T20:00:00Z"` or `1795800000`.
@@ -187,6 +198,10 @@ pub fn router(config: ServeConfig, judging: Judging) -> Router {
     let api = Router::new()
         .route("/v1/analysis", get(analysis_get).post(analysis_post))
         .route("/v1/flagger/gate", post(flagger_gate))
+        .route(
+            "/v1/flagger/confirm-promotion",
+            post(flagger_confirm_promotion),
+        )
         .route("/v1/flagger/rollback", post(flagger_rollback))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -303,17 +318,19 @@ async fn flagger(
 ) -> Result<Analysis, ApiError> {
     let Json(payload) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let key = |k: &str| payload.metadata.get(k).cloned();
+    // Debug-formatted: a client's CR/LF is escaped, never a forged log line.
     info!(
-        canary = %payload.name,
-        namespace = %payload.namespace,
-        phase = payload.phase.as_deref().unwrap_or(""),
+        canary = ?payload.name,
+        namespace = ?payload.namespace,
+        phase = ?payload.phase.as_deref().unwrap_or(""),
         "flagger webhook"
     );
     let request = AnalysisRequest {
         baseline: key("baseline"),
         canary: key("canary"),
         window: key("window").map(TextOrNumber::Text),
-        at: None,
+        at: key("at").map(TextOrNumber::Text),
+        since: key("since").map(TextOrNumber::Text),
     };
     if request.baseline.is_none() || request.canary.is_none() {
         return Err(ApiError::new(
@@ -333,6 +350,20 @@ async fn flagger_gate(
     let status = match analysis.decision {
         Decision::Proceed | Decision::Continue => StatusCode::OK,
         Decision::RollbackAuto | Decision::RollbackManual => StatusCode::FORBIDDEN,
+    };
+    Ok((status, Json(analysis)).into_response())
+}
+
+/// Flagger's `confirm-promotion` hook: 200 (Flagger promotes) only on `proceed`; 403 with the
+/// analysis otherwise, and Flagger waits, its metric checks going on.
+async fn flagger_confirm_promotion(
+    State(s): State<Shared>,
+    body: Result<Json<FlaggerPayload>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let analysis = flagger(&s, body).await?;
+    let status = match analysis.decision {
+        Decision::Proceed => StatusCode::OK,
+        _ => StatusCode::FORBIDDEN,
     };
     Ok((status, Json(analysis)).into_response())
 }
@@ -359,20 +390,31 @@ async fn analyze(s: &Shared, request: AnalysisRequest) -> Result<Analysis, ApiEr
     };
     let baseline = version("baseline", request.baseline)?;
     let canary = version("canary", request.canary)?;
-    let window = match request.window {
-        None => s.config.default_window,
-        Some(w) => {
-            canary_core::duration::parse(&w.text()).map_err(|e| bad(format!("window: {e}")))?
-        }
-    };
-    if window > ValidatorConfig::MAX_ANALYSIS_WINDOW {
-        return Err(bad("window: at most 31 days".into()));
-    }
-    let at = request
-        .at
-        .map(|t| canary_core::duration::instant(&t.text()))
+    let window = request
+        .window
+        .map(|w| canary_core::duration::parse_window(&w.text()))
         .transpose()
-        .map_err(|e| bad(format!("at: {e}")))?;
+        .map_err(|e| bad(format!("window: {e}")))?;
+    let instant = |name: &str, t: Option<TextOrNumber>| {
+        t.map(|t| canary_core::duration::instant(&t.text()))
+            .transpose()
+            .map_err(|e| bad(format!("{name}: {e}")))
+    };
+    let at = instant("at", request.at)?;
+    let since = instant("since", request.since)?;
+    if let Some(since) = since {
+        let now = at.unwrap_or_else(Utc::now);
+        if since > now {
+            return Err(bad(format!(
+                "since: {since} is after the evaluation time {now}"
+            )));
+        }
+        if (now - since).to_std().unwrap_or_default() > ValidatorConfig::MAX_ANALYSIS_WINDOW {
+            return Err(bad(
+                "since: at most 31 days before the evaluation time".into()
+            ));
+        }
+    }
     let Ok(permit) = tokio::time::timeout(s.config.queue_timeout, s.limiter.acquire()).await else {
         s.metrics
             .rejected
@@ -386,8 +428,11 @@ async fn analyze(s: &Shared, request: AnalysisRequest) -> Result<Analysis, ApiEr
         return Err(e);
     };
     let started = Instant::now();
-    let result =
-        tokio::time::timeout(s.config.deadline, judge(s, baseline, canary, window, at)).await;
+    let result = tokio::time::timeout(
+        s.config.deadline,
+        judge(s, baseline, canary, window, at, since),
+    )
+    .await;
     drop(permit);
     let analysis = match result {
         Ok(r) => r?,
@@ -430,8 +475,9 @@ async fn judge(
     s: &Shared,
     baseline: Version,
     canary: Version,
-    window: Duration,
+    window: Option<Duration>,
     at: Option<DateTime<Utc>>,
+    since: Option<DateTime<Utc>>,
 ) -> Result<Analysis, ApiError> {
     let failed = |e: canary_core::Error| {
         ApiError::new(StatusCode::BAD_GATEWAY, canary_core::error::chain(&e))
@@ -442,13 +488,29 @@ async fn judge(
         reason: String::new(),
         baseline: baseline.to_string(),
         canary: canary.to_string(),
-        window_seconds: window.as_secs_f64(),
+        window_seconds: 0.0,
         at: at.unwrap_or_else(Utc::now),
         judge: "threshold".into(),
         evaluation: None,
         queries: BTreeMap::new(),
+        start: None,
+        start_source: None,
+        remaining_seconds: None,
+        looks: None,
     };
     let Some(factory) = &j.judge else {
+        // The guide's single look over the window ending now (or `since` to now).
+        let window = match (since, window) {
+            (Some(since), _) => (answer.at - since).to_std().unwrap_or_default(),
+            (None, w) => w.unwrap_or(s.config.default_window),
+        };
+        if window < Duration::from_secs(1) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "since: the window it makes is shorter than a second",
+            ));
+        }
+        answer.window_seconds = window.as_secs_f64();
         let mut bq = MetricsQuery::new(baseline, Arm::Baseline, window);
         let mut cq = MetricsQuery::new(canary, Arm::Canary, window);
         bq.at = at;
@@ -471,32 +533,102 @@ async fn judge(
         answer.evaluation = Some(evaluation);
         return Ok(answer);
     };
-    // A judge over the window's observations, from scratch: the service keeps no state.
+    // A judge replays the run from its start: the service keeps no state, and a sliding
+    // window would never let a continuous judge reach its warm-up or its maximum duration.
     let mut judge = factory.start().map_err(failed)?;
     answer.judge = judge.name().to_owned();
-    let end = answer.at;
-    let start = end - chrono::Duration::from_std(window).unwrap_or_default();
-    let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start, end, j.judge_step);
-    let cq = ObservationQuery::new(canary.clone(), Arm::Canary, start, end, j.judge_step);
-    let (b, c) = futures::join!(j.source.observe(&bq), j.source.observe(&cq));
-    let (b, c) = (b.map_err(failed)?, c.map_err(failed)?);
-    let mut looks = 0;
-    for o in &c {
-        let Some(base) = b.iter().find(|x| x.at == o.at) else {
-            continue;
-        };
-        looks += 1;
-        if let Verdict::Decided(e) = judge.observe(base, o) {
-            answer.decision = e.decision.into();
-            answer.reason.clone_from(&e.primary_reason);
-            answer.evaluation = Some(*e);
-            return Ok(answer);
+    let earliest = judge.earliest_decision();
+    if let Some(w) = window {
+        if w < earliest {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "window: {} is shorter than the {} judge can decide in ({}); leave window out \
+                     to judge since the canary started, or give since=",
+                    canary_core::format::duration(w.as_secs_f64()),
+                    judge.name(),
+                    canary_core::format::duration(earliest.as_secs_f64()),
+                ),
+            ));
         }
     }
-    answer.reason = format!(
-        "still collecting evidence: {looks} looks over {} s, no decision yet",
-        window.as_secs()
+    let at = answer.at;
+    let step = j.judge_step;
+    let lookback = s.config.start_lookback;
+    let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let searched_from = at.checked_sub_signed(span(lookback)).unwrap_or(at);
+    let (start, canary_observations) = match since {
+        Some(since) => {
+            let end = since
+                .checked_add_signed(span(j.max_duration))
+                .unwrap_or(at)
+                .min(at);
+            let cq = ObservationQuery::new(canary.clone(), Arm::Canary, since, end, step);
+            let c = j.source.observe(&cq).await.map_err(failed)?;
+            (
+                Some(RunStart {
+                    at: since,
+                    source: StartSource::Given,
+                }),
+                c,
+            )
+        }
+        None => {
+            let cq = ObservationQuery::new(canary.clone(), Arm::Canary, searched_from, at, step);
+            let c = j.source.observe(&cq).await.map_err(failed)?;
+            (run_start(&c, searched_from, at, step), c)
+        }
+    };
+    let Some(start) = start else {
+        answer.decision = Decision::RollbackManual;
+        answer.reason = format!(
+            "insufficient data: the canary {canary} has no series in the {} before {at}: is it \
+             deployed, and do its series carry this version label?",
+            canary_core::format::duration(lookback.as_secs_f64())
+        );
+        return Ok(answer);
+    };
+    let bounds = ReplayBounds {
+        start: start.at,
+        at,
+        max_duration: j.max_duration,
+    };
+    let end = at.min(
+        start
+            .at
+            .checked_add_signed(span(j.max_duration))
+            .unwrap_or(at),
     );
+    let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start.at, end, step);
+    let b = j.source.observe(&bq).await.map_err(failed)?;
+    answer.window_seconds = (end - start.at).num_milliseconds().max(0) as f64 / 1000.0;
+    answer.start_source = Some(start.source.to_string());
+    answer.start = Some(start.at);
+    match replay(judge.as_mut(), &b, &canary_observations, bounds) {
+        Replayed::Decided { evaluation, looks } => {
+            answer.looks = Some(looks);
+            answer.decision = evaluation.decision.into();
+            answer.reason.clone_from(&evaluation.primary_reason);
+            answer.evaluation = Some(*evaluation);
+        }
+        Replayed::Continue { looks, remaining } => {
+            answer.looks = Some(looks);
+            answer.remaining_seconds = Some(remaining.as_secs_f64());
+            answer.reason = format!(
+                "still collecting evidence: {looks} looks over the {} since {}; the {} judge \
+                 decides within {}",
+                canary_core::format::duration(answer.window_seconds),
+                start.at,
+                answer.judge,
+                canary_core::format::duration(remaining.as_secs_f64()),
+            );
+        }
+        Replayed::Insufficient { reason, looks } => {
+            answer.looks = Some(looks);
+            answer.decision = Decision::RollbackManual;
+            answer.reason = reason;
+        }
+    }
     Ok(answer)
 }
 
@@ -506,6 +638,8 @@ pub struct Server {
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     grace: Duration,
+    header_timeout: Duration,
+    connections: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Server {
@@ -520,6 +654,18 @@ impl std::fmt::Debug for Server {
 /// Binds `config.listen` (TLS when configured) for the routes over `judging`.
 pub async fn serve(config: ServeConfig, judging: Judging) -> Result<Server, String> {
     config.validate()?;
+    if judging.max_duration < Duration::from_secs(1) || judging.judge_step < Duration::from_secs(1)
+    {
+        return Err("validator.max_duration and validator.judge_step: must be at least 1 s".into());
+    }
+    if judging.judge.is_some() && config.start_lookback < judging.max_duration {
+        return Err(format!(
+            "serve.start_lookback: {} is shorter than the judge's maximum duration {} \
+             (validator.max_duration): a run older than the look-back would never end",
+            canary_core::format::duration(config.start_lookback.as_secs_f64()),
+            canary_core::format::duration(judging.max_duration.as_secs_f64()),
+        ));
+    }
     let tls = match (&config.tls_cert_file, &config.tls_key_file) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -527,12 +673,13 @@ pub async fn serve(config: ServeConfig, judging: Judging) -> Result<Server, Stri
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let grace = config.shutdown_grace;
     Ok(Server {
         listener,
+        grace: config.shutdown_grace,
+        header_timeout: config.header_timeout,
+        connections: Arc::new(Semaphore::new(config.max_connections)),
         router: router(config, judging),
         tls,
-        grace,
     })
 }
 
@@ -572,21 +719,49 @@ impl Server {
 
     /// Serves until `shutdown` completes; then refuses new connections and lets in-flight
     /// requests finish (up to the grace period).
+    ///
+    /// At most `max_connections` are served at once (more wait in the kernel's listen queue),
+    /// each must send a request head within `header_timeout`, and a failing `accept` (out of
+    /// file descriptors) backs off and is logged once a second at most.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
         use hyper_util::server::conn::auto::Builder;
         use hyper_util::service::TowerToHyperService;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder = Builder::new(TokioExecutor::new());
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(self.header_timeout)
+            .keep_alive_timeout(self.header_timeout);
+        let header_timeout = self.header_timeout;
         tokio::pin!(shutdown);
         info!(address = %self.local_addr(), tls = self.tls.is_some(), "canary serve: listening");
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let (stream, _) = tokio::select! {
+            let permit = tokio::select! {
+                p = self.connections.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
+                    Ok((stream, _)) => {
+                        backoff.succeeded();
+                        stream
+                    }
                     Err(e) => {
-                        warn!(error = %e, "accept failed");
-                        continue;
+                        let wait = backoff.failed(&e);
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => continue,
+                            () = &mut shutdown => break,
+                        }
                     }
                 },
                 () = &mut shutdown => break,
@@ -600,6 +775,7 @@ impl Server {
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
                         let _ = conn.await;
+                        drop(permit);
                     });
                 }
                 Some(acceptor) => {
@@ -607,13 +783,16 @@ impl Server {
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
                     tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(stream).await else {
+                        let handshake =
+                            tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                        let Ok(Ok(tls)) = handshake.await else {
                             return;
                         };
                         let conn = builder
                             .serve_connection_with_upgrades(TokioIo::new(tls), service)
                             .into_owned();
                         let _ = watcher.watch(conn).await;
+                        drop(permit);
                     });
                 }
             }
@@ -627,5 +806,40 @@ impl Server {
             warn!("requests still in flight after the grace period; stopping anyway");
         }
         Ok(())
+    }
+}
+
+/// How the accept loop waits after a failed `accept` (e.g. `EMFILE`): doubling from 10 ms to
+/// a second, so it neither spins nor floods the log; one line a second at most, with the
+/// number of failures it stands for.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    wait: Duration,
+    unlogged: u64,
+    logged_at: Option<Instant>,
+}
+
+impl AcceptBackoff {
+    fn failed(&mut self, error: &std::io::Error) -> Duration {
+        self.wait = (self.wait * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        self.unlogged += 1;
+        if self
+            .logged_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            warn!(
+                error = %error,
+                failures = self.unlogged,
+                retry_in_ms = self.wait.as_millis() as u64,
+                "accept failed; backing off"
+            );
+            self.unlogged = 0;
+            self.logged_at = Some(Instant::now());
+        }
+        self.wait
+    }
+
+    fn succeeded(&mut self) {
+        self.wait = Duration::ZERO;
     }
 }

@@ -347,6 +347,7 @@ async fn what_a_hostile_prometheus_echoes_never_reaches_the_answer() {
         policy: canary_core::RollbackPolicy::default(),
         judge: None,
         judge_step: Duration::from_secs(15),
+        max_duration: Duration::from_secs(3600),
     };
     let settings = canary_serve::ServeConfig {
         listen: ([127, 0, 0, 1], 0).into(),

@@ -59,6 +59,47 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Production (`v1`, 50 req/s, confidence 0.85) from 100 minutes before `end`, and from 80
+/// minutes before it the canaries the controllers' tests judge: healthy (`c-healthy`), latency
+/// doubled (`c-latency`), errors tripled (`c-errors`), confidence 0.60 (`c-confidence`) and no
+/// traffic at all (`c-silent`); `c-missing` has no series. Returns the text and the canaries'
+/// start.
+pub fn controller_canaries(end: i64) -> (String, i64) {
+    let start = end - 80 * 60;
+    let healthy = |v: &str, rps: f64| Traffic {
+        confidence: Some(0.85),
+        ..Traffic::healthy(v, rps)
+    };
+    let runs = vec![
+        (healthy("v1", 50.0), end - 100 * 60),
+        (healthy("c-healthy", 10.0), start),
+        (
+            Traffic {
+                // Every latency doubled, through the histogram (p99 944 ms -> 1.89 s).
+                cumulative: [0.25, 0.55, 0.8, 0.95, 0.9958, 1.0, 1.0],
+                ..healthy("c-latency", 10.0)
+            },
+            start,
+        ),
+        (
+            Traffic {
+                error_ratio: 0.03,
+                ..healthy("c-errors", 10.0)
+            },
+            start,
+        ),
+        (
+            Traffic {
+                confidence: Some(0.60),
+                ..healthy("c-confidence", 10.0)
+            },
+            start,
+        ),
+        (healthy("c-silent", 0.0), start),
+    ];
+    (openmetrics_runs(&runs, 15, end), start)
+}
+
 /// Production (`v1`, 50 req/s), a healthy canary (`v2`, 10 req/s) and one failing 8 % of
 /// its requests (`v3`): the binary's and the service's tests judge these.
 pub fn production_and_two_canaries() -> Vec<Traffic> {
@@ -83,12 +124,23 @@ pub fn now_secs() -> i64 {
 /// OpenMetrics text for `traffic`, one sample every `step_s` seconds for `span_s` seconds
 /// up to `end` (seconds since the epoch). Counters start at 0 at the beginning of the span.
 pub fn openmetrics(traffic: &[Traffic], span_s: i64, step_s: i64, end: i64) -> String {
-    let start = end - span_s;
-    let times: Vec<i64> = (0..=span_s / step_s).map(|i| start + i * step_s).collect();
+    let runs: Vec<(Traffic, i64)> = traffic.iter().map(|t| (t.clone(), end - span_s)).collect();
+    openmetrics_runs(&runs, step_s, end)
+}
+
+/// Like [`openmetrics`], each traffic from its own start (seconds since the epoch) to `end`:
+/// a canary deployed after production, whose series begin when it starts.
+pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> String {
+    let times_of = |start: i64| -> Vec<i64> {
+        (0..=(end - start) / step_s)
+            .map(|i| start + i * step_s)
+            .collect()
+    };
     let mut out = String::new();
     out.push_str("# HELP http_request_duration_seconds HTTP request latency\n");
     out.push_str("# TYPE http_request_duration_seconds histogram\n");
-    for t in traffic {
+    for (t, start) in runs {
+        let (start, times) = (*start, times_of(*start));
         let v = escape(&t.version);
         for (i, le) in BUCKETS
             .iter()
@@ -122,7 +174,8 @@ pub fn openmetrics(traffic: &[Traffic], span_s: i64, step_s: i64, end: i64) -> S
     }
     out.push_str("# HELP http_requests_total Total HTTP requests\n");
     out.push_str("# TYPE http_requests_total counter\n");
-    for t in traffic {
+    for (t, start) in runs {
+        let (start, times) = (*start, times_of(*start));
         let v = escape(&t.version);
         for (status, share) in [("200", 1.0 - t.error_ratio), ("500", t.error_ratio)] {
             for &ts in &times {
@@ -136,7 +189,8 @@ pub fn openmetrics(traffic: &[Traffic], span_s: i64, step_s: i64, end: i64) -> S
     }
     out.push_str("# HELP model_prediction_confidence Model prediction confidence\n");
     out.push_str("# TYPE model_prediction_confidence gauge\n");
-    for t in traffic {
+    for (t, start) in runs {
+        let times = times_of(*start);
         if let Some(c) = t.confidence {
             let v = escape(&t.version);
             for &ts in &times {

@@ -1507,6 +1507,11 @@ impl Judge for SequentialJudge {
         }
     }
 
+    fn earliest_decision(&self) -> Duration {
+        let p = &self.parameters;
+        p.warmup + p.min_evidence.min(p.min_duration)
+    }
+
     fn finish(&mut self) -> Evaluation {
         if let Some(e) = &self.decided {
             return e.clone();

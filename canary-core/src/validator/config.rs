@@ -80,7 +80,7 @@ impl ValidatorConfig {
     /// The longest warm-up: a week. Longer is a unit mistake.
     pub const MAX_WARMUP: Duration = Duration::from_secs(7 * 24 * 3600);
     /// The longest analysis window: 31 days.
-    pub const MAX_ANALYSIS_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
+    pub const MAX_ANALYSIS_WINDOW: Duration = crate::duration::MAX_WINDOW;
 
     /// Checks the configuration; the error names the field.
     pub fn validate(&self) -> Result<()> {

@@ -44,6 +44,7 @@ pub(crate) async fn start(
         policy: RollbackPolicy::default(),
         judge,
         judge_step: Duration::from_secs(15),
+        max_duration: Duration::from_secs(3600),
     };
     let server = canary_serve::serve(config, judging).await.unwrap();
     let addr = server.local_addr();
