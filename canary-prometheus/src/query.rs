@@ -58,6 +58,50 @@ impl QueryTemplate {
         &self.text
     }
 
+    /// The labels that select the version with `=` (`version="{version}"` gives `version`):
+    /// an answer's series may drop them, but must not carry another value.
+    pub fn version_labels(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut at: Vec<usize> = self
+            .text
+            .match_indices("{version}")
+            .map(|(i, _)| i)
+            .collect();
+        at.extend(self.text.match_indices("%s").map(|(i, _)| i));
+        for i in at {
+            let before = self.text[..i].trim_end_matches(|c: char| c != '"');
+            // Only a placeholder that opens its label value: `name="{version}`.
+            let Some(before) = before.strip_suffix('"') else {
+                continue;
+            };
+            if before.len() + 1 != i {
+                continue;
+            }
+            let before = before.trim_end();
+            let Some(name) = before.strip_suffix('=') else {
+                continue;
+            };
+            if name.ends_with(['!', '=', '~']) {
+                continue;
+            }
+            let name = name.trim_end();
+            let start = name
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |p| p + 1);
+            let label = &name[start..];
+            if !label.is_empty() && !out.iter().any(|l| l == label) {
+                out.push(label.to_owned());
+            }
+        }
+        out
+    }
+
+    /// Whether the query can answer a scalar: it is `scalar(...)`, `time()` or a number.
+    pub fn can_be_scalar(&self) -> bool {
+        let t = self.text.trim();
+        t.starts_with("scalar(") || t.starts_with("time()") || t.parse::<f64>().is_ok()
+    }
+
     /// The query for `version` over `window`, with the version escaped.
     pub fn render(&self, version: &str, window: Duration) -> String {
         let pieces = split(&self.text).expect("checked when the template was made");

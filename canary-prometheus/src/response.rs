@@ -136,26 +136,114 @@ fn labels(metric: &serde_json::Map<String, Value>) -> String {
 
 /// Parses an instant query's answer (`/api/v1/query`), expecting one series or a scalar.
 pub fn parse_instant(metric: &str, query: &str, http_status: u16, body: &[u8]) -> Result<Answer> {
+    parse_instant_parts(metric, query, http_status, body).map(|(answer, _)| answer)
+}
+
+/// What an instant query's answer must agree with: an answer that contradicts its question
+/// (another version's series, a sample from another time, a scalar where only a vector can
+/// come back) is an error naming what was wrong, never data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expected<'a> {
+    /// Labels the query selects with `=`: an answer's series may drop them (aggregation) but
+    /// never carry another value.
+    pub labels: &'a [(String, String)],
+    /// The evaluation time asked for, in unix seconds.
+    pub at_unix: f64,
+    /// Whether the query can answer a scalar (it is `scalar(...)`, `time()` or a number).
+    pub scalar: bool,
+}
+
+/// How far an instant answer's timestamp may be from the evaluation time asked for (Prometheus
+/// answers exactly that time; the slack is for proxies that round).
+pub const MAX_TIMESTAMP_SKEW_SECONDS: f64 = 60.0;
+
+/// [`parse_instant`], then checked against what was asked ([`Expected`]).
+pub fn parse_instant_expecting(
+    metric: &str,
+    query: &str,
+    http_status: u16,
+    body: &[u8],
+    expected: &Expected<'_>,
+) -> Result<Answer> {
+    let ctx = Ctx { metric, query };
+    let (answer, shape) = parse_instant_parts(metric, query, http_status, body)?;
+    let Some(shape) = shape else {
+        return Ok(answer);
+    };
+    if shape.scalar && !expected.scalar {
+        return Err(ctx.invalid(
+            "Prometheus answered a scalar to a query that selects series (a vector was expected)",
+        ));
+    }
+    for (name, want) in expected.labels {
+        if let Some(got) = shape.labels.get(name).and_then(Value::as_str) {
+            if got != want {
+                return Err(ctx.invalid(format!(
+                    "the answer's series is labelled {name}={got:?}, but the query selects {name}={want:?}"
+                )));
+            }
+        }
+    }
+    if !shape.at.is_finite() || (shape.at - expected.at_unix).abs() > MAX_TIMESTAMP_SKEW_SECONDS {
+        return Err(ctx.invalid(format!(
+            "the answer's sample is stamped {}, not the evaluation time {} asked for",
+            stamp(shape.at),
+            stamp(expected.at_unix)
+        )));
+    }
+    Ok(answer)
+}
+
+/// Unix seconds as RFC 3339 when representable, else as a short number.
+fn stamp(unix: f64) -> String {
+    chrono::DateTime::from_timestamp_millis((unix * 1000.0) as i64)
+        .filter(|_| unix.is_finite() && unix.abs() < 1e11)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| canary_core::format::num(unix))
+}
+
+/// What an instant answer's one value came with.
+struct Shape {
+    labels: serde_json::Map<String, Value>,
+    at: f64,
+    scalar: bool,
+}
+
+fn parse_instant_parts(
+    metric: &str,
+    query: &str,
+    http_status: u16,
+    body: &[u8],
+) -> Result<(Answer, Option<Shape>)> {
     let ctx = Ctx { metric, query };
     let (data, warnings) = envelope(&ctx, http_status, body)?;
-    let text = match data.result_type.as_str() {
+    let (text, shape) = match data.result_type.as_str() {
         "vector" => {
             let series: Vec<Series> = serde_json::from_value(data.result)
                 .map_err(|e| ctx.invalid(format!("a vector result of the wrong shape: {e}")))?;
-            match series.as_slice() {
-                [] => {
-                    return Ok(Answer {
-                        value: None,
-                        no_data: Some("no series matched".into()),
-                        warnings,
-                    })
+            match <[Series; 1]>::try_from(series) {
+                Ok([one]) => {
+                    let (at, v) = one
+                        .value
+                        .ok_or_else(|| ctx.invalid("a vector sample without a value"))?;
+                    let shape = Shape {
+                        labels: one.metric,
+                        at,
+                        scalar: false,
+                    };
+                    (v, shape)
                 }
-                [one] => one
-                    .value
-                    .as_ref()
-                    .map(|(_, v)| v.clone())
-                    .ok_or_else(|| ctx.invalid("a vector sample without a value"))?,
-                many => {
+                Err(series) if series.is_empty() => {
+                    return Ok((
+                        Answer {
+                            value: None,
+                            no_data: Some("no series matched".into()),
+                            warnings,
+                        },
+                        None,
+                    ))
+                }
+                Err(many) => {
                     return Err(Error::MultipleSeries {
                         metric: metric.to_owned(),
                         query: query.to_owned(),
@@ -165,15 +253,20 @@ pub fn parse_instant(metric: &str, query: &str, http_status: u16, body: &[u8]) -
             }
         }
         "scalar" => {
-            let (_, v): (f64, String) = serde_json::from_value(data.result)
+            let (at, v): (f64, String) = serde_json::from_value(data.result)
                 .map_err(|e| ctx.invalid(format!("a scalar result of the wrong shape: {e}")))?;
-            v
+            let shape = Shape {
+                labels: serde_json::Map::new(),
+                at,
+                scalar: true,
+            };
+            (v, shape)
         }
         other => {
             return Err(ctx.invalid(format!("expected a vector or scalar result, got {other:?}")))
         }
     };
-    Ok(match sample(&ctx, &text)? {
+    let answer = match sample(&ctx, &text)? {
         Ok(v) => Answer {
             value: Some(v),
             no_data: None,
@@ -184,7 +277,8 @@ pub fn parse_instant(metric: &str, query: &str, http_status: u16, body: &[u8]) -
             no_data: Some(reason),
             warnings,
         },
-    })
+    };
+    Ok((answer, Some(shape)))
 }
 
 /// A range query's series and warnings, checked to be a matrix.

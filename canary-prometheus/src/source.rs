@@ -13,7 +13,8 @@ use crate::config::{redact_url, url_credentials, BasicAuth, PrometheusConfig, Qu
 use crate::error::{Error, Result, TransportError};
 use crate::query::{QuerySet, QueryTemplate};
 use crate::response::{
-    parse_instant, parse_matrix, parse_range, Answer, MatrixAnswer, RangeAnswer,
+    parse_instant, parse_instant_expecting, parse_matrix, parse_range, Answer, Expected,
+    MatrixAnswer, RangeAnswer,
 };
 use canary_core::observation::{
     names as series, reset_corrected, sum_at, Histogram, Observation, ObservationQuery,
@@ -297,9 +298,14 @@ impl PrometheusSource {
         let t = &self.observation_templates;
         let fetch = |metric: &'static str, template: &QueryTemplate| {
             let query = template.render(&label, q.step);
+            let names = template.version_labels();
+            let label = &label;
             async move {
-                self.range_matrix(metric, &query, q.start, q.end, q.step)
-                    .await
+                let m = self
+                    .range_matrix(metric, &query, q.start, q.end, q.step)
+                    .await?;
+                agrees(metric, &query, &m, &names, label, q, step_ms)?;
+                Ok::<_, Error>(m)
             }
         };
         let (buckets, requests, errors, confidence) = futures::join!(
@@ -374,6 +380,29 @@ impl PrometheusSource {
         let params = vec![("query", query.to_owned()), ("time", unix(at))];
         let (status, body) = self.send("/api/v1/query", metric, query, &params).await?;
         parse_instant(metric, query, status, &body)
+            .map(|a| self.scrub_answer(a))
+            .map_err(|e| e.scrub(&self.redactor))
+    }
+
+    /// Runs one instant query at `at` and checks that the answer agrees with the question
+    /// ([`Expected`]): another version's series, a sample from another time, or a scalar the
+    /// query cannot return is an error.
+    pub async fn instant_expecting(
+        &self,
+        metric: &str,
+        query: &str,
+        at: DateTime<Utc>,
+        expected_labels: &[(String, String)],
+        scalar: bool,
+    ) -> Result<Answer> {
+        let params = vec![("query", query.to_owned()), ("time", unix(at))];
+        let (status, body) = self.send("/api/v1/query", metric, query, &params).await?;
+        let expected = Expected {
+            labels: expected_labels,
+            at_unix: at.timestamp_millis() as f64 / 1000.0,
+            scalar,
+        };
+        parse_instant_expecting(metric, query, status, &body, &expected)
             .map(|a| self.scrub_answer(a))
             .map_err(|e| e.scrub(&self.redactor))
     }
@@ -593,13 +622,18 @@ impl PrometheusSource {
         let queries = self.queries();
         let results = futures::future::join_all(queries.iter().map(|(metric, template)| {
             let q = template.render(&label, query.window);
+            let expected: Vec<(String, String)> = template
+                .version_labels()
+                .into_iter()
+                .map(|name| (name, label.clone()))
+                .collect();
+            let scalar = template.can_be_scalar();
             async move {
+                let ask = || self.instant_expecting(metric, &q, at, &expected, scalar);
                 let answer = if coalesce.enabled {
-                    self.coalescer
-                        .get(&q, at, coalesce.ttl, || self.instant(metric, &q, at))
-                        .await
+                    self.coalescer.get(&q, at, coalesce.ttl, ask).await
                 } else {
-                    self.instant(metric, &q, at).await
+                    ask().await
                 };
                 (metric, q, answer)
             }
@@ -682,6 +716,44 @@ impl ObservationSource for PrometheusSource {
             canary_core::Error::source_failed(query.version.as_str(), e.is_retryable(), e)
         })
     }
+}
+
+/// A range answer agrees with its question: no series labelled with another version, no
+/// point outside the range asked for (a step of slack each side). Otherwise an error naming it.
+fn agrees(
+    metric: &str,
+    query: &str,
+    m: &MatrixAnswer,
+    names: &[String],
+    label: &str,
+    q: &ObservationQuery,
+    step_ms: i64,
+) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidResponse {
+        metric: metric.to_owned(),
+        query: query.to_owned(),
+        reason,
+    };
+    let (lo, hi) = (
+        q.start.timestamp_millis().saturating_sub(step_ms),
+        q.end.timestamp_millis().saturating_add(step_ms),
+    );
+    for s in &m.series {
+        for name in names {
+            if let Some(got) = s.labels.get(name).filter(|got| *got != label) {
+                return Err(invalid(format!(
+                    "a series is labelled {name}={got:?}, but the query selects {name}={label:?}"
+                )));
+            }
+        }
+        if let Some(&(t, _)) = s.points.iter().find(|(t, _)| *t < lo || *t > hi) {
+            return Err(invalid(format!(
+                "a point is stamped {} ms since the epoch, outside the range asked for ({}..{})",
+                t, q.start, q.end
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every series' points, from `(bound, points)` pairs.

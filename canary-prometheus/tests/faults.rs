@@ -250,7 +250,8 @@ async fn body_over_the_limit_is_refused() {
 #[tokio::test]
 async fn warnings_are_kept_as_evidence() {
     let s = Server::start(|_| {
-        Reply::json(200, r#"{"status":"success","warnings":["PromQL info: metric might not be a counter"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.5"]}]}}"#)
+        let now = chrono::Utc::now().timestamp();
+        Reply::json(200, &format!(r#"{{"status":"success","warnings":["PromQL info: metric might not be a counter"],"data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"0.5"]}}]}}}}"#))
     })
     .await;
     let source = PrometheusSource::new(config(&s.url)).unwrap();

@@ -152,10 +152,11 @@ async fn credentials_echoed_in_an_error_body_never_reach_the_error() {
 async fn credentials_echoed_in_warnings_never_reach_the_metrics() {
     let s = Server::start(|r| {
         let echoed = r.header("x-scope-orgid").unwrap_or_default().to_owned();
+        let now = Utc::now().timestamp();
         Reply::json(
             200,
             &format!(
-                r#"{{"status":"success","warnings":["tenant {echoed} is throttled"],"data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"0.5"]}}]}}}}"#
+                r#"{{"status":"success","warnings":["tenant {echoed} is throttled"],"data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"0.5"]}}]}}}}"#
             ),
         )
     })
@@ -283,4 +284,86 @@ async fn a_pushgateway_that_echoes_credentials_or_redirects_away_leaks_nothing()
         .unwrap_err();
     assert!(e.to_string().contains("another origin"), "{e}");
     assert!(elsewhere.requests().is_empty());
+}
+
+/// An instant answer with one sample of `value` under `labels`, stamped `at` (unix seconds).
+fn answer(labels: &str, at: i64, value: &str) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{labels},"value":[{at},"{value}"]}}]}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn answers_that_contradict_the_question_are_errors_never_data() {
+    let now = || Utc::now().timestamp();
+    type Answerer = Box<dyn Fn() -> String + Send + Sync>;
+    let cases: Vec<(&str, Answerer, &str)> = vec![
+        (
+            "another version's series",
+            Box::new(move || answer(r#"{"version":"someone-else"}"#, now(), "0.5")),
+            "labelled version=\"someone-else\"",
+        ),
+        (
+            "a sample stamped 1970",
+            Box::new(|| answer("{}", 0, "0.5")),
+            "stamped 1970-01-01",
+        ),
+        (
+            "a scalar to a series query",
+            Box::new(move || {
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"scalar","result":[{},"0.5"]}}}}"#,
+                    now()
+                )
+            }),
+            "a scalar",
+        ),
+    ];
+    for (what, reply, says) in cases {
+        let s = Server::start(move |_| Reply::json(200, &reply())).await;
+        let e = PrometheusSource::new(config(&s.url))
+            .unwrap()
+            .fetch(&query())
+            .await
+            .expect_err(what);
+        let text = canary_core::error::chain(&e);
+        assert!(text.contains(says), "{what}: {text}");
+    }
+    // The same answer, agreeing with its question, is data.
+    let s = Server::start(move |_| Reply::json(200, &answer(r#"{"version":"v2"}"#, now(), "0.5")))
+        .await;
+    let m = PrometheusSource::new(config(&s.url))
+        .unwrap()
+        .fetch(&query())
+        .await
+        .unwrap();
+    assert_eq!(m.error_rate_percent, Some(0.5));
+}
+
+#[tokio::test]
+async fn a_range_answer_of_another_version_is_an_error() {
+    use canary_core::observation::{ObservationQuery, ObservationSource};
+    let end = Utc::now();
+    let start = end - chrono::Duration::minutes(5);
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"version":"someone-else","status":"200"}},"values":[[{},"10"]]}}]}}}}"#,
+        start.timestamp()
+    );
+    let s = Server::start(move |_| Reply::json(200, &body)).await;
+    let q = ObservationQuery::new(
+        Version::new("v2").unwrap(),
+        Arm::Canary,
+        start,
+        end,
+        Duration::from_secs(15),
+    );
+    let e = PrometheusSource::new(config(&s.url))
+        .unwrap()
+        .observe(&q)
+        .await
+        .unwrap_err();
+    assert!(
+        canary_core::error::chain(&e).contains("someone-else"),
+        "{e}"
+    );
 }

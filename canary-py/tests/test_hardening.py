@@ -4,6 +4,7 @@ Python, one source of truth under the API, and code written for the reference ru
 import http.server
 import json
 import math
+import time
 import subprocess
 import sys
 import threading
@@ -96,7 +97,7 @@ class _FakePrometheus:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 value = "99.6" if "increase" in body else ("0.9" if "confidence" in body else "1")
-                answer = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, value]}]}}
+                answer = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [time.time(), value]}]}}
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

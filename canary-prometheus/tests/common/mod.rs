@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use canary_prometheus::{PrometheusConfig, RetryPolicy};
 
-/// A Prometheus answer with one sample of `value`.
+/// A Prometheus answer with one sample of `value`, stamped now (as Prometheus stamps an
+/// instant answer with its evaluation time).
 pub(crate) fn vector(value: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
     format!(
-        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1700000000,"{value}"]}}]}}}}"#
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"{value}"]}}]}}}}"#
     )
 }
 
