@@ -158,12 +158,87 @@ fn add_file_fields(value: &mut serde_json::Value) {
 /// The commented example (`examples/canary.yaml`): the guide's setup.
 pub const EXAMPLE: &str = include_str!("../../examples/canary.yaml");
 
+/// The largest config file read: 1 MiB (the example is 5 kB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The largest secret file read (`*_file`): 16 KiB; a token is a few hundred bytes.
+pub const MAX_SECRET_BYTES: u64 = 16 << 10;
+/// The largest report `canary report` reads: 64 MiB.
+pub const MAX_REPORT_BYTES: u64 = 64 << 20;
+/// The deepest nesting of `[` and `{` a config may have.
+pub const MAX_CONFIG_NESTING: usize = 32;
+
+/// Reads `path` as text if it is a regular file of at most `limit` bytes; a FIFO, a device
+/// (`/dev/zero`), a directory or a larger file is an error naming `what` and the limit, read
+/// no further than the limit.
+pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| format!("cannot read {what} {}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{what} {} is not a regular file (a FIFO, device or directory is never read)",
+            path.display()
+        ));
+    }
+    let too_large = || {
+        format!(
+            "{what} {} is larger than {} bytes, the most read",
+            path.display(),
+            limit
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{what} {} is not UTF-8 text", path.display()))
+}
+
 /// Reads and checks `path`. The error is one line naming the file, and where it can, the line
 /// and column and what is wrong there.
 pub fn load(path: &Path) -> Result<CanaryConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the config {}: {e}", path.display()))?;
+    let text = read_limited(path, MAX_CONFIG_BYTES, "the config")?;
     parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Refuses flow collections nested deeper than [`MAX_CONFIG_NESTING`] before YAML parses
+/// them: deep nesting costs the parser far more than its size.
+fn check_nesting(text: &str) -> Result<(), String> {
+    let (mut depth, mut single, mut double, mut comment) = (0usize, false, false, false);
+    let mut previous = '\n';
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        comment = false;
+        for c in line.chars() {
+            match c {
+                _ if comment => {}
+                '#' if !single && !double && previous.is_whitespace() => comment = true,
+                '\'' if !double => single = !single,
+                '"' if !single && previous != '\\' => double = !double,
+                '[' | '{' if !single && !double => {
+                    depth += 1;
+                    if depth > MAX_CONFIG_NESTING {
+                        return Err(format!(
+                            "line {}: nested deeper than {MAX_CONFIG_NESTING} levels",
+                            n + 1
+                        ));
+                    }
+                }
+                ']' | '}' if !single && !double => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            previous = c;
+        }
+    }
+    let _ = comment;
+    Ok(())
 }
 
 /// Checks config text (see [`load`]).
@@ -171,6 +246,12 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
     // What came from the environment or a file may be a secret, and a message about a value
     // in the wrong place would quote it: every such value is scrubbed from the errors.
     let mut read = Redactor::default();
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "larger than {MAX_CONFIG_BYTES} bytes, the most a config may be"
+        ));
+    }
+    check_nesting(text)?;
     let text = interpolate(text, &mut read)?;
     let text = secret_files(&text, &mut read)?;
     // The path names the key at fault ("validator.warmup"); serde_yaml alone names only
@@ -205,10 +286,31 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
             .validator
             .validate()
             .map_err(|e| format!("validator: {e}"))?;
+        config.prometheus.check_limits().map_err(|e| match e {
+            canary_prometheus::Error::InvalidConfig { field, reason } => {
+                format!("prometheus.{field}: {reason}")
+            }
+            other => format!("prometheus: {other}"),
+        })?;
+        config.serve.validate()?;
         config.policy()?;
         Ok(config)
     });
-    checked.map_err(|e| read.scrub(&e))
+    checked.map_err(|e| short(&read.scrub(&e)))
+}
+
+/// An error stays one short line, however large the value it quotes.
+fn short(message: &str) -> String {
+    const MOST: usize = 400;
+    let line = message.replace(['\n', '\r'], " ");
+    if line.len() <= MOST {
+        return line;
+    }
+    let cut = (0..=MOST)
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes in all)", &line[..cut], line.len())
 }
 
 /// The values shorter than this read from the environment are not scrubbed from errors: they
@@ -277,41 +379,92 @@ fn without_location(message: &str) -> &str {
 }
 
 /// Replaces `${NAME}` with the environment variable `NAME`; a variable that is not set is an
-/// error naming it and its line.
+/// error naming it and its line. A variable's value is one scalar value, whatever it holds:
+/// inside a quoted string it is escaped for that string, as a whole plain value it becomes a
+/// double-quoted one, and within a longer plain value anything YAML would read differently
+/// (a newline, ` #`, `: `) is an error asking for quotes. It never adds keys or cuts a value.
 fn interpolate(text: &str, read: &mut Redactor) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
         // Comments are left alone: an example may mention `${NAME}` without needing it.
         let (code, comment) = line.split_at(comment_start(line));
-        let mut rest = code;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            if let Some(tail) = after.strip_prefix('$') {
+        let (mut single, mut double) = (false, false);
+        let mut i = 0;
+        while i < code.len() {
+            let rest = &code[i..];
+            let c = rest.chars().next().unwrap_or(' ');
+            if let Some(tail) = rest.strip_prefix("$$") {
                 out.push('$');
-                rest = tail;
-            } else if let Some(body) = after.strip_prefix('{') {
-                let end = body
-                    .find('}')
-                    .ok_or_else(|| format!("line {}: an unclosed ${{ in {line:?}", n + 1))?;
-                let name = &body[..end];
-                let value = std::env::var(name).map_err(|_| {
-                    format!("line {}: the environment variable {name} is not set", n + 1)
-                })?;
-                if value.len() >= SHORTEST_SCRUBBED {
-                    read.add_text(&value);
-                }
-                out.push_str(&value);
-                rest = &body[end + 1..];
-            } else {
-                out.push('$');
-                rest = after;
+                i = code.len() - tail.len();
+                continue;
             }
+            let Some(body) = rest.strip_prefix("${") else {
+                match c {
+                    '\'' if !double => single = !single,
+                    '"' if !single => double = !double,
+                    '\\' if double => {
+                        // An escape in a double-quoted string: keep the escaped character.
+                        out.push(c);
+                        i += 1;
+                        if let Some(next) = code[i..].chars().next() {
+                            out.push(next);
+                            i += next.len_utf8();
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                out.push(c);
+                i += c.len_utf8();
+                continue;
+            };
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("line {}: an unclosed ${{ in {line:?}", n + 1))?;
+            let name = &body[..end];
+            let value = std::env::var(name).map_err(|_| {
+                format!("line {}: the environment variable {name} is not set", n + 1)
+            })?;
+            if value.len() >= SHORTEST_SCRUBBED {
+                read.add_text(&value);
+            }
+            let after = &body[end + 1..];
+            let spliced = if double {
+                let quoted = serde_json::to_string(&value).expect("a string always serializes");
+                quoted[1..quoted.len() - 1].to_owned()
+            } else if single {
+                if value.contains(['\n', '\r']) {
+                    return Err(format!(
+                        "line {}: ${{{name}}} holds a line break, which a single-quoted value cannot; use double quotes",
+                        n + 1
+                    ));
+                }
+                value.replace('\'', "''")
+            } else if plain_value_starts(&out) && after.trim().is_empty() {
+                serde_json::to_string(&value).expect("a string always serializes")
+            } else if value.contains(['\n', '\r', '#']) || value.contains(": ") {
+                return Err(format!(
+                    "line {}: ${{{name}}} holds characters YAML would read differently inside an unquoted value (a line break, '#', ': '); quote the value",
+                    n + 1
+                ));
+            } else {
+                value
+            };
+            out.push_str(&spliced);
+            i = code.len() - after.len();
         }
-        out.push_str(rest);
         out.push_str(comment);
     }
     Ok(out)
+}
+
+/// Whether what `out` holds so far ends where a plain value starts: after `key: `, `- `, or
+/// the indentation of a line.
+fn plain_value_starts(out: &str) -> bool {
+    let line = out.rsplit('\n').next().unwrap_or("");
+    let before = line.trim_end();
+    line.len() > before.len() && (before.ends_with(':') || before.ends_with('-'))
+        || before.is_empty()
 }
 
 /// Where a YAML comment starts on `line` (its length if none): a `#` at the start or after
@@ -348,8 +501,8 @@ fn secret_files(text: &str, read: &mut Redactor) -> Result<String, String> {
         let path = body[field.len() + "_file:".len()..]
             .trim()
             .trim_matches(|c| c == '"' || c == '\'');
-        let secret = std::fs::read_to_string(path)
-            .map_err(|e| format!("line {}: cannot read {field}_file {path}: {e}", n + 1))?;
+        let secret = read_limited(Path::new(path), MAX_SECRET_BYTES, &format!("{field}_file"))
+            .map_err(|e| format!("line {}: {e}", n + 1))?;
         let secret = secret.trim_end_matches(['\n', '\r']);
         read.add_text(secret);
         let quoted = serde_json::to_string(secret).expect("a string always serializes");

@@ -563,8 +563,7 @@ pub fn exit_code(decision: RollbackDecision) -> i32 {
 }
 
 fn report(args: ReportArgs) -> Result<i32, String> {
-    let text = std::fs::read_to_string(&args.report)
-        .map_err(|e| format!("cannot read {}: {e}", args.report.display()))?;
+    let text = config::read_limited(&args.report, config::MAX_REPORT_BYTES, "the report")?;
     let report: ValidationReport = serde_json::from_str(&text).map_err(|e| {
         format!(
             "{} is not a canary report: {e} (line {}, column {})",

@@ -262,3 +262,173 @@ fn the_schema_accepts_valid_files_and_rejects_the_same_mistakes() {
         );
     }
 }
+
+/// `canary config check` with `vars` in its environment.
+fn check_with_env(text: &str, vars: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("canary.yaml");
+    std::fs::write(&file, text).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_canary"));
+    c.args(["config", "check", file.to_str().unwrap()])
+        .env_remove("PROMETHEUS_URL")
+        .env("NO_COLOR", "1");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn a_variable_is_one_scalar_value_whatever_it_holds() {
+    // A newline would have added a key (`timeout: 0.001`), ` #` would have cut the token.
+    let file = "prometheus:\n  url: http://p:9090\n  bearer_token: ${CANARY_T_TOK}\n";
+    let o = check_with_env(file, &[("CANARY_T_TOK", "abc\ntimeout: 0.001")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = check_with_env(
+        "prometheus:\n  url: http://p:9090\n  timeout: ${CANARY_T_NUM}\n",
+        &[("CANARY_T_NUM", "5\nmax_concurrency: 0")],
+    );
+    assert!(!o.status.success(), "a newline cannot smuggle in a key");
+    assert!(!stderr(&o).contains("max_concurrency"), "{}", stderr(&o));
+    // Embedded in an unquoted value, what YAML would read differently is refused.
+    let o = check_with_env(
+        "prometheus:\n  url: http://${CANARY_T_HOST}:9090\n",
+        &[("CANARY_T_HOST", "p #comment")],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("quote the value"), "{}", stderr(&o));
+    // Inside quotes, escaped for the quotes.
+    // Inside quotes, escaped for the quotes: a quote and a newline cannot close the string
+    // and add a key (`deny_unknown_fields` would refuse `extra`).
+    let o = check_with_env(
+        "prometheus:\n  url: http://p:9090\n  bearer_token: \"x-${CANARY_T_HOST}\"\n",
+        &[("CANARY_T_HOST", "p\"\n  extra: 1\n  y: \"")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn the_tokens_whole_value_arrives_through_a_variable() {
+    // The value holding ` #` reaches the config whole: the Python loader reads the same code.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("canary.yaml");
+    std::fs::write(&file, "serve:\n  auth_token: ${CANARY_T_TOK2}\n").unwrap();
+    std::env::set_var("CANARY_T_TOK2", "secret #tail");
+    let c = canary_cli::config::load(&file).unwrap();
+    assert_eq!(c.serve.auth_token.unwrap().expose(), "secret #tail");
+}
+
+#[test]
+fn files_are_read_with_a_limit_and_only_if_regular() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big-token");
+    std::fs::write(&big, vec![b'a'; 100_000]).unwrap();
+    for (path, says) in [
+        ("/dev/zero", "not a regular file"),
+        (big.to_str().unwrap(), "larger than"),
+    ] {
+        let started = std::time::Instant::now();
+        let o = check(&format!(
+            "prometheus:\n  url: http://p:9090\n  bearer_token_file: {path}\n"
+        ));
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(says), "{path}: {}", stderr(&o));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    // A FIFO is refused without being opened (opening one blocks).
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let o = check(&format!(
+        "prometheus:\n  url: http://p:9090\n  bearer_token_file: {}\n",
+        fifo.display()
+    ));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    let o = canary(&["report", "/dev/zero"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    let o = canary(&["config", "check", "/dev/zero"]);
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}
+
+#[test]
+fn deep_nesting_and_huge_files_fail_fast_in_one_short_line() {
+    let started = std::time::Instant::now();
+    let nested = format!("judge: {}\n", "[".repeat(100_000));
+    let o = check(&nested);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nested deeper"), "{}", stderr(&o));
+    let list = format!("regions: [{}]\n", vec!["\"x\""; 400_000].join(","));
+    let o = check(&list);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.len() < 1000 && e.lines().count() <= 2,
+        "{} bytes: {}",
+        e.len(),
+        &e[..e.len().min(300)]
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn every_numeric_setting_is_checked_against_its_range() {
+    for (file, names) in [
+        (
+            "prometheus:\n  max_concurrency: 18446744073709551615\n",
+            "prometheus.max_concurrency",
+        ),
+        (
+            "prometheus:\n  max_concurrency: 0\n",
+            "prometheus.max_concurrency",
+        ),
+        ("prometheus:\n  timeout: 0\n", "prometheus.timeout"),
+        (
+            "prometheus:\n  max_body_bytes: 0\n",
+            "prometheus.max_body_bytes",
+        ),
+        (
+            "serve:\n  max_concurrent_analyses: 18446744073709551615\n",
+            "serve.max_concurrent_analyses",
+        ),
+        ("serve:\n  body_limit_bytes: 0\n", "serve.body_limit_bytes"),
+        ("serve:\n  max_connections: 0\n", "serve.max_connections"),
+        ("serve:\n  header_timeout: 0\n", "serve.header_timeout"),
+    ] {
+        let o = check(file);
+        assert_eq!(o.status.code(), Some(3), "{file}: {}", stderr(&o));
+        assert!(stderr(&o).contains(names), "{file}: {}", stderr(&o));
+    }
+    // The schema states the same ranges.
+    let schema: serde_json::Value =
+        serde_json::from_slice(&canary(&["config", "schema"]).stdout).unwrap();
+    let text = schema.to_string();
+    assert!(
+        text.contains("\"maximum\":4096"),
+        "max_concurrency's range is in the schema"
+    );
+}
+
+#[test]
+fn the_command_and_the_service_share_one_window_limit() {
+    let o = canary(&[
+        "analyze",
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--baseline",
+        "v1",
+        "--canary",
+        "v2",
+        "--window",
+        "745h",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("longer than the longest window, 31 days"),
+        "{}",
+        stderr(&o)
+    );
+}

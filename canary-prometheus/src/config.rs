@@ -67,9 +67,12 @@ impl Default for ObservationQueries {
 pub struct PrometheusConfig {
     /// Base URL, e.g. `http://prometheus:9090` (the guide's default).
     pub url: String,
-    /// Per-request timeout (the guide's `timeout=30`).
+    /// Per-request timeout (the guide's `timeout=30`), in seconds: over 0, at most a day.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "f64", range(min = 0.001, max = 86400.0))
+    )]
     pub timeout: Duration,
     /// GET or POST.
     pub method: QueryMethod,
@@ -85,9 +88,11 @@ pub struct PrometheusConfig {
     pub insecure_skip_verify: bool,
     /// A proxy URL for all requests; may hold credentials, so it is redacted.
     pub proxy: Option<Secret>,
-    /// The largest response body accepted.
+    /// The largest response body accepted, in bytes: 1 KiB to 1 GiB.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1024, max = 1073741824)))]
     pub max_body_bytes: usize,
-    /// Queries in flight at once, over both arms.
+    /// Queries in flight at once, over both arms: 1 to 4096.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 4096)))]
     pub max_concurrency: usize,
     /// Retries: on timeouts, 5xx, 429 and connection errors only; `Retry-After` is honoured
     /// within the deadline.
@@ -130,6 +135,45 @@ impl Default for PrometheusConfig {
 }
 
 impl PrometheusConfig {
+    /// The most queries in flight at once.
+    pub const MAX_CONCURRENCY: usize = 4096;
+    /// The largest response body limit: 1 GiB.
+    pub const MAX_BODY_BYTES: usize = 1 << 30;
+
+    /// Checks the numeric settings against their documented ranges (`timeout` over 0 and at
+    /// most a day, `max_body_bytes` 1 KiB to 1 GiB, `max_concurrency` 1 to 4096); the error
+    /// names the field.
+    pub fn check_limits(&self) -> crate::Result<()> {
+        let invalid = |field, reason: String| crate::Error::InvalidConfig { field, reason };
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(86_400) {
+            return Err(invalid(
+                "timeout",
+                "must be over 0 s and at most a day".into(),
+            ));
+        }
+        if !(1024..=Self::MAX_BODY_BYTES).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                format!(
+                    "{} is not between 1024 and {}",
+                    self.max_body_bytes,
+                    Self::MAX_BODY_BYTES
+                ),
+            ));
+        }
+        if !(1..=Self::MAX_CONCURRENCY).contains(&self.max_concurrency) {
+            return Err(invalid(
+                "max_concurrency",
+                format!(
+                    "{} is not between 1 and {}",
+                    self.max_concurrency,
+                    Self::MAX_CONCURRENCY
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The defaults, at `url`.
     pub fn new(url: impl Into<String>) -> Self {
         PrometheusConfig {

@@ -112,9 +112,7 @@ impl PrometheusSource {
                 format!("scheme {:?} is not http or https", base.scheme()),
             ));
         }
-        if config.max_concurrency == 0 {
-            return Err(invalid("max_concurrency", "must be at least 1".into()));
-        }
+        config.check_limits()?;
         config.retry.validate().map_err(|e| match e {
             canary_core::Error::InvalidConfig { reason, .. } => invalid("retry", reason),
             other => invalid("retry", other.to_string()),
