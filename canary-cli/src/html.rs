@@ -480,6 +480,22 @@ fn plot(
     y_desc: &str,
     draw: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), String>,
 ) -> Result<String, String> {
+    // Bounds every tick computation: hostile or absurd data (±1e308, a span that rounds to
+    // nothing) is no chart, said in a line, never a spin.
+    const LARGEST: f64 = 1e12;
+    let magnitude = y.start.abs().max(y.end.abs());
+    if !(x1.is_finite() && x1 > 0.0 && x1 <= 60.0 * 24.0 * 31.0) {
+        return Err("the series' times cannot be charted".into());
+    }
+    if !(y.start.is_finite() && y.end.is_finite() && magnitude <= LARGEST) {
+        return Err(format!(
+            "values beyond ±{} cannot be charted",
+            canary_core::format::num(LARGEST)
+        ));
+    }
+    if y.end - y.start <= magnitude * 1e-9 {
+        return Err("the values' range is too narrow to chart".into());
+    }
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (520, 240)).into_drawing_area();
@@ -564,7 +580,7 @@ fn sequence_chart(points: &[&SequencePoint]) -> Result<String, String> {
         (l.min(v), h.max(v))
     });
     // Early intervals are wide: show at most four margins' worth around the estimates.
-    let span = (hi - lo).max(1e-9);
+    let span = (hi - lo).max(1e-9).max(lo.abs().max(hi.abs()) * 1e-3);
     let pad = span * 0.08;
     plot(x1, (lo - pad)..(hi + pad), "", |chart| {
         let band: Vec<(f64, f64, f64)> = points

@@ -255,3 +255,82 @@ fn a_sequential_judges_intervals_are_charted_over_time() {
     // The margin is drawn as a dashed line: several short segments at one height.
     assert!(section.matches("<polyline").count() + section.matches("<line").count() > 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_chart_data_never_holds_up_the_decision_or_the_report() {
+    use testkit::http::{Reply, Server};
+    let at = now_secs() - 60;
+    // Healthy instant answers at the evaluation time; range data of ±1e308 for the charts.
+    let s = Server::start(move |r| {
+        if r.path.contains("query_range") {
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[[{},"1e308"],[{},"-1e308"],[{},"1e308"]]}}]}}}}"#,
+                at - 120,
+                at - 60,
+                at
+            );
+            Reply::json(200, &body)
+        } else {
+            let asked = format!("{}{}", r.path, r.text());
+            let value = if asked.contains("model_prediction") { "0.9" } else { "5" };
+            Reply::json(
+                200,
+                &format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{at},"{value}"]}}]}}}}"#
+                ),
+            )
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = s.url.clone();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args([
+            "analyze",
+            "--prometheus-url",
+            &url,
+            "--baseline",
+            "v1",
+            "--canary",
+            "v2",
+            "--at",
+            &at.to_string(),
+            "--output",
+            "html",
+        ])
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        // Bounded: a spinning chart must fail this test, not hang it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(_) = child.try_wait().unwrap() {
+                return Some(child.wait_with_output().unwrap());
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+    .expect("canary analyze --output html finished within a minute");
+    let html = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        html.contains("<html"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        html.contains("cannot be charted"),
+        "the page says why there is no chart"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}

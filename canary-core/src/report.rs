@@ -294,9 +294,9 @@ impl ValidationReport {
             self.outcome.as_str().replace('_', " ").to_uppercase(),
             decision
         );
-        let _ = writeln!(md, "**Reason:** {}\n", self.reason);
+        let _ = writeln!(md, "**Reason:** {}\n", md_text(&self.reason));
         if let Some(e) = &self.evaluation {
-            let _ = writeln!(md, "**Recommendation:** {}\n", e.recommendation);
+            let _ = writeln!(md, "**Recommendation:** {}\n", md_text(&e.recommendation));
         }
         if let Some(f) = &self.failure {
             let region = f
@@ -304,7 +304,12 @@ impl ValidationReport {
                 .as_deref()
                 .map(|r| format!(" in {r}"))
                 .unwrap_or_default();
-            let _ = writeln!(md, "**Failed step:** {}{region}: {}\n", f.step, f.error);
+            let _ = writeln!(
+                md,
+                "**Failed step:** {}{region}: {}\n",
+                f.step,
+                md_text(&f.error)
+            );
         }
         if !self.steps.is_empty() {
             md.push_str("### Evidence\n\n");
@@ -345,7 +350,7 @@ impl ValidationReport {
                     "Business check `{}`: {} ({})\n",
                     b.name,
                     if b.passed { "passed" } else { "did not pass" },
-                    b.details
+                    md_text(&b.details)
                 );
             }
         }
@@ -449,8 +454,8 @@ impl Evaluation {
             self.canary_version,
             self.baseline_version,
             self.decision.as_str().to_uppercase(),
-            self.primary_reason,
-            self.recommendation
+            md_text(&self.primary_reason),
+            md_text(&self.recommendation)
         );
         md.push_str("| Metric | Baseline | Canary | Ratio | Change | Threshold | Status |\n");
         md.push_str("|---|---|---|---|---|---|---|\n");
@@ -475,7 +480,7 @@ impl Evaluation {
             for c in &self.triggered_conditions {
                 let rule = serde_json::to_value(c.rule).ok();
                 let rule = rule.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
-                let _ = writeln!(md, "- `{rule}`: {}", c.message);
+                let _ = writeln!(md, "- `{rule}`: {}", md_text(&c.message));
             }
             md.push('\n');
         }
@@ -492,7 +497,7 @@ impl Evaluation {
             md.push('\n');
         }
         for w in &self.warnings {
-            let _ = writeln!(md, "- warning: {w}");
+            let _ = writeln!(md, "- warning: {}", md_text(w));
         }
     }
 }
@@ -542,4 +547,35 @@ fn write_sequences(md: &mut String, steps: &[StepReport]) {
         }
     }
     md.push('\n');
+}
+
+/// Text from anywhere (an error body, a server's warning) made inert in Markdown: GitHub
+/// renders a subset of HTML in job summaries and comments, so `<`, `>` and `&` are escaped,
+/// and a line break cannot start a block of its own.
+fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::md_text;
+
+    #[test]
+    fn raw_html_in_a_reason_is_inert_in_markdown() {
+        let hostile = "Prometheus answered 502: <script>alert(1)</script><img src=x onerror=alert(1)>\n# heading";
+        let md = md_text(hostile);
+        assert!(!md.contains('<') && !md.contains('>'), "{md}");
+        assert!(md.contains("&lt;script&gt;"), "{md}");
+        assert!(!md.contains('\n'), "{md}");
+    }
 }
