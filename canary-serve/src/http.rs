@@ -769,6 +769,7 @@ impl Server {
             let service = TowerToHyperService::new(self.router.clone());
             match &self.tls {
                 None => {
+                    let stream = FirstByteWithin::new(stream, header_timeout);
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();
@@ -788,6 +789,7 @@ impl Server {
                         let Ok(Ok(tls)) = handshake.await else {
                             return;
                         };
+                        let tls = FirstByteWithin::new(tls, header_timeout);
                         let conn = builder
                             .serve_connection_with_upgrades(TokioIo::new(tls), service)
                             .into_owned();
@@ -806,6 +808,79 @@ impl Server {
             warn!("requests still in flight after the grace period; stopping anyway");
         }
         Ok(())
+    }
+}
+
+/// A connection that must send its first byte within a deadline: hyper's header timeout only
+/// starts once it knows the protocol, and telling HTTP/1 from HTTP/2 waits for bytes, so an
+/// idle connection would otherwise be held forever.
+struct FirstByteWithin<S> {
+    inner: S,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> FirstByteWithin<S> {
+    fn new(inner: S, within: Duration) -> Self {
+        FirstByteWithin {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(within))),
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstByteWithin<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        let me = &mut *self;
+        match std::pin::Pin::new(&mut me.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    me.deadline = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let expired = me
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "no request in time");
+                    Poll::Ready(Err(e))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstByteWithin<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
