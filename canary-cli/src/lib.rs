@@ -686,9 +686,54 @@ fn logging(verbose: u8, quiet: bool, writer: Option<progress::LogWriter>) {
         .with_env_filter(filter)
         .with_ansi(colour);
     let _ = match writer {
-        Some(w) => builder.with_writer(w).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
+        Some(w) => builder.with_writer(OneLine(w)).try_init(),
+        None => builder.with_writer(OneLine(std::io::stderr)).try_init(),
     };
+}
+
+/// Every log event on one line, whatever its fields hold: a line break inside an event (a
+/// client's value, a server's error body) is written as `\n`, so nothing can forge a line.
+struct OneLine<M>(M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for OneLine<M>
+{
+    type Writer = OneLineWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        OneLineWriter(self.0.make_writer())
+    }
+}
+
+/// The writer of [`OneLine`]: the formatter writes each event whole, ending in its newline.
+struct OneLineWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for OneLineWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        if !body.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let mut escaped = Vec::with_capacity(buf.len() + 8);
+        for &b in body {
+            match b {
+                b'\n' => escaped.extend_from_slice(b"\\n"),
+                b'\r' => escaped.extend_from_slice(b"\\r"),
+                b => escaped.push(b),
+            }
+        }
+        escaped.extend_from_slice(end);
+        self.0.write_all(&escaped)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The judge factory for `--judge`; `None` is the guide's single look.

@@ -309,7 +309,7 @@ async fn absurd_chart_data_never_holds_up_the_decision_or_the_report() {
         // Bounded: a spinning chart must fail this test, not hang it.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            if let Some(_) = child.try_wait().unwrap() {
+            if child.try_wait().unwrap().is_some() {
                 return Some(child.wait_with_output().unwrap());
             }
             if std::time::Instant::now() > deadline {
@@ -333,4 +333,23 @@ async fn absurd_chart_data_never_holds_up_the_decision_or_the_report() {
         "the page says why there is no chart"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn raw_html_from_an_error_body_is_inert_in_the_markdown_report() {
+    let mut r = fake_report();
+    r.reason =
+        "Prometheus answered 502: <script>alert(1)</script><img src=x onerror=alert(1)>".into();
+    if let Some(e) = r.evaluation.as_mut() {
+        e.recommendation = "<b onmouseover=alert(2)>look</b>".into();
+    }
+    let md = r.to_markdown();
+    assert!(
+        !md.contains("<script") && !md.contains("<img") && !md.contains("<b "),
+        "{md}"
+    );
+    assert!(
+        md.contains("**Reason:** Prometheus answered 502: &lt;script&gt;"),
+        "{md}"
+    );
 }

@@ -234,9 +234,17 @@ async fn sighup_drains_requests_in_flight_like_sigterm() {
     );
 }
 
-#[test]
-fn a_clients_line_breaks_never_forge_a_log_line() {
-    let (prometheus, _) = common::prometheus();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn line_breaks_from_clients_or_servers_never_forge_a_log_line() {
+    use testkit::http::{Reply, Server};
+    // Prometheus's own error text, logged as the query is retried, holds a line break too.
+    let prometheus = Server::start(|_| {
+        Reply::json(
+            503,
+            r#"{"status":"error","errorType":"unavailable","error":"overloaded\nFORGED from the server"}"#,
+        )
+    })
+    .await;
     let port = testkit::free_port();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr");
@@ -264,10 +272,17 @@ fn a_clients_line_breaks_never_forge_a_log_line() {
     .unwrap();
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
     assert_eq!(terminate(child), 0);
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("FORGED"), "the webhook was logged: {text}");
+    assert!(
+        text.contains("FORGED level"),
+        "the webhook was logged: {text}"
+    );
+    assert!(
+        text.contains("FORGED from the server"),
+        "the retry was logged: {text}"
+    );
     for line in text.lines() {
         assert!(
             !line.trim_start().starts_with("FORGED"),

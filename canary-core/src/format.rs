@@ -82,6 +82,29 @@ pub(crate) fn percent_change(p: f64) -> String {
     }
 }
 
+/// A span of seconds for people: `45 s`, `6 min`, `1 h 30 min`; absurd spans in seconds via
+/// [`num`].
+///
+/// ```
+/// assert_eq!(canary_core::format::duration(360.0), "6 min");
+/// assert_eq!(canary_core::format::duration(5400.0), "1 h 30 min");
+/// assert_eq!(canary_core::format::duration(42.5), "42.5 s");
+/// ```
+pub fn duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds.abs() >= 1e9 {
+        return format!("{} s", num(seconds));
+    }
+    if seconds < 120.0 {
+        return format!("{} s", num(seconds));
+    }
+    let minutes = (seconds / 60.0).round() as i64;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,28 +137,5 @@ mod tests {
         );
         assert_eq!(percent_change(87.5), "+87.5%");
         assert_eq!(percent_change(-0.01), "0%");
-    }
-}
-
-/// A span of seconds for people: `45 s`, `6 min`, `1 h 30 min`; absurd spans in seconds via
-/// [`num`].
-///
-/// ```
-/// assert_eq!(canary_core::format::duration(360.0), "6 min");
-/// assert_eq!(canary_core::format::duration(5400.0), "1 h 30 min");
-/// assert_eq!(canary_core::format::duration(42.5), "42.5 s");
-/// ```
-pub fn duration(seconds: f64) -> String {
-    if !seconds.is_finite() || seconds.abs() >= 1e9 {
-        return format!("{} s", num(seconds));
-    }
-    if seconds < 120.0 {
-        return format!("{} s", num(seconds));
-    }
-    let minutes = (seconds / 60.0).round() as i64;
-    match (minutes / 60, minutes % 60) {
-        (0, m) => format!("{m} min"),
-        (h, 0) => format!("{h} h"),
-        (h, m) => format!("{h} h {m} min"),
     }
 }

@@ -147,6 +147,16 @@ impl PrometheusSource {
             .redirect(same_origin_redirects())
             .danger_accept_invalid_certs(config.insecure_skip_verify);
         if let Some(path) = &config.ca_cert_file {
+            // A regular file of at most 1 MiB: a FIFO would hang, /dev/zero fill memory.
+            // (A missing file falls through to the read, which says why.)
+            let regular =
+                std::fs::metadata(path).map_or(true, |m| m.is_file() && m.len() <= 1 << 20);
+            if !regular {
+                return Err(invalid(
+                    "ca_cert_file",
+                    format!("{} is not a regular file of at most 1 MiB", path.display()),
+                ));
+            }
             let pem = std::fs::read(path).map_err(|e| {
                 invalid(
                     "ca_cert_file",

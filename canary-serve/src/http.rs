@@ -688,7 +688,15 @@ fn tls_acceptor(
     key: &std::path::Path,
 ) -> Result<tokio_rustls::TlsAcceptor, String> {
     use tokio_rustls::rustls;
+    // A regular file of at most 1 MiB: a FIFO would hang the start, /dev/zero fill memory.
     let read = |p: &std::path::Path| {
+        let meta = std::fs::metadata(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        if !meta.is_file() || meta.len() > 1 << 20 {
+            return Err(format!(
+                "{} is not a regular file of at most 1 MiB",
+                p.display()
+            ));
+        }
         std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
     };
     let certs: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_slice())

@@ -463,6 +463,39 @@ async fn argo_following_the_example_promotes_only_after_proceed_with_every_judge
         "{outcomes:#?}"
     );
     eprintln!("{outcomes:#?}");
+    // Bad input, a wrong token, an unreachable Prometheus: measurement errors, never a phase.
+    let metric = &template["spec"]["metrics"][0];
+    let s = start(
+        &p.url,
+        |c| c.auth_token = Some(canary_core::Secret::new(token)),
+        Some(Arc::new(SequentialParameters::default())),
+    )
+    .await;
+    let at = analysis_start + 600;
+    for (canary, given) in [("", token), ("c-healthy", "nope"), ("c-healthy\"}", token)] {
+        let args = [
+            ("baseline-version", "v1"),
+            ("canary-version", canary),
+            ("judge-token", given),
+        ];
+        assert_eq!(
+            measure(metric, &s.base, &args, at).await.0,
+            Phase::Error,
+            "{canary:?}"
+        );
+    }
+    let down = start(
+        "http://127.0.0.1:9",
+        |c| c.auth_token = Some(canary_core::Secret::new(token)),
+        Some(Arc::new(SequentialParameters::default())),
+    )
+    .await;
+    let args = [
+        ("baseline-version", "v1"),
+        ("canary-version", "c-healthy"),
+        ("judge-token", token),
+    ];
+    assert_eq!(measure(metric, &down.base, &args, at).await.0, Phase::Error);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
