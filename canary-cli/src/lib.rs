@@ -127,10 +127,11 @@ pub enum Command {
         "Examples:\n",
         "  canary serve --config canary.yaml --listen 0.0.0.0:8080\n",
         "  canary serve --prometheus-url http://prometheus:9090 --listen 127.0.0.1:8080\n",
-        "  curl 'http://127.0.0.1:8080/v1/analysis?baseline=v1.2.0&canary=v1.3.0&window=5m'\n\n",
-        "Routes: /v1/analysis (GET or POST), /v1/flagger/gate, /v1/flagger/rollback, /metrics,\n",
-        "/healthz, /readyz. CANARY_AUTH_TOKEN (or serve.auth_token) requires a bearer token.\n\n",
-        "Exit codes: 0 stopped by SIGTERM or Ctrl-C (requests in flight finished), 3 error."
+        "  curl 'http://127.0.0.1:8080/v1/analysis?baseline=v1.2.0&canary=v1.3.0'\n\n",
+        "Routes: /v1/analysis (GET or POST), /v1/flagger/gate, /v1/flagger/confirm-promotion,\n",
+        "/v1/flagger/rollback, /metrics, /healthz, /readyz. CANARY_AUTH_TOKEN (or serve.auth_token)\n",
+        "requires a bearer token.\n\n",
+        "Exit codes: 0 stopped by SIGTERM, SIGHUP or Ctrl-C (requests in flight finished), 3 error."
     ))]
     Serve(ServeArgs),
     /// Print a shell completion script.

@@ -279,7 +279,7 @@ async fn a_saved_report_renders_as_markdown_and_json() {
     let missing = canary(&["report", "/nonexistent/report.json"]);
     assert_eq!(missing.status.code(), Some(3));
     assert!(
-        stderr(&missing).contains("cannot read /nonexistent/report.json"),
+        stderr(&missing).contains("cannot read the report /nonexistent/report.json"),
         "{}",
         stderr(&missing)
     );

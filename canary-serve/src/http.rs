@@ -312,10 +312,22 @@ async fn analysis_post(
     analyze(&s, request).await.map(Json)
 }
 
+/// The metadata key with which a gate says its canary's promotion waits for a
+/// `confirm-promotion` hook: only then may the gate let `continue` advance the canary.
+pub const CONFIRM_PROMOTION_KEY: &str = "confirm_promotion";
+
 async fn flagger(
     s: &Shared,
     body: Result<Json<FlaggerPayload>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Analysis, ApiError> {
+    flagger_payload(s, body).await.map(|(a, _)| a)
+}
+
+/// One Flagger webhook's analysis, with the webhook's metadata.
+async fn flagger_payload(
+    s: &Shared,
+    body: Result<Json<FlaggerPayload>, axum::extract::rejection::JsonRejection>,
+) -> Result<(Analysis, BTreeMap<String, String>), ApiError> {
     let Json(payload) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let key = |k: &str| payload.metadata.get(k).cloned();
     // Debug-formatted: a client's CR/LF is escaped, never a forged log line.
@@ -338,17 +350,35 @@ async fn flagger(
             "the webhook's metadata must name the versions: baseline and canary",
         ));
     }
-    analyze(s, request).await
+    let analysis = analyze(s, request).await?;
+    Ok((analysis, payload.metadata))
 }
 
-/// Flagger's rollout hook: 200 lets the canary advance, 403 (with the analysis) halts it.
+/// Flagger's rollout hook: 200 lets the canary advance a step, 403 (with the analysis) is a
+/// failed check. `continue` advances only when the metadata says a `confirm-promotion` hook
+/// guards the promotion (`confirm_promotion: "true"`): used alone, a gate that let `continue`
+/// through would have Flagger step up to its maximum weight and promote before the judge
+/// decided.
 async fn flagger_gate(
     State(s): State<Shared>,
     body: Result<Json<FlaggerPayload>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let analysis = flagger(&s, body).await?;
+    let (mut analysis, metadata) = flagger_payload(&s, body).await?;
+    let guarded = metadata
+        .get(CONFIRM_PROMOTION_KEY)
+        .is_some_and(|v| v == "true");
     let status = match analysis.decision {
-        Decision::Proceed | Decision::Continue => StatusCode::OK,
+        Decision::Proceed => StatusCode::OK,
+        Decision::Continue if guarded => StatusCode::OK,
+        Decision::Continue => {
+            analysis.reason = format!(
+                "{} (this gate does not let an undecided canary advance: without a \
+                 confirm-promotion hook on /v1/flagger/confirm-promotion, and \
+                 {CONFIRM_PROMOTION_KEY}: \"true\" in this hook's metadata, Flagger would promote it)",
+                analysis.reason
+            );
+            StatusCode::FORBIDDEN
+        }
         Decision::RollbackAuto | Decision::RollbackManual => StatusCode::FORBIDDEN,
     };
     Ok((status, Json(analysis)).into_response())

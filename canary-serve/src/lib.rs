@@ -4,8 +4,8 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `GET /v1/analysis?baseline=V1&canary=V2[&window=5m][&at=…]` (or `POST` with the same as JSON) | one analysis; `{"decision": "proceed" \| "rollback_auto" \| "rollback_manual" \| "continue", "reason", "evaluation", "queries"}` |
-//! | `POST /v1/flagger/gate` | Flagger's rollout hook: 200 lets the canary advance, 403 with the reason halts it |
+//! | `GET /v1/analysis?baseline=V1&canary=V2[&since=…][&window=5m][&at=…]` (or `POST` with the same as JSON) | one analysis; `{"decision": "proceed" \| "rollback_auto" \| "rollback_manual" \| "continue", "reason", "evaluation", "queries"}` |
+//! | `POST /v1/flagger/gate` | Flagger's rollout hook: 200 lets the canary advance (`continue` only with `confirm_promotion: "true"` in the metadata), 403 with the reason is a failed check |
 //! | `POST /v1/flagger/confirm-promotion` | Flagger's confirm-promotion hook: 200 only on `proceed`; otherwise 403 and Flagger waits |
 //! | `POST /v1/flagger/rollback` | Flagger's rollback hook: 200 only on `rollback_auto` (Flagger rolls back on 2xx), 409 otherwise |
 //! | `GET /metrics` | the service's and the judge's metrics, all named `canary_…` |
@@ -39,7 +39,7 @@ use canary_core::{RollbackPolicy, Secret};
 use canary_prometheus::PrometheusSource;
 use serde::{Deserialize, Serialize};
 
-pub use http::{router, serve, Analysis, Decision, Queries, Server};
+pub use http::{router, serve, Analysis, Decision, Queries, Server, CONFIRM_PROMOTION_KEY};
 
 /// The service's own settings (the `serve` section of `canary.yaml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -318,7 +318,8 @@ async fn flagger_run(
         }
         let mut passed = true;
         for hook in of("rollout") {
-            let (code, _) = call(hook, at).await;
+            let (code, body) = call(hook, at).await;
+            answers.push(body["decision"].as_str().unwrap_or("error").to_owned());
             passed &= (200..300).contains(&code);
         }
         if !passed {
@@ -544,6 +545,37 @@ async fn flagger_following_the_example_promotes_only_after_proceed_with_every_ju
                     answers.last().map(String::as_str),
                     Some("proceed"),
                     "{name} {version}: promoted without a proceed: {answers:?}"
+                );
+            }
+        }
+    }
+    // A gate used alone (no confirm-promotion hook, no `confirm_promotion` in its metadata)
+    // never lets an undecided canary through to promotion either.
+    let mut alone = canary.clone();
+    let hooks = alone["spec"]["analysis"]["webhooks"]
+        .as_sequence_mut()
+        .unwrap();
+    hooks.retain(|h| h["type"] == "rollout");
+    for h in hooks.iter_mut() {
+        h["metadata"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("confirm_promotion");
+    }
+    for (name, judge) in judges() {
+        let s = start(&p.url, |_| {}, judge).await;
+        for version in ["c-healthy"].iter().chain(&REGRESSIONS) {
+            let (outcome, answers) =
+                flagger_run(&alone, &s.base, version, canary_start + 60, end).await;
+            if outcome == Flagger::Promoted {
+                assert_eq!(
+                    answers.last().map(String::as_str),
+                    Some("proceed"),
+                    "{name} {version}, gate alone: promoted without a proceed: {answers:?}"
+                );
+                assert!(
+                    !REGRESSIONS.contains(version),
+                    "{name} {version}: {answers:?}"
                 );
             }
         }
