@@ -271,14 +271,7 @@ async fn absurd_chart_data_never_holds_up_the_decision_or_the_report() {
             );
             Reply::json(200, &body)
         } else {
-            let asked = format!("{}{}", r.path, r.text());
-            let value = if asked.contains("model_prediction") { "0.9" } else { "5" };
-            Reply::json(
-                200,
-                &format!(
-                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{at},"{value}"]}}]}}}}"#
-                ),
-            )
+            Reply::healthy_instant(r, at)
         }
     })
     .await;

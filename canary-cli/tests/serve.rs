@@ -189,18 +189,9 @@ async fn sighup_drains_requests_in_flight_like_sigterm() {
     use testkit::http::{Reply, Server};
     let at = testkit::traffic::now_secs() - 60;
     // A slow Prometheus: every answer takes 1.5 s, healthy, stamped at the evaluation time.
-    let slow = Server::start(move |r| {
-        let asked = format!("{}{}", r.path, r.text());
-        let value = if asked.contains("model_prediction") { "0.9" } else { "5" };
-        Reply::json(
-            200,
-            &format!(
-                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{at},"{value}"]}}]}}}}"#
-            ),
-        )
-        .delayed(Duration::from_millis(1500))
-    })
-    .await;
+    let slow =
+        Server::start(move |r| Reply::healthy_instant(r, at).delayed(Duration::from_millis(1500)))
+            .await;
     let port = testkit::free_port();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{port}");

@@ -57,6 +57,24 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A Prometheus instant answer to `request` with healthy values (a confidence of 0.9, 5
+    /// for every other query), stamped `at` (unix seconds) as Prometheus stamps its evaluation
+    /// time.
+    pub fn healthy_instant(request: &Request, at: i64) -> Self {
+        let asked = format!("{}{}", request.path, request.text());
+        let value = if asked.contains("model_prediction") {
+            "0.9"
+        } else {
+            "5"
+        };
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{at},"{value}"]}}]}}}}"#
+            ),
+        )
+    }
+
     /// A JSON answer.
     pub fn json(status: u16, body: &str) -> Self {
         Reply {
