@@ -330,6 +330,60 @@ async fn a_sequential_judge_continues_until_it_is_sure() {
         .as_str()
         .unwrap()
         .contains("still collecting evidence"));
+    // Judged since the canary's first sample (20 minutes of data), not over the window, and
+    // `continue` says how long the judge may still take.
+    assert!(
+        healthy["start_source"]
+            .as_str()
+            .unwrap()
+            .contains("first sample"),
+        "{healthy}"
+    );
+    let remaining = healthy["remaining_seconds"].as_f64().unwrap();
+    assert!((2000.0..=2500.0).contains(&remaining), "{healthy}");
+    // A window the judge can never decide in is refused, naming the shortest usable one.
+    let (code, short) = get(&format!(
+        "{}/v1/analysis?baseline=v1&canary=v2&window=5m",
+        s.base
+    ))
+    .await;
+    assert_eq!(code, 400, "{short}");
+    assert!(
+        short["error"].as_str().unwrap().contains("6 min"),
+        "{short}"
+    );
+    // `since` is the start when the caller knows it.
+    let since = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let (code, given) = get(&format!(
+        "{}/v1/analysis?baseline=v1&canary=v2&since={}",
+        s.base,
+        since.timestamp()
+    ))
+    .await;
+    assert_eq!(code, 200, "{given}");
+    assert_eq!(
+        given["start"].as_str().map(|t| &t[..16]),
+        Some(&since.to_rfc3339()[..16])
+    );
+    assert!(
+        given["start_source"].as_str().unwrap().contains("since"),
+        "{given}"
+    );
+    let (code, late) = get(&format!(
+        "{}/v1/analysis?baseline=v1&canary=v2&since={}",
+        s.base,
+        (chrono::Utc::now() + chrono::Duration::minutes(10)).timestamp()
+    ))
+    .await;
+    assert_eq!(code, 400, "{late}");
+    // A version with no series is manual review that says so, never "0 looks".
+    let (code, none) = get(&ask("v9")).await;
+    assert_eq!(code, 200, "{none}");
+    assert_eq!(none["decision"], "rollback_manual", "{none}");
+    assert!(
+        none["reason"].as_str().unwrap().contains("no series"),
+        "{none}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
