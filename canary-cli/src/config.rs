@@ -212,14 +212,12 @@ pub fn load(path: &Path) -> Result<CanaryConfig, String> {
 /// Refuses flow collections nested deeper than [`MAX_CONFIG_NESTING`] before YAML parses
 /// them: deep nesting costs the parser far more than its size.
 fn check_nesting(text: &str) -> Result<(), String> {
-    let (mut depth, mut single, mut double, mut comment) = (0usize, false, false, false);
-    let mut previous = '\n';
+    let mut depth = 0usize;
     for (n, line) in text.split_inclusive('\n').enumerate() {
-        comment = false;
-        for c in line.chars() {
+        let code = &line[..comment_start(line)];
+        let (mut single, mut double, mut previous) = (false, false, ' ');
+        for c in code.chars() {
             match c {
-                _ if comment => {}
-                '#' if !single && !double && previous.is_whitespace() => comment = true,
                 '\'' if !double => single = !single,
                 '"' if !single && previous != '\\' => double = !double,
                 '[' | '{' if !single && !double => {
@@ -237,7 +235,6 @@ fn check_nesting(text: &str) -> Result<(), String> {
             previous = c;
         }
     }
-    let _ = comment;
     Ok(())
 }
 
@@ -380,8 +377,8 @@ fn without_location(message: &str) -> &str {
 
 /// Replaces `${NAME}` with the environment variable `NAME`; a variable that is not set is an
 /// error naming it and its line. A variable's value is one scalar value, whatever it holds:
-/// inside a quoted string it is escaped for that string, as a whole plain value it becomes a
-/// double-quoted one, and within a longer plain value anything YAML would read differently
+/// inside a quoted string it is escaped for that string, as a whole plain value it stays a
+/// number or plain word if it is one and becomes a double-quoted string otherwise, and within a longer plain value anything YAML would read differently
 /// (a newline, ` #`, `: `) is an error asking for quotes. It never adds keys or cuts a value.
 fn interpolate(text: &str, read: &mut Redactor) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
@@ -441,7 +438,13 @@ fn interpolate(text: &str, read: &mut Redactor) -> Result<String, String> {
                 }
                 value.replace('\'', "''")
             } else if plain_value_starts(&out) && after.trim().is_empty() {
-                serde_json::to_string(&value).expect("a string always serializes")
+                // A number or a plain word keeps its YAML type (`timeout: ${T}`); anything
+                // else is quoted, so it stays this one value.
+                if plain_safe(&value) {
+                    value
+                } else {
+                    serde_json::to_string(&value).expect("a string always serializes")
+                }
             } else if value.contains(['\n', '\r', '#']) || value.contains(": ") {
                 return Err(format!(
                     "line {}: ${{{name}}} holds characters YAML would read differently inside an unquoted value (a line break, '#', ': '); quote the value",
@@ -456,6 +459,23 @@ fn interpolate(text: &str, read: &mut Redactor) -> Result<String, String> {
         out.push_str(comment);
     }
     Ok(out)
+}
+
+/// Whether `value` reads back as exactly itself as (part of) a plain YAML scalar: no line
+/// break, comment, `: `, surrounding space, or leading indicator character.
+fn plain_safe(value: &str) -> bool {
+    if value.parse::<f64>().is_ok_and(f64::is_finite) {
+        return true;
+    }
+    !value.is_empty()
+        && value.trim() == value
+        && !value.contains(['\n', '\r', '#'])
+        && !value.contains(": ")
+        && !value.ends_with(':')
+        && !value.starts_with([
+            '[', ']', '{', '}', ',', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', '-', '?',
+            ':',
+        ])
 }
 
 /// Whether what `out` holds so far ends where a plain value starts: after `key: `, `- `, or

@@ -290,6 +290,12 @@ fn a_variable_is_one_scalar_value_whatever_it_holds() {
     );
     assert!(!o.status.success(), "a newline cannot smuggle in a key");
     assert!(!stderr(&o).contains("max_concurrency"), "{}", stderr(&o));
+    // A number keeps its type.
+    let o = check_with_env(
+        "prometheus:\n  url: http://p:9090\n  timeout: ${CANARY_T_NUM}\n",
+        &[("CANARY_T_NUM", "5")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     // Embedded in an unquoted value, what YAML would read differently is refused.
     let o = check_with_env(
         "prometheus:\n  url: http://${CANARY_T_HOST}:9090\n",

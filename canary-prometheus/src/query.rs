@@ -20,6 +20,9 @@ pub const VERSION_LABEL: &str = "version";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryTemplate {
     text: String,
+    // Derived from `text` once, not on every query.
+    version_labels: Vec<String>,
+    scalar: bool,
 }
 
 /// A piece of a template: literal text, or a placeholder.
@@ -45,6 +48,8 @@ impl QueryTemplate {
             ));
         }
         let t = QueryTemplate {
+            version_labels: version_labels(template),
+            scalar: can_be_scalar(template),
             text: template.to_owned(),
         };
         let probe = t.render("v1.0.0-probe", Duration::from_secs(300));
@@ -60,46 +65,13 @@ impl QueryTemplate {
 
     /// The labels that select the version with `=` (`version="{version}"` gives `version`):
     /// an answer's series may drop them, but must not carry another value.
-    pub fn version_labels(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut at: Vec<usize> = self
-            .text
-            .match_indices("{version}")
-            .map(|(i, _)| i)
-            .collect();
-        at.extend(self.text.match_indices("%s").map(|(i, _)| i));
-        for i in at {
-            let before = self.text[..i].trim_end_matches(|c: char| c != '"');
-            // Only a placeholder that opens its label value: `name="{version}`.
-            let Some(before) = before.strip_suffix('"') else {
-                continue;
-            };
-            if before.len() + 1 != i {
-                continue;
-            }
-            let before = before.trim_end();
-            let Some(name) = before.strip_suffix('=') else {
-                continue;
-            };
-            if name.ends_with(['!', '=', '~']) {
-                continue;
-            }
-            let name = name.trim_end();
-            let start = name
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .map_or(0, |p| p + 1);
-            let label = &name[start..];
-            if !label.is_empty() && !out.iter().any(|l| l == label) {
-                out.push(label.to_owned());
-            }
-        }
-        out
+    pub fn version_labels(&self) -> &[String] {
+        &self.version_labels
     }
 
     /// Whether the query can answer a scalar: it is `scalar(...)`, `time()` or a number.
     pub fn can_be_scalar(&self) -> bool {
-        let t = self.text.trim();
-        t.starts_with("scalar(") || t.starts_with("time()") || t.parse::<f64>().is_ok()
+        self.scalar
     }
 
     /// The query for `version` over `window`, with the version escaped.
@@ -117,6 +89,45 @@ impl QueryTemplate {
         }
         out
     }
+}
+
+/// See [`QueryTemplate::version_labels`].
+fn version_labels(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at: Vec<usize> = text.match_indices("{version}").map(|(i, _)| i).collect();
+    at.extend(text.match_indices("%s").map(|(i, _)| i));
+    for i in at {
+        let before = text[..i].trim_end_matches(|c: char| c != '"');
+        // Only a placeholder that opens its label value: `name="{version}`.
+        let Some(before) = before.strip_suffix('"') else {
+            continue;
+        };
+        if before.len() + 1 != i {
+            continue;
+        }
+        let before = before.trim_end();
+        let Some(name) = before.strip_suffix('=') else {
+            continue;
+        };
+        if name.ends_with(['!', '=', '~']) {
+            continue;
+        }
+        let name = name.trim_end();
+        let start = name
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |p| p + 1);
+        let label = &name[start..];
+        if !label.is_empty() && !out.iter().any(|l| l == label) {
+            out.push(label.to_owned());
+        }
+    }
+    out
+}
+
+/// See [`QueryTemplate::can_be_scalar`].
+fn can_be_scalar(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with("scalar(") || t.starts_with("time()") || t.parse::<f64>().is_ok()
 }
 
 /// Splits a template into text and placeholders, checking that each version placeholder is
@@ -293,6 +304,22 @@ mod tests {
     use super::*;
 
     const W: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn the_labels_that_select_the_version_are_known_once() {
+        let t =
+            QueryTemplate::new("m", r#"sum(rate(x{version="{version}", pod=~".+"}[5m]))"#).unwrap();
+        assert_eq!(t.version_labels(), ["version"]);
+        assert!(!t.can_be_scalar());
+        let regex = QueryTemplate::new("m", r#"sum(x{version=~"{version}.*"})"#).unwrap();
+        assert!(
+            regex.version_labels().is_empty(),
+            "a regex match may carry other values"
+        );
+        let guide = QueryTemplate::new("m", r#"scalar(sum(x{app_version="%s"}))"#).unwrap();
+        assert_eq!(guide.version_labels(), ["app_version"]);
+        assert!(guide.can_be_scalar());
+    }
 
     #[test]
     fn renders_the_guides_queries() {

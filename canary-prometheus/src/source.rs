@@ -306,7 +306,7 @@ impl PrometheusSource {
         let t = &self.observation_templates;
         let fetch = |metric: &'static str, template: &QueryTemplate| {
             let query = template.render(&label, q.step);
-            let names = template.version_labels();
+            let names = template.version_labels().to_vec();
             let label = &label;
             async move {
                 let m = self
@@ -632,8 +632,8 @@ impl PrometheusSource {
             let q = template.render(&label, query.window);
             let expected: Vec<(String, String)> = template
                 .version_labels()
-                .into_iter()
-                .map(|name| (name, label.clone()))
+                .iter()
+                .map(|name| (name.clone(), label.clone()))
                 .collect();
             let scalar = template.can_be_scalar();
             async move {

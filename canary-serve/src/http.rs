@@ -587,12 +587,14 @@ async fn judge(
     let lookback = s.config.start_lookback;
     let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     let searched_from = at.checked_sub_signed(span(lookback)).unwrap_or(at);
+    let bounds_from = |start: DateTime<Utc>| ReplayBounds {
+        start,
+        at,
+        max_duration: j.max_duration,
+    };
     let (start, canary_observations) = match since {
         Some(since) => {
-            let end = since
-                .checked_add_signed(span(j.max_duration))
-                .unwrap_or(at)
-                .min(at);
+            let end = bounds_from(since).end();
             let cq = ObservationQuery::new(canary.clone(), Arm::Canary, since, end, step);
             let c = j.source.observe(&cq).await.map_err(failed)?;
             (
@@ -618,17 +620,8 @@ async fn judge(
         );
         return Ok(answer);
     };
-    let bounds = ReplayBounds {
-        start: start.at,
-        at,
-        max_duration: j.max_duration,
-    };
-    let end = at.min(
-        start
-            .at
-            .checked_add_signed(span(j.max_duration))
-            .unwrap_or(at),
-    );
+    let bounds = bounds_from(start.at);
+    let end = bounds.end();
     let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start.at, end, step);
     let b = j.source.observe(&bq).await.map_err(failed)?;
     answer.window_seconds = (end - start.at).num_milliseconds().max(0) as f64 / 1000.0;

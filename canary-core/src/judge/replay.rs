@@ -109,6 +109,21 @@ pub struct ReplayBounds {
     pub max_duration: Duration,
 }
 
+impl ReplayBounds {
+    /// When the judge must decide: `start + max_duration` (`at` if that overflows).
+    pub fn deadline(&self) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.max_duration)
+            .ok()
+            .and_then(|max| self.start.checked_add_signed(max))
+            .unwrap_or(self.at)
+    }
+
+    /// The last instant judged: the evaluation time, or the deadline if that came first.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.at.min(self.deadline())
+    }
+}
+
 /// What a replay ends with.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Replayed {
@@ -144,9 +159,7 @@ pub fn replay(
     canary: &[Observation],
     bounds: ReplayBounds,
 ) -> Replayed {
-    let max = chrono::Duration::from_std(bounds.max_duration).unwrap_or(chrono::Duration::MAX);
-    let deadline = bounds.start.checked_add_signed(max).unwrap_or(bounds.at);
-    let end = bounds.at.min(deadline);
+    let (deadline, end) = (bounds.deadline(), bounds.end());
     let within = |o: &&Observation| o.at >= bounds.start && o.at <= end;
     let canary: Vec<&Observation> = canary.iter().filter(within).collect();
     let baseline: Vec<&Observation> = baseline.iter().filter(within).collect();
