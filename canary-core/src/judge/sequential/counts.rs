@@ -1,0 +1,320 @@
+//! Count tests: a rate ratio per count, and the dispersion that widens it.
+
+use super::*;
+use crate::observation::{names, Observation};
+use crate::policy::{AnytimeInterval, Direction};
+use crate::stats::anytime::{RateRatio, Segment};
+
+/// What a rate test counts between two observations of both arms.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Counting<'a> {
+    /// Events of one counter per events of another.
+    Count { events: &'a str, per: &'a str },
+    /// Requests beyond (`slow`) or within bucket `k` of a histogram, per request.
+    Bound {
+        histogram: &'a str,
+        k: usize,
+        slow: bool,
+    },
+}
+
+impl Counting<'_> {
+    /// `[baseline events, canary events, baseline traffic, canary traffic]` from `a` to `z`
+    /// (each a (baseline, canary) pair); `None` where a series is missing or went down.
+    pub(super) fn counts(
+        &self,
+        a: (&Observation, &Observation),
+        z: (&Observation, &Observation),
+    ) -> Option<[f64; 4]> {
+        let arm = |a: &Observation, z: &Observation| -> Option<(f64, f64)> {
+            match *self {
+                Counting::Count { events, per } => Some((
+                    z.counters.get(events)? - a.counters.get(events)?,
+                    z.counters.get(per)? - a.counters.get(per)?,
+                )),
+                Counting::Bound { histogram, k, slow } => {
+                    let h = z
+                        .histograms
+                        .get(histogram)?
+                        .since(a.histograms.get(histogram)?)?;
+                    let (within, total) = (h.buckets().get(k)?.1, h.total());
+                    Some((if slow { total - within } else { within }, total))
+                }
+            }
+        };
+        let (eb, tb) = arm(a.0, z.0)?;
+        let (ec, tc) = arm(a.1, z.1)?;
+        [eb, ec, tb, tc]
+            .iter()
+            .all(|v| *v >= 0.0)
+            .then_some([eb, ec, tb, tc])
+    }
+}
+
+/// The dispersion estimate is shrunk towards `DISPERSION_PRIOR` (independent events) with the
+/// weight of `DISPERSION_PRIOR_DF` pseudo-terms, so that a few residuals cannot swing it.
+pub(super) const DISPERSION_PRIOR: f64 = 1.0;
+pub(super) const DISPERSION_PRIOR_DF: f64 = 4.0;
+
+/// Pearson residuals of one test's counts, per scrape and per batch of scrapes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Dispersion {
+    /// Σ r², Σ r_k r_(k−1), terms, and the last residual, per scrape.
+    scrape: [f64; 4],
+    /// Σ r² and terms, per batch.
+    batch: [f64; 2],
+    /// The estimate (ln θ) at the previous look and at the batch's start: residuals are taken
+    /// against what was known before their data, so that a fit cannot hide its own noise.
+    before: [Option<f64>; 2],
+}
+
+impl Dispersion {
+    pub(super) fn shrunk(x2: f64, terms: f64) -> f64 {
+        let df = (terms - 1.0).max(0.0);
+        (x2.max(0.0) + DISPERSION_PRIOR * DISPERSION_PRIOR_DF) / (df + DISPERSION_PRIOR_DF)
+    }
+
+    /// The long-run dispersion. Per scrape: the residuals' variance `v`, shrunk towards 1,
+    /// stretched by its persistence: the residuals' lag-1 autocorrelation `ρ` read as an AR(1)
+    /// excess with coefficient `a = ρ / (1 − 1/v)`, whose sum has `(1 + a) / (1 − a)` times its
+    /// variance (and at least the lag-1 estimate `v + 2ρv`). Per batch: the batch residuals'
+    /// variance, which also sees noise that lasts longer. The per-scrape estimate counts only
+    /// once its lag-1 long-run χ² is clearly above its degrees of freedom (three standard
+    /// deviations), so that independent events are not penalised by the estimate's own
+    /// noise; the larger of the two, never below 1.
+    pub(super) fn factor(&self) -> f64 {
+        let [x2, lagged, terms, _] = self.scrape;
+        let df = terms - 1.0;
+        let long_run = x2 + 2.0 * lagged.max(0.0);
+        let per_scrape = if df >= 1.0 && long_run - df > 3.0 * (2.0 * df).sqrt() {
+            let v = Self::shrunk(x2, terms).max(1.0);
+            let excess = (1.0 - 1.0 / v).max(1e-9);
+            let a = ((lagged / x2).max(0.0) / excess).min(0.9);
+            (1.0 + (v - 1.0) * (1.0 + a) / (1.0 - a)).max(Self::shrunk(long_run, terms))
+        } else {
+            1.0
+        };
+        let [b2, batches] = self.batch;
+        let per_batch =
+            if batches >= 2.0 && b2 - (batches - 1.0) > 2.0 * (2.0 * (batches - 1.0)).sqrt() {
+                Self::shrunk(b2, batches)
+            } else {
+                1.0
+            };
+        per_scrape.max(per_batch).max(1.0)
+    }
+}
+
+impl SequentialJudge {
+    /// One segment per step of what `counting` counts, each with the traffic split it had.
+    pub(super) fn segments(&self, counting: Counting<'_>) -> Vec<Segment> {
+        self.spans()
+            .into_iter()
+            .filter_map(|[b0, c0, b1, c1]| {
+                let [eb, ec, tb, tc] = counting.counts((b0, c0), (b1, c1))?;
+                (tb > 0.0 && tc > 0.0).then(|| Segment {
+                    baseline: eb,
+                    canary: ec,
+                    canary_share: tc / (tb + tc),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds this look's (and, at a batch's end, this batch's) Pearson residual of what
+    /// `counting` counts to the dispersion kept under `key`. Residuals are taken against the
+    /// estimate before the look (half an event added to each arm, so that it stays finite),
+    /// so that a fit cannot hide its own noise.
+    pub(super) fn track_dispersion(&mut self, key: &str, counting: Counting<'_>) {
+        let segments = self.segments(counting);
+        let estimate = segments.last().map(|last| {
+            let (b, c) = segments
+                .iter()
+                .fold((0.5, 0.5), |(b, c), s| (b + s.baseline, c + s.canary));
+            let share = last.canary_share;
+            (c / b).ln() - (share / (1.0 - share)).ln()
+        });
+        let previous = self.previous.clone();
+        self.add_term(key, 0, previous.as_ref(), counting, estimate);
+        if self.batch_looks >= self.parameters.batch_scrapes {
+            let start = self.batch_start.clone();
+            self.add_term(key, 1, start.as_ref(), counting, estimate);
+        }
+    }
+
+    /// Runs a rate-ratio test on what `counting` counts, its counts divided by the dispersion
+    /// kept under `dispersion`. Worse is `θ > 1 + margin` when `higher_is_worse`, `θ < 1 /
+    /// (1 + margin)` otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rate_test(
+        &mut self,
+        dispersion: &str,
+        row: &str,
+        statistic: String,
+        counting: Counting<'_>,
+        alpha: f64,
+        margin: f64,
+        higher_is_worse: bool,
+    ) -> Tested {
+        let phi = self.dispersion_factor(dispersion);
+        let scaled: Vec<Segment> = self
+            .segments(counting)
+            .iter()
+            .map(|s| Segment {
+                baseline: s.baseline / phi,
+                canary: s.canary / phi,
+                ..*s
+            })
+            .collect();
+        let r = RateRatio::new(&scaled, self.parameters.prior_concentration);
+        let (lo, hi) = r.interval(alpha);
+        let edge = (1.0 + margin).ln();
+        let standing = if higher_is_worse {
+            if lo > edge {
+                Standing::Worse
+            } else if hi < edge {
+                Standing::Within
+            } else {
+                Standing::Open
+            }
+        } else if hi < -edge {
+            Standing::Worse
+        } else if lo > -edge {
+            Standing::Within
+        } else {
+            Standing::Open
+        };
+        let finite = |v: f64| v.is_finite().then(|| v.exp());
+        Tested {
+            row: row.to_owned(),
+            standing,
+            interval: AnytimeInterval {
+                statistic,
+                estimate: r.log_estimate().and_then(finite),
+                lower: finite(lo),
+                upper: finite(hi),
+                margin: if higher_is_worse {
+                    1.0 + margin
+                } else {
+                    1.0 / (1.0 + margin)
+                },
+                confidence: 1.0 - alpha,
+            },
+        }
+    }
+
+    /// How overdispersed a test's counts are: Pearson's χ² of the canary's share per scrape
+    /// and per batch of scrapes against the share its current estimate predicts, per degree of
+    /// freedom, each shrunk towards 1; the larger, never below 1. Independent requests give
+    /// about 1; noise that moves one arm and not the other (per-arm autocorrelation,
+    /// clustering) gives more, and the test then counts each event as `1/φ` of one
+    /// (quasi-likelihood). Per scrape reacts within minutes; per batch also sees the part of
+    /// the noise that lasts longer than a scrape.
+    pub(super) fn dispersion_factor(&self, key: &str) -> f64 {
+        self.dispersion.get(key).map_or(1.0, Dispersion::factor)
+    }
+
+    /// Adds what happened between `from` and the latest pair to a test's χ² (`which`: 0 per
+    /// scrape, 1 per batch).
+    pub(super) fn add_term(
+        &mut self,
+        key: &str,
+        which: usize,
+        from: Option<&(Observation, Observation)>,
+        counting: Counting<'_>,
+        estimate: Option<f64>,
+    ) {
+        let entry = self.dispersion.entry(key.to_owned()).or_default();
+        let before = std::mem::replace(&mut entry.before[which], estimate);
+        let (Some((b0, c0)), Some((b1, c1)), Some(d)) = (from, &self.last, before) else {
+            return;
+        };
+        let Some([eb, ec, tb, tc]) = counting.counts((b0, c0), (b1, c1)) else {
+            return;
+        };
+        let m = eb + ec;
+        if m <= 0.0 || tb <= 0.0 || tc <= 0.0 {
+            return;
+        }
+        let p = Segment {
+            baseline: eb,
+            canary: ec,
+            canary_share: tc / (tb + tc),
+        }
+        .canary_probability(d.clamp(-20.0, 20.0));
+        let r = (ec - m * p) / (m * p * (1.0 - p)).max(1e-12).sqrt();
+        if which == 0 {
+            let [x2, lagged, terms, last] = &mut entry.scrape;
+            if *terms > 0.0 {
+                *lagged += r * *last;
+            }
+            *x2 += r * r;
+            *terms += 1.0;
+            *last = r;
+        } else {
+            entry.batch[0] += r * r;
+            entry.batch[1] += 1.0;
+        }
+    }
+
+    pub(super) fn assess_count(&mut self, i: usize, events: &str, per: &str) -> Finding {
+        let spans = self.spans();
+        let mut finding = empty_finding();
+        let (mut traffic_b, mut traffic_c) = (0.0, 0.0);
+        let (mut events_b, mut events_c) = (0.0, 0.0);
+        for [b0, c0, b1, c1] in spans {
+            let delta = |a: &Observation, z: &Observation, name: &str| -> Option<f64> {
+                Some(z.counters.get(name)? - a.counters.get(name)?)
+            };
+            let (Some(tb), Some(tc)) = (delta(b0, b1, per), delta(c0, c1, per)) else {
+                finding.no_data = Some(format!("no {per} counter in both arms"));
+                return finding;
+            };
+            let (Some(eb), Some(ec)) = (delta(b0, b1, events), delta(c0, c1, events)) else {
+                finding.no_data = Some(format!("no {events} counter in both arms"));
+                return finding;
+            };
+            if [tb, tc, eb, ec].iter().any(|v| *v < 0.0) {
+                finding.fault = Some(format!(
+                    "a counter ({events} or {per}) went down between observations: a reset the source did not correct"
+                ));
+                return finding;
+            }
+            (traffic_b, traffic_c) = (traffic_b + tb, traffic_c + tc);
+            (events_b, events_c) = (events_b + eb, events_c + ec);
+        }
+        let name = self.parameters.metrics[i].name().to_owned();
+        let (alpha, margin) = (self.alphas[i], self.parameters.metrics[i].margin());
+        if traffic_b < self.parameters.min_requests || traffic_c < self.parameters.min_requests {
+            finding.no_data = Some(format!(
+                "{} baseline and {} canary {per} since the warm-up; {} per arm are needed",
+                crate::format::Num(traffic_b),
+                crate::format::Num(traffic_c),
+                crate::format::Num(self.parameters.min_requests)
+            ));
+        }
+        self.track_dispersion(&name, Counting::Count { events, per });
+        let tested = self.rate_test(
+            &name,
+            &name,
+            format!("{events} per {per}, canary / baseline"),
+            Counting::Count { events, per },
+            alpha,
+            margin,
+            true,
+        );
+        let rate = |e: f64, t: f64| (t > 0.0).then(|| e / t * 100.0);
+        finding.rows.push(row(
+            &name,
+            if per == names::REQUESTS { "%" } else { "" },
+            Direction::LowerIsBetter,
+            self.parameters.metrics[i].critical(),
+            rate(events_b, traffic_b),
+            rate(events_c, traffic_c),
+            &tested,
+            format!("increase({events}) / increase({per}) since the warm-up"),
+        ));
+        finding.tests.push(tested);
+        finding
+    }
+}
