@@ -308,6 +308,27 @@ pub fn sum_at(series: &[&[Sample]], at_ms: i64, lookback: Duration) -> Option<f6
     total
 }
 
+/// The total of counters spread over instances that come and go, at `at_ms`: each series
+/// (already [`reset_corrected`]) contributes its last sample at or before `at_ms`, however
+/// old, so a pod that stopped (scale-down, eviction, a finished rollout) keeps counting what it
+/// served and the total never goes down; a series that has not started contributes nothing.
+/// `None` unless some series has a sample within `lookback` of `at_ms` (an instant nobody was
+/// scraped at is missing, not a copy of the last one).
+pub fn carried_sum_at(series: &[&[Sample]], at_ms: i64, lookback: Duration) -> Option<f64> {
+    let oldest = at_ms.saturating_sub(i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX));
+    let mut total = 0.0;
+    let mut fresh = false;
+    for s in series {
+        // Samples are in time order: the last one at or before `at_ms`.
+        let i = s.partition_point(|&(t, _)| t <= at_ms);
+        if let Some(&(t, v)) = i.checked_sub(1).and_then(|i| s.get(i)) {
+            total += v;
+            fresh |= t >= oldest;
+        }
+    }
+    fresh.then_some(total)
+}
+
 /// A counter series with every reset undone: after a decrease, the value before it is added to
 /// every later sample, so the series only grows.
 pub fn reset_corrected(series: &[Sample]) -> Vec<Sample> {
@@ -362,6 +383,33 @@ mod tests {
         assert_eq!(all.len(), 21, "both ends of five minutes of 15 s steps");
         source.fail("v2", "backend down");
         conformance::failing_observation_source(&source, "v2").await;
+    }
+
+    #[test]
+    fn a_pod_that_stops_keeps_counting_what_it_served() {
+        let lookback = Duration::from_secs(5);
+        // Pod a stops after 30 s; pod b starts at 30 s; pod c restarts at 45 s.
+        let a = [(0, 10.0), (15_000, 20.0), (30_000, 30.0)];
+        let b = [(30_000, 0.0), (45_000, 5.0), (60_000, 9.0)];
+        let c = reset_corrected(&[
+            (0, 1.0),
+            (15_000, 2.0),
+            (30_000, 3.0),
+            (45_000, 1.0),
+            (60_000, 2.0),
+        ]);
+        let all = [&a[..], &b[..], &c[..]];
+        let totals: Vec<f64> = [0, 15_000, 30_000, 45_000, 60_000]
+            .iter()
+            .map(|&t| carried_sum_at(&all, t, lookback).unwrap())
+            .collect();
+        assert_eq!(totals, vec![11.0, 22.0, 33.0, 39.0, 44.0]);
+        assert!(totals.windows(2).all(|w| w[1] >= w[0]), "never goes down");
+        // The plain sum loses the stopped pod.
+        assert_eq!(sum_at(&all, 45_000, lookback), Some(9.0));
+        // Nobody scraped near the instant: missing.
+        assert_eq!(carried_sum_at(&all, 52_000, lookback), None);
+        assert_eq!(carried_sum_at(&all, -1, lookback), None);
     }
 
     #[test]

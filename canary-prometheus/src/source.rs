@@ -17,7 +17,7 @@ use crate::response::{
     MatrixAnswer, RangeAnswer,
 };
 use canary_core::observation::{
-    names as series, reset_corrected, sum_at, Histogram, Observation, ObservationQuery,
+    carried_sum_at, names as series, reset_corrected, Histogram, Observation, ObservationQuery,
     ObservationSource,
 };
 use canary_core::promql::Sample;
@@ -292,8 +292,10 @@ impl PrometheusSource {
 
     /// The arm's observations at `start`, `start + step`, ... `end`, built from the raw
     /// cumulative series of `PrometheusConfig::observation_queries`: each bucket and counter
-    /// series reset-corrected, then summed over instances; the confidence as its query
-    /// aggregates it. An instant with nothing at all is left out.
+    /// series reset-corrected, then summed over instances, an instance that has stopped
+    /// counted at its last value ([`carried_sum_at`], so a scale-down is not a counter going
+    /// down); the confidence as its query aggregates it. An instant with nothing at all is
+    /// left out.
     pub async fn observations(&self, q: &ObservationQuery) -> Result<Vec<Observation>> {
         let step_ms = i64::try_from(q.step.as_millis()).unwrap_or(i64::MAX);
         if step_ms < 1 || q.end < q.start {
@@ -356,13 +358,13 @@ impl PrometheusSource {
             let mut o = Observation::new(q.version.clone(), at);
             let counts: Option<Vec<(f64, f64)>> = by_bound
                 .iter()
-                .map(|(bound, group)| sum_at(group, at_ms, lookback).map(|c| (*bound, c)))
+                .map(|(bound, group)| carried_sum_at(group, at_ms, lookback).map(|c| (*bound, c)))
                 .collect();
             if let Some(h) = counts.and_then(|c| Histogram::new(c).ok()) {
                 o.histograms.insert(series::LATENCY.into(), h);
             }
             for (name, group) in [(series::REQUESTS, &requests), (series::ERRORS, &errors)] {
-                if let Some(c) = sum_at(group, at_ms, lookback) {
+                if let Some(c) = carried_sum_at(group, at_ms, lookback) {
                     o.counters.insert(name.into(), c);
                 }
             }

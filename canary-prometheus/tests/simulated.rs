@@ -90,3 +90,66 @@ async fn a_simulated_regression_is_judged_the_same_through_prometheus() {
     assert_eq!(theirs.primary_reason, ours.primary_reason);
     assert_eq!(theirs.comparisons, ours.comparisons);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_that_come_and_go_leave_the_sums_as_they_were() {
+    use canary_sim::{PodChange, PodEvent, Pods};
+    // Production 9 pods, canary 1: a production pod joins (a scale-up), another leaves (a
+    // scale-down, early enough that its series goes stale within the run) and a third restarts;
+    // Prometheus holds one series per pod.
+    let mut scenario = Scenario::aa_guide(8);
+    scenario.instance_offset_sigma = 0.1;
+    let event = |pod, change, at| PodEvent {
+        arm: Arm::Baseline,
+        pod,
+        change,
+        at: Duration::from_secs(at),
+    };
+    scenario.pods = Some(Pods {
+        baseline: 9,
+        canary: 1,
+        faults: Vec::new(),
+        changes: vec![
+            event(8, PodChange::Join, 180),
+            event(0, PodChange::Leave, 60),
+            event(4, PodChange::Restart, 420),
+        ],
+    });
+    let start_ms = (now_secs() - 3 - 600) * 1000;
+    let start = Utc.timestamp_millis_opt(start_ms).unwrap();
+    let run = simulate(&scenario).unwrap().starting_at(start);
+    let text = run.to_openmetrics(&MetricNames::default());
+    assert!(text.contains("pod=\"production-8\""), "one series per pod");
+    let prometheus = testkit::services::prometheus(&text);
+    let source = PrometheusSource::new(PrometheusConfig::new(&prometheus.url)).unwrap();
+    let end = start + chrono::Duration::seconds(600);
+    for (arm, version, simulated) in [
+        (Arm::Baseline, "v1", &run.baseline),
+        (Arm::Canary, "v2", &run.canary),
+    ] {
+        let query = ObservationQuery::new(
+            Version::new(version).unwrap(),
+            arm,
+            start,
+            end,
+            Duration::from_secs(15),
+        );
+        let got = source.observe(&query).await.unwrap();
+        assert_eq!(got.len(), simulated.len(), "{version}: every scrape");
+        for (o, s) in got.iter().zip(simulated) {
+            assert_eq!(o.at, s.at);
+            for name in [names::REQUESTS, names::ERRORS] {
+                assert_close(
+                    &format!("{version} {name} at {}", o.at),
+                    o.counters[name],
+                    s.counters[name],
+                );
+            }
+            assert_close(
+                &format!("{version} requests in the histogram at {}", o.at),
+                o.histograms[names::LATENCY].total(),
+                s.histograms[names::LATENCY].total(),
+            );
+        }
+    }
+}

@@ -8,7 +8,9 @@
 //! Requests arrive per instance as a Poisson process whose rate follows the scenario's traffic
 //! shape (diurnal swings and bursts shared by both arms, by thinning); each draws a latency
 //! from the arm's distribution, an error, and is counted by the next scrape into cumulative
-//! histograms and counters, summed over instances. Latency can carry per-instance offsets,
+//! histograms and counters, per pod and summed over pods ([`Simulation::pods`]; with [`Pods`],
+//! production and the canary have their own pod counts, a pod can be broken, and pods can
+//! join, leave or restart mid-run). Latency can carry per-instance offsets,
 //! autocorrelated AR(1) noise (shared or per arm), a warm-up, and an [`Effect`] (the ground
 //! truth of a regression) with an onset. Scrapes can go missing and gauges read NaN.
 //!
@@ -32,8 +34,10 @@
 mod families;
 mod model;
 mod openmetrics;
+mod pods;
 
 use canary_core::observation::{names, Histogram, Observation};
+use canary_core::source::Arm;
 use canary_core::Version;
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -41,6 +45,8 @@ pub use canary_core::observation::GUIDE_BUCKETS;
 pub use families::{catalog, Case, Family, RUN};
 pub use model::{Ar1, ArmModel, Burst, Effect, Gaps, Latency, Onset, Scenario, Traffic, Warmup};
 pub use openmetrics::MetricNames;
+use pods::PodLife;
+pub use pods::{pod_name, PodChange, PodEvent, PodFault, Pods, MAX_PODS};
 
 /// Finer buckets than the guide's: 5 ms to 10 s, about eight per decade (as a service that
 /// wants tail latency would configure).
@@ -57,6 +63,27 @@ pub struct Simulation {
     pub baseline: Vec<Observation>,
     /// The canary's observations, at the same instants.
     pub canary: Vec<Observation>,
+    /// Each pod's own series, as Prometheus would scrape them (empty for a run built by hand).
+    pub pods: PodsSeries,
+}
+
+/// Every pod's series, per arm.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodsSeries {
+    /// Production's pods.
+    pub baseline: Vec<PodSeries>,
+    /// The canary's pods.
+    pub canary: Vec<PodSeries>,
+}
+
+/// One pod's observations: its own cumulative counters (from zero again after a restart), at
+/// the scrapes while it ran.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodSeries {
+    /// The pod's name (its `pod` label).
+    pub pod: String,
+    /// Its observations, in time order.
+    pub observations: Vec<Observation>,
 }
 
 impl Simulation {
@@ -64,7 +91,18 @@ impl Simulation {
     /// now, within a Prometheus's retention).
     pub fn starting_at(mut self, start: DateTime<Utc>) -> Self {
         let shift = start - epoch();
-        for o in self.baseline.iter_mut().chain(self.canary.iter_mut()) {
+        let pods = self
+            .pods
+            .baseline
+            .iter_mut()
+            .chain(self.pods.canary.iter_mut());
+        let pods = pods.flat_map(|p| p.observations.iter_mut());
+        for o in self
+            .baseline
+            .iter_mut()
+            .chain(self.canary.iter_mut())
+            .chain(pods)
+        {
             o.at += shift;
         }
         self
@@ -87,8 +125,8 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
             reason,
         })?;
     let share = scenario.canary_share;
-    let baseline = arm(scenario, &scenario.baseline, 0, 1.0 - share);
-    let mut canary = arm(scenario, &scenario.canary, 1, share);
+    let (baseline, baseline_pods) = arm(scenario, &scenario.baseline, Arm::Baseline, 1.0 - share);
+    let (mut canary, mut canary_pods) = arm(scenario, &scenario.canary, Arm::Canary, share);
 
     // Gaps: one stream for the run, so both arms lose the same scrapes.
     let mut rng = fastrand::Rng::with_seed(stream(scenario.seed, GAPS, 0));
@@ -97,8 +135,27 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
         let missing = rng.f64() < scenario.gaps.missing && k > 0;
         if rng.f64() < scenario.gaps.nan {
             o.gauges.insert(names::MODEL_CONFIDENCE.into(), f64::NAN);
+            for pod in &mut canary_pods {
+                if let Some(p) = pod.observations.iter_mut().find(|p| p.at == o.at) {
+                    p.gauges.insert(names::MODEL_CONFIDENCE.into(), f64::NAN);
+                }
+            }
         }
         keep.push(!missing);
+    }
+    // A lost scrape is lost for every pod too.
+    let lost: Vec<DateTime<Utc>> = canary
+        .iter()
+        .zip(&keep)
+        .filter(|(_, kept)| !**kept)
+        .map(|(o, _)| o.at)
+        .collect();
+    let mut pods = PodsSeries {
+        baseline: baseline_pods,
+        canary: canary_pods,
+    };
+    for pod in pods.baseline.iter_mut().chain(pods.canary.iter_mut()) {
+        pod.observations.retain(|o| !lost.contains(&o.at));
     }
     let (baseline, canary) = baseline
         .into_iter()
@@ -106,7 +163,11 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
         .zip(keep)
         .filter_map(|(pair, kept)| kept.then_some(pair))
         .unzip();
-    Ok(Simulation { baseline, canary })
+    Ok(Simulation {
+        baseline,
+        canary,
+        pods,
+    })
 }
 
 // Stream identifiers for what is drawn per run rather than per request.
@@ -116,49 +177,68 @@ const OFFSETS: u64 = 0xB0; // + arm
 const GAUGE: u64 = 0xC0; // + arm
 const GAPS: u64 = 0xD0;
 
-/// One arm: each instance's request stream, scraped, summed over instances.
-fn arm(s: &Scenario, model: &ArmModel, arm_id: u64, share: f64) -> Vec<Observation> {
+/// One arm: each pod's request stream, scraped; summed over pods, and per pod.
+fn arm(
+    s: &Scenario,
+    model: &ArmModel,
+    which: Arm,
+    share: f64,
+) -> (Vec<Observation>, Vec<PodSeries>) {
+    let arm_id = match which {
+        Arm::Baseline => 0,
+        Arm::Canary => 1,
+    };
     let scrapes = (s.duration.as_secs_f64() / s.scrape_interval.as_secs_f64()).floor() as usize;
     let interval = s.scrape_interval.as_secs_f64();
     let duration = s.duration.as_secs_f64();
     let bounds: Vec<f64> = s.buckets.iter().copied().chain([f64::INFINITY]).collect();
-    // What arrives between scrapes (per bucket, not cumulative), summed over instances.
-    let mut buckets = vec![vec![0.0f64; bounds.len()]; scrapes + 1];
-    let mut requests = vec![0.0f64; scrapes + 1];
-    let mut errors = vec![0.0f64; scrapes + 1];
+    let n = s.pods_of(which);
+    let lives = match &s.pods {
+        Some(p) => p.lives(which, n, duration),
+        None => Pods::default().lives(which, n, duration),
+    };
+    let live = LiveCount::new(&lives, duration);
+    // What arrives between scrapes (per bucket, not cumulative), per pod.
+    let mut buckets = vec![vec![vec![0.0f64; bounds.len()]; scrapes + 1]; n];
+    let mut requests = vec![vec![0.0f64; scrapes + 1]; n];
+    let mut errors = vec![vec![0.0f64; scrapes + 1]; n];
 
     // The latency noise's log factor per scrape interval (index k: the interval ending at k).
     let noise: Vec<f64> = match &s.noise {
         None => vec![0.0; scrapes + 1],
-        Some(n) => {
-            let id = if n.shared {
+        Some(noise) => {
+            let id = if noise.shared {
                 stream(s.seed, NOISE_SHARED, 0)
             } else {
                 stream(s.seed, NOISE_ARM + arm_id, 0)
             };
             let mut rng = fastrand::Rng::with_seed(id);
-            let innovation = (1.0 - n.phi * n.phi).sqrt() * n.sigma;
-            let mut x = n.sigma * normal(&mut rng);
+            let innovation = (1.0 - noise.phi * noise.phi).sqrt() * noise.sigma;
+            let mut x = noise.sigma * normal(&mut rng);
             (0..=scrapes)
                 .map(|_| {
                     let now = x;
-                    x = n.phi * x + innovation * normal(&mut rng);
+                    x = noise.phi * x + innovation * normal(&mut rng);
                     now
                 })
                 .collect()
         }
     };
 
-    let rate = s.total_rps * share / s.instances as f64;
+    // Candidates arrive at the rate a pod has when fewest pods run, and are thinned to the
+    // rate at t (the arm's traffic spread over the pods running then); with a fixed set of
+    // pods the thinning by pod count is exactly 1.
+    let fewest = live.fewest();
+    let rate = s.total_rps * share / fewest as f64;
     let max_multiplier = s.traffic.max_multiplier();
-    let warm = |t: f64| match &model.warmup {
+    let warm = |age: f64| match &model.warmup {
         Some(w) => {
-            let fade = (1.0 - t / w.duration.as_secs_f64().max(f64::MIN_POSITIVE)).max(0.0);
+            let fade = (1.0 - age / w.duration.as_secs_f64().max(f64::MIN_POSITIVE)).max(0.0);
             1.0 + (w.factor - 1.0) * fade
         }
         None => 1.0,
     };
-    for instance in 0..s.instances {
+    for (instance, life) in lives.iter().enumerate() {
         let mut offsets =
             fastrand::Rng::with_seed(stream(s.seed, OFFSETS + arm_id, instance as u64));
         let offset = (s.instance_offset_sigma * normal(&mut offsets)).exp();
@@ -168,7 +248,12 @@ fn arm(s: &Scenario, model: &ArmModel, arm_id: u64, share: f64) -> Vec<Observati
             // Poisson arrivals at the peak rate, thinned to the rate at t; every candidate
             // draws the same numbers, so streams stay aligned across scenarios.
             t += -(1.0 - rng.f64()).ln() / (rate * max_multiplier);
-            let accept = rng.f64() * max_multiplier < s.traffic.multiplier(t);
+            let thin = if life.alive(t) {
+                s.traffic.multiplier(t) * (fewest as f64 / live.at(t) as f64)
+            } else {
+                0.0
+            };
+            let accept = rng.f64() * max_multiplier < thin;
             let z = normal(&mut rng);
             let u_mode = rng.f64();
             let u_error = rng.f64();
@@ -182,54 +267,138 @@ fn arm(s: &Scenario, model: &ArmModel, arm_id: u64, share: f64) -> Vec<Observati
             }
             let strength = model.effect.strength(t, duration);
             let (z, factor) = model.effect.latency(z, strength);
-            let latency = model.latency.at(z, u_mode) * factor * warm(t) * offset * noise[k].exp();
-            let error_rate =
-                (model.error_rate * (1.0 + strength * (model.effect.error_factor - 1.0))).min(1.0);
+            let latency = model.latency.at(z, u_mode)
+                * factor
+                * warm(t - life.from)
+                * offset
+                * life.latency_factor
+                * noise[k].exp();
+            let error_rate = (model.error_rate
+                * (1.0 + strength * (model.effect.error_factor - 1.0))
+                * life.error_factor)
+                .min(1.0);
             let bucket = bounds
                 .iter()
                 .position(|&b| latency <= b)
                 .unwrap_or(bounds.len() - 1);
-            requests[k] += 1.0;
-            errors[k] += f64::from(u8::from(u_error < error_rate));
-            buckets[k][bucket] += 1.0;
-        }
-    }
-    // Cumulative over time, then over bucket bounds.
-    for k in 1..=scrapes {
-        requests[k] += requests[k - 1];
-        errors[k] += errors[k - 1];
-        let (before, from_k) = buckets.split_at_mut(k);
-        for (now, then) in from_k[0].iter_mut().zip(&before[k - 1]) {
-            *now += then;
-        }
-    }
-    for row in &mut buckets {
-        for b in 1..row.len() {
-            row[b] += row[b - 1];
+            requests[instance][k] += 1.0;
+            errors[instance][k] += f64::from(u8::from(u_error < error_rate));
+            buckets[instance][k][bucket] += 1.0;
         }
     }
     let mut gauge = fastrand::Rng::with_seed(stream(s.seed, GAUGE + arm_id, 0));
     let version = Version::new(&model.version).expect("validated");
-    (0..=scrapes)
+    let at = |k: usize| {
+        epoch() + chrono::Duration::from_std(s.scrape_interval * k as u32).unwrap_or_default()
+    };
+    let confidence: Vec<f64> = (0..=scrapes)
         .map(|k| {
             let t = interval * k as f64;
-            let at = epoch()
-                + chrono::Duration::from_std(s.scrape_interval * k as u32).unwrap_or_default();
-            let h = bounds
-                .iter()
-                .copied()
-                .zip(buckets[k].iter().copied())
-                .collect();
-            let confidence = model.confidence
+            model.confidence
                 + model.effect.strength(t, duration) * model.effect.confidence_delta
-                + model.confidence_sd * normal(&mut gauge);
-            Observation::new(version.clone(), at)
-                .with_histogram(names::LATENCY, Histogram::new(h).expect("valid buckets"))
-                .with_counter(names::REQUESTS, requests[k])
-                .with_counter(names::ERRORS, errors[k])
-                .with_gauge(names::MODEL_CONFIDENCE, confidence)
+                + model.confidence_sd * normal(&mut gauge)
         })
-        .collect()
+        .collect();
+    let observation = |k: usize, requests: f64, errors: f64, buckets: &[f64]| {
+        let mut cumulative = 0.0;
+        let h = bounds
+            .iter()
+            .zip(buckets)
+            .map(|(&b, &c)| {
+                cumulative += c;
+                (b, cumulative)
+            })
+            .collect();
+        Observation::new(version.clone(), at(k))
+            .with_histogram(names::LATENCY, Histogram::new(h).expect("valid buckets"))
+            .with_counter(names::REQUESTS, requests)
+            .with_counter(names::ERRORS, errors)
+            .with_gauge(names::MODEL_CONFIDENCE, confidence[k])
+    };
+
+    // Per pod: cumulative over time, from zero again after a restart; a scrape before the pod
+    // starts or after it has gone has no sample.
+    let mut pods = Vec::with_capacity(n);
+    for (i, life) in lives.iter().enumerate() {
+        let (mut r, mut e, mut b) = (0.0, 0.0, vec![0.0; bounds.len()]);
+        let mut samples = Vec::new();
+        for k in 0..=scrapes {
+            let (t0, t1) = (interval * k.saturating_sub(1) as f64, interval * k as f64);
+            if k > 0 && life.restarts.iter().any(|&x| x > t0 && x <= t1) {
+                (r, e) = (0.0, 0.0);
+                b.iter_mut().for_each(|v| *v = 0.0);
+            }
+            r += requests[i][k];
+            e += errors[i][k];
+            for (v, add) in b.iter_mut().zip(&buckets[i][k]) {
+                *v += add;
+            }
+            // Scraped while it runs, and once more after it stops (while it terminates), so
+            // that nothing it served is lost.
+            if life.from <= t1 && t0 < life.until {
+                samples.push(observation(k, r, e, &b));
+            }
+        }
+        pods.push(PodSeries {
+            pod: pod_name(which, i),
+            observations: samples,
+        });
+    }
+    // The arm: every pod's arrivals summed (what a reset-corrected sum over pods shows).
+    let mut total = (0.0, 0.0, vec![0.0; bounds.len()]);
+    let sums = (0..=scrapes)
+        .map(|k| {
+            for i in 0..n {
+                total.0 += requests[i][k];
+                total.1 += errors[i][k];
+                for (v, add) in total.2.iter_mut().zip(&buckets[i][k]) {
+                    *v += add;
+                }
+            }
+            observation(k, total.0, total.1, &total.2)
+        })
+        .collect();
+    (sums, pods)
+}
+
+/// How many of an arm's pods run at each instant, as a step function.
+struct LiveCount {
+    /// (from this time, this many pods), in time order, from 0.
+    steps: Vec<(f64, usize)>,
+    duration: f64,
+}
+
+impl LiveCount {
+    fn new(lives: &[PodLife], duration: f64) -> Self {
+        let mut times: Vec<f64> = lives
+            .iter()
+            .flat_map(|l| [l.from, l.until])
+            .filter(|t| t.is_finite() && *t < duration)
+            .chain([0.0])
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        let steps = times
+            .into_iter()
+            .map(|t| (t, lives.iter().filter(|l| l.alive(t)).count()))
+            .collect();
+        LiveCount { steps, duration }
+    }
+
+    fn at(&self, t: f64) -> usize {
+        let i = self.steps.partition_point(|&(from, _)| from <= t);
+        self.steps[i.saturating_sub(1)].1.max(1)
+    }
+
+    fn fewest(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|(t, _)| *t < self.duration)
+            .map(|&(_, n)| n)
+            .min()
+            .unwrap_or(1)
+            .max(1)
+    }
 }
 
 /// A seed for one (run, stream, instance): SplitMix64 of the three, so streams do not overlap

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use canary_core::observation::GUIDE_BUCKETS;
+use canary_core::source::Arm;
 use serde::{Deserialize, Serialize};
+
+use crate::Pods;
 
 /// z at the 90th and 99th percentiles of the standard normal (where a tail-only effect starts
 /// and where it reaches its full size).
@@ -408,6 +411,9 @@ pub struct Scenario {
     pub baseline: ArmModel,
     /// The new version.
     pub canary: ArmModel,
+    /// Each arm's pods, when they differ from `instances` identical pods.
+    #[serde(default)]
+    pub pods: Option<Pods>,
 }
 
 impl Scenario {
@@ -430,6 +436,7 @@ impl Scenario {
             gaps: Gaps::default(),
             baseline: ArmModel::guide("v1"),
             canary: ArmModel::guide("v2"),
+            pods: None,
         }
     }
 
@@ -472,7 +479,22 @@ impl Scenario {
         if !((0.0..1.0).contains(&self.gaps.missing) && (0.0..=1.0).contains(&self.gaps.nan)) {
             return Err("gaps: missing must be in [0, 1) and nan in [0, 1]".into());
         }
+        if let Some(p) = &self.pods {
+            p.check(self.duration)?;
+        }
+        let scrapes = self.duration.as_secs_f64() / self.scrape_interval.as_secs_f64();
+        let cells = (self.pods_of(Arm::Baseline) + self.pods_of(Arm::Canary)) as f64
+            * (scrapes + 1.0)
+            * (self.buckets.len() as f64 + 3.0);
+        if cells > 5e7 {
+            return Err("pods × scrapes × buckets: at most 50 million series samples".into());
+        }
         self.baseline.check("baseline")?;
         self.canary.check("canary")
+    }
+
+    /// How many pods `arm` has: `pods`' count, or `instances`.
+    pub fn pods_of(&self, arm: Arm) -> usize {
+        self.pods.as_ref().map_or(self.instances, |p| p.count(arm))
     }
 }

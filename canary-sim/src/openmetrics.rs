@@ -31,15 +31,30 @@ impl Default for MetricNames {
 }
 
 impl Simulation {
-    /// Both arms as OpenMetrics text: one series per arm (labelled `version` and
-    /// `instance="sim"`, the sums over the simulated instances), every sample timestamped,
-    /// ending in `# EOF`. Successful and failed requests are separate `status` series, both
-    /// always present, so a canary with no errors still has an error series at 0.
+    /// Both arms as OpenMetrics text, every sample timestamped, ending in `# EOF`: one series
+    /// per pod (labelled `version`, and `pod` and `instance` with the pod's name; a restarted
+    /// pod's counters start again from zero, a pod that is not running has no sample), or, for
+    /// a run built by hand without pods, one series per arm with `instance="sim"`. Successful
+    /// and failed requests are separate `status` series, both always present, so a canary with
+    /// no errors still has an error series at 0.
     pub fn to_openmetrics(&self, names: &MetricNames) -> String {
-        let arms = [&self.baseline, &self.canary];
+        let pods = &self.pods;
+        let arms: Vec<Vec<(&Observation, &str)>> =
+            if pods.baseline.is_empty() && pods.canary.is_empty() {
+                [&self.baseline, &self.canary]
+                    .iter()
+                    .map(|a| a.iter().map(|o| (o, "")).collect())
+                    .collect()
+            } else {
+                pods.baseline
+                    .iter()
+                    .chain(&pods.canary)
+                    .map(|p| p.observations.iter().map(|o| (o, p.pod.as_str())).collect())
+                    .collect()
+            };
         let mut text = format!("# TYPE {} histogram\n", names.latency);
         // An observation built by hand may lack a metric: it is left out, never a panic.
-        for o in arms.iter().flat_map(|a| a.iter()) {
+        for &(o, pod) in arms.iter().flat_map(|a| a.iter()) {
             let Some(h) = o.histograms.get(names::LATENCY) else {
                 continue;
             };
@@ -53,6 +68,7 @@ impl Simulation {
                     &mut text,
                     &format!("{}_bucket", names.latency),
                     o,
+                    pod,
                     &[("le", &le)],
                     count,
                 );
@@ -60,7 +76,7 @@ impl Simulation {
         }
         let _ = writeln!(text, "# TYPE {} counter", names.requests);
         let total = format!("{}_total", names.requests);
-        for o in arms.iter().flat_map(|a| a.iter()) {
+        for &(o, pod) in arms.iter().flat_map(|a| a.iter()) {
             let (Some(&requests), Some(&errors)) = (
                 o.counters.get(names::REQUESTS),
                 o.counters.get(names::ERRORS),
@@ -71,15 +87,16 @@ impl Simulation {
                 &mut text,
                 &total,
                 o,
+                pod,
                 &[("status", "200")],
                 requests - errors,
             );
-            line(&mut text, &total, o, &[("status", "500")], errors);
+            line(&mut text, &total, o, pod, &[("status", "500")], errors);
         }
         let _ = writeln!(text, "# TYPE {} gauge", names.confidence);
-        for o in arms.iter().flat_map(|a| a.iter()) {
+        for &(o, pod) in arms.iter().flat_map(|a| a.iter()) {
             if let Some(&c) = o.gauges.get(names::MODEL_CONFIDENCE) {
-                line(&mut text, &names.confidence, o, &[], c);
+                line(&mut text, &names.confidence, o, pod, &[], c);
             }
         }
         text.push_str("# EOF\n");
@@ -87,11 +104,21 @@ impl Simulation {
     }
 }
 
-fn line(text: &mut String, name: &str, o: &Observation, extra: &[(&str, &str)], value: f64) {
-    let mut labels = format!(
-        "instance=\"sim\",version=\"{}\"",
-        escape(o.version.as_str())
-    );
+fn line(
+    text: &mut String,
+    name: &str,
+    o: &Observation,
+    pod: &str,
+    extra: &[(&str, &str)],
+    value: f64,
+) {
+    let version = escape(o.version.as_str());
+    let mut labels = if pod.is_empty() {
+        format!("instance=\"sim\",version=\"{version}\"")
+    } else {
+        let pod = escape(pod);
+        format!("instance=\"{pod}\",pod=\"{pod}\",version=\"{version}\"")
+    };
     for (k, v) in extra {
         let _ = write!(labels, ",{k}=\"{}\"", escape(v));
     }

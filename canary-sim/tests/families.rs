@@ -343,6 +343,7 @@ fn openmetrics_leaves_out_what_an_observation_lacks() {
     let run = canary_sim::Simulation {
         baseline: vec![bare.clone()],
         canary: vec![bare],
+        pods: Default::default(),
     };
     let text = run.to_openmetrics(&canary_sim::MetricNames::default());
     assert!(
@@ -354,8 +355,9 @@ fn openmetrics_leaves_out_what_an_observation_lacks() {
     // A full run has every series, both status codes included.
     let full = simulate(&Scenario::aa_guide(1)).unwrap();
     let text = full.to_openmetrics(&canary_sim::MetricNames::default());
+    // Two pods per arm, each with its own series.
     assert_eq!(
         text.matches("status=\"500\"").count(),
-        2 * full.canary.len()
+        4 * full.canary.len()
     );
 }
