@@ -4,8 +4,10 @@
 //! judge. Pure functions, no I/O.
 
 pub mod anytime;
+mod pods;
 mod wilcoxon;
 
+pub use pods::pod_design_limit;
 pub use wilcoxon::{rank_sum, RankSum};
 
 /// The standard normal CDF, Φ(x), to full double precision (through `erfc`).
