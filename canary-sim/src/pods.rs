@@ -48,11 +48,13 @@ fn one() -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PodChange {
-    /// The pod starts at `at` (a scale-up); before, it serves nothing and has no series.
+    /// The pod starts at `at` (a scale-up); before, it serves nothing and has no series. Its
+    /// arm's warm-up, if any, counts from its start.
     Join,
     /// The pod stops at `at` (a scale-down, an eviction); after, it has no series.
     Leave,
-    /// The pod's process restarts at `at`: its counters start again from zero.
+    /// The pod's process restarts at `at`: its counters start again from zero (its warm-up
+    /// is not replayed).
     Restart,
 }
 
