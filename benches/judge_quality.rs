@@ -599,29 +599,44 @@ fn ten_metrics(cases: &[Case]) -> String {
         p.metrics.push(m);
     }
     p.min_duration = p.max_duration;
-    let Some(case) = cases.iter().find(|c| c.scenario == "aa-guide") else {
-        return String::new();
-    };
-    let runs: Vec<Simulation> = (0..20)
-        .map(|seed| simulate(&case.run(seed)).expect("valid"))
-        .collect();
-    let (mut decisions, mut seconds, mut longest) = (0u64, 0.0f64, 0usize);
-    for run in &runs {
-        let mut judge = canary_core::judge::SequentialJudge::new(p.clone()).expect("valid");
-        let started = Instant::now();
-        for (b, c) in run.baseline.iter().zip(&run.canary) {
-            decisions += 1;
-            if let Verdict::Decided(_) = canary_core::judge::Judge::observe(&mut judge, b, c) {
-                break;
-            }
+    let mut out = String::from("### Sequential judge, ten metrics\n\n");
+    // The sums alone (aa-guide: two pods a side) and production's 9 pods against 1 canary pod.
+    for scenario in ["aa-guide", "aa-pods-9-1-spread-10"] {
+        let Some(case) = catalog().into_iter().find(|c| c.scenario == scenario) else {
+            continue;
+        };
+        if !cases.iter().any(|c| c.scenario == scenario) {
+            continue;
         }
-        seconds += started.elapsed().as_secs_f64();
-        longest = longest.max(canary_core::judge::Judge::sequence(&judge).len());
+        let runs: Vec<Simulation> = (0..20)
+            .map(|seed| simulate(&case.run(seed)).expect("valid"))
+            .collect();
+        let (mut decisions, mut seconds, mut longest) = (0u64, 0.0f64, 0usize);
+        for run in &runs {
+            let mut judge = canary_core::judge::SequentialJudge::new(p.clone()).expect("valid");
+            let started = Instant::now();
+            for (b, c) in run.baseline.iter().zip(&run.canary) {
+                decisions += 1;
+                if let Verdict::Decided(_) = canary_core::judge::Judge::observe(&mut judge, b, c) {
+                    break;
+                }
+            }
+            seconds += started.elapsed().as_secs_f64();
+            longest = longest.max(canary_core::judge::Judge::sequence(&judge).len());
+        }
+        let pods = run_pods(&runs[0]);
+        out += &format!(
+            "- {scenario} ({pods}): {:.1} µs of CPU per decision (one observation judged), over {decisions} decisions on 20 one-hour runs; the longest evidence trace kept {longest} points (capped at 2,000 whatever the run's length).\n",
+            seconds * 1e6 / decisions as f64
+        );
     }
-    format!(
-        "### Sequential judge, ten metrics\n\n{:.1} µs of CPU per decision (one observation judged), over {decisions} decisions on 20 one-hour aa-guide runs; the longest evidence trace kept {longest} points (capped at 2,000 whatever the run's length).\n",
-        seconds * 1e6 / decisions as f64
-    )
+    out
+}
+
+/// "9 + 1 pods": each arm's pods in a run's last observation.
+fn run_pods(run: &Simulation) -> String {
+    let n = |o: &[canary_core::observation::Observation]| o.last().map_or(0, |o| o.instances.len());
+    format!("{} + {} pods", n(&run.baseline), n(&run.canary))
 }
 
 /// `ours` against `theirs` on every regression: power, power within 30 minutes, the ratio of

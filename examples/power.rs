@@ -3,11 +3,15 @@
 //! margins and prior, for independent events (clustered events, dispersion φ, need φ times the
 //! time).
 //!
-//! `cargo run --example power [-- TOTAL_RPS CANARY_SHARE]` (default: the guide's 44 requests a
-//! second, 10 % to the canary, 1 % errors, log-normal latency with median 120 ms and σ 0.5 on
-//! the guide's buckets).
+//! `cargo run --example power [-- TOTAL_RPS CANARY_SHARE [PRODUCTION_PODS]]` (default: the
+//! guide's 44 requests a second, 10 % to the canary, 1 % errors, log-normal latency with median
+//! 120 ms and σ 0.5 on the guide's buckets, 9 production pods).
+//!
+//! Then the design limit: with pods that differ persistently, the smallest regression that can
+//! be told from where the canary's pods landed, however long the run, for 1 to 5 canary pods.
 
 use canary_core::judge::{detectable_ratio, SequentialMetric, SequentialParameters};
+use canary_core::stats::pod_design_limit_estimated;
 
 fn main() {
     let args: Vec<f64> = std::env::args()
@@ -67,5 +71,49 @@ fn main() {
             cell(p.test_alpha("latency", 7), latency, 0.071),
             cell(p.test_alpha("latency", 7), latency, 0.0022),
         );
+    }
+    let production = args.get(2).map_or(9, |&n| n.max(1.0) as usize);
+    design_limits(&p, production);
+}
+
+/// The design limit table: production's `production` pods, spreads of 5, 10 and 15 %, 1 to 5
+/// canary pods, at each metric's α (the placement allowance's level) and 95 % power.
+fn design_limits(p: &SequentialParameters, production: usize) {
+    let df = u32::try_from(production.saturating_sub(1)).unwrap_or(u32::MAX);
+    println!(
+        "\nDesign limit (pods as the unit): production's {production} pods, whose latency (or error rate) differs persistently by ±s; the smallest regression told from pod placement with 95 % power, however long the run (Student's t on {df} degrees of freedom)\n"
+    );
+    // Metrics that share an α share a row.
+    let mut levels: Vec<(f64, Vec<&str>)> = Vec::new();
+    for m in &p.metrics {
+        let Some(alpha) = p.metric_alpha(m.name()) else {
+            continue;
+        };
+        if matches!(m, SequentialMetric::Gauge { .. }) {
+            continue; // gauges are judged on the arm's aggregate, not per pod
+        }
+        match levels.iter_mut().find(|(a, _)| *a == alpha) {
+            Some((_, names)) => names.push(m.name()),
+            None => levels.push((alpha, vec![m.name()])),
+        }
+    }
+    println!("| pods ±s apart | metrics (α) | 1 canary pod | 2 | 3 | 5 |");
+    println!("|---|---|---|---|---|---|");
+    for spread in [0.05f64, 0.10, 0.15] {
+        for (alpha, names) in &levels {
+            let cells: Vec<String> = [1, 2, 3, 5]
+                .iter()
+                .map(|&k| {
+                    pod_design_limit_estimated(k, production, spread.ln_1p(), df, *alpha, 0.95)
+                        .map_or("unknown".into(), |r| format!("+{:.0} %", 100.0 * (r - 1.0)))
+                })
+                .collect();
+            println!(
+                "| ±{:.0} % | {} ({alpha:.4}) | {} |",
+                100.0 * spread,
+                names.join(", "),
+                cells.join(" | ")
+            );
+        }
     }
 }

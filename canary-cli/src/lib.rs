@@ -29,8 +29,8 @@ use canary_core::judge::{
 };
 use canary_core::report::{comparison_cells, SeriesPair};
 use canary_core::{
-    fetch_pair, Arm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region, RollbackDecision,
-    ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
+    fetch_pair, Arm, BaselineArm, CanaryValidator, Evaluation, MetricsQuery, Outcome, Region,
+    RollbackDecision, ScaledClock, ValidationReport, ValidationRequest, ValidatorConfig, Version,
 };
 use canary_helm::{HelmConfig, HelmDeployer};
 use canary_notify::SlackNotifier;
@@ -307,11 +307,25 @@ pub struct RunArgs {
     /// Print the helm commands instead of running them (no waiting).
     #[arg(long)]
     pub dry_run: bool,
+    /// What the canary is compared with: `production` (the guide's) or a `deployed` baseline
+    /// (`<release>-baseline`: production's version at the canary's size and weight, removed at
+    /// the end). Overrides the file's `validator.baseline`.
+    #[arg(long, value_enum)]
+    pub baseline: Option<BaselineChoice>,
 }
 
 /// A version that may be given empty (the deploy script passes `""` for "ask helm").
 #[derive(Clone, Debug)]
 pub struct OptionalVersion(pub Option<Version>);
+
+/// `--baseline`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineChoice {
+    /// Production's pods.
+    Production,
+    /// A baseline deployed for the run.
+    Deployed,
+}
 
 fn optional_version(text: &str) -> Result<OptionalVersion, String> {
     if text.is_empty() {
@@ -861,6 +875,23 @@ fn notifiers(
 }
 
 /// The file's Prometheus settings (or the defaults) with the URL the flags give.
+/// The matchers that select a deployed baseline's series: the configured
+/// `prometheus.baseline_matchers`, or else helm's `baseline_values` (the example chart turns
+/// `track: baseline` into the pods' label of that name). Without either, the baseline could
+/// not be told from production: an error.
+fn deployed_baseline_matchers(
+    prometheus: &PrometheusConfig,
+    helm: &HelmConfig,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    if !prometheus.baseline_matchers.is_empty() {
+        return Ok(prometheus.baseline_matchers.clone());
+    }
+    if helm.baseline_values.is_empty() {
+        return Err("validator.baseline is deployed, but neither prometheus.baseline_matchers nor helm.baseline_values says how to tell its pods from production's".into());
+    }
+    Ok(helm.baseline_values.clone())
+}
+
 fn prometheus_config(file: Option<&config::CanaryConfig>, url: Option<&str>) -> PrometheusConfig {
     let mut p = file.map(|f| f.prometheus.clone()).unwrap_or_default();
     if let Some(url) = url {
@@ -906,6 +937,11 @@ fn run_flow(args: RunArgs, display: Option<Arc<progress::Display>>) -> Result<i3
     if args.progressive {
         validator_config.progressive_weights = canary_core::DEFAULT_PROGRESSIVE_WEIGHTS.to_vec();
     }
+    match args.baseline {
+        Some(BaselineChoice::Production) => validator_config.baseline = BaselineArm::Production,
+        Some(BaselineChoice::Deployed) => validator_config.baseline = BaselineArm::Deployed,
+        None => {}
+    }
     let policy = config::policy(file.as_ref())?;
     let judge = args
         .judge
@@ -935,6 +971,10 @@ fn run_flow(args: RunArgs, display: Option<Arc<progress::Display>>) -> Result<i3
         helm_config.namespace.clone_from(&args.namespace);
     }
     helm_config.dry_run = args.dry_run;
+    let mut prometheus = prometheus;
+    if validator_config.baseline == BaselineArm::Deployed {
+        prometheus.baseline_matchers = deployed_baseline_matchers(&prometheus, &helm_config)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -229,6 +229,7 @@ fn a_sequential_judges_intervals_are_charted_over_time() {
             upper: Some(estimate + width),
             margin: 1.1,
             confidence: 0.99,
+            pods: None,
         },
     };
     r.steps[0].sequence = (1..=20)

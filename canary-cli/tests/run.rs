@@ -245,3 +245,102 @@ fn waits_show_progress_as_log_lines_in_ci_and_as_a_bar_on_a_terminal() {
     );
     assert!(screen.contains("step 1/1: proceed"), "{screen}");
 }
+
+/// `--baseline deployed`: the baseline (production's version, `track=baseline`) is installed
+/// after the canary and, on SIGTERM, uninstalled with it; a dry run shows both commands and
+/// runs none.
+#[test]
+fn a_deployed_baseline_is_installed_and_removed_even_on_sigterm() {
+    let prometheus = testkit::services::prometheus(&data());
+    let fake = FakeHelm::new();
+    fake.seed_release("default", "apex-inference", "v1");
+    let child = run(
+        &fake,
+        &prometheus.url,
+        "1",
+        &[
+            "--version",
+            "v2",
+            "--wait-minutes",
+            "1",
+            "--baseline",
+            "deployed",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let installed = |fake: &FakeHelm| {
+        fake.operations()
+            .iter()
+            .any(|op| op.iter().any(|a| a == "apex-inference-baseline"))
+    };
+    while !installed(&fake) {
+        assert!(Instant::now() < deadline, "the baseline was never deployed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(143), "{stdout}");
+    let ops: Vec<String> = fake.operations().iter().map(|o| o.join(" ")).collect();
+    let install = ops
+        .iter()
+        .find(|o| o.starts_with("upgrade --install apex-inference-baseline"))
+        .expect("installed");
+    assert!(
+        install.contains("--set-string image.tag=v1")
+            && install.contains("--set-string track=baseline"),
+        "{install}"
+    );
+    let tail: Vec<String> = ops[ops.len() - 2..]
+        .iter()
+        .map(|o| o.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "uninstall apex-inference-canary",
+            "uninstall apex-inference-baseline"
+        ],
+        "{ops:?}"
+    );
+
+    let fake = FakeHelm::new();
+    let out = run(
+        &fake,
+        &prometheus.url,
+        "0",
+        &[
+            "--version",
+            "v2",
+            "--production-version",
+            "v1",
+            "--dry-run",
+            "--baseline",
+            "deployed",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("helm upgrade --install apex-inference-baseline"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("helm uninstall apex-inference-baseline"),
+        "{stdout}"
+    );
+    assert!(
+        fake.operations().is_empty(),
+        "a dry run runs no cluster command"
+    );
+}

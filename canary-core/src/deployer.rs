@@ -135,4 +135,23 @@ pub trait Deployer: Send + Sync {
     async fn status(&self) -> Result<DeploymentStatus>;
     /// The version production runs, or `None` if nothing is deployed.
     async fn production_version(&self) -> Result<Option<Version>>;
+
+    /// Installs or upgrades a baseline next to the canary (`validator.baseline: deployed`,
+    /// Spinnaker's practice): `spec.version` is production's version, deployed with the
+    /// canary's values (its replica count and share of traffic), its pods labelled so that the
+    /// queries tell them from production's. Idempotent, like the rest. The default refuses: a
+    /// deployer that cannot deploy one is an error, never a quiet comparison with production.
+    async fn deploy_baseline(&self, spec: &CanarySpec) -> Result<()> {
+        let _ = spec;
+        Err(Error::InvalidConfig {
+            field: "validator.baseline".into(),
+            reason: "this deployer cannot deploy a baseline; use `production`".into(),
+        })
+    }
+
+    /// Removes the baseline [`deploy_baseline`](Deployer::deploy_baseline) installed.
+    /// Idempotent: with none deployed it succeeds and does nothing (the default).
+    async fn remove_baseline(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -72,7 +72,7 @@ pub use metrics::{CanaryMetrics, Plausible};
 pub use notifier::{DecisionEvent, Notifier};
 pub use policy::{
     AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
-    MetricComparison, MetricSpec, RollbackDecision, RollbackPolicy, Rule,
+    MetricComparison, MetricSpec, PodEvidence, RollbackDecision, RollbackPolicy, Rule,
 };
 pub use progress::{Progress, ProgressEvent, StepPlace};
 pub use report::{Action, ActionRecord, Outcome, ValidationReport};
@@ -82,7 +82,7 @@ pub use source::{fetch_pair, Arm, MetricSeries, MetricsQuery, MetricsSource};
 pub use telemetry::ValidationMetrics;
 pub use thresholds::RollbackThresholds;
 pub use validator::{
-    CanaryValidator, ManualReviewAction, Region, ValidationRequest, ValidatorConfig,
+    BaselineArm, CanaryValidator, ManualReviewAction, Region, ValidationRequest, ValidatorConfig,
     DEFAULT_PROGRESSIVE_WEIGHTS,
 };
 pub use version::Version;

@@ -175,6 +175,14 @@ pub struct Observation {
     /// Gauges by name ([`names::MODEL_CONFIDENCE`] and your own), their value at `at`.
     #[serde(default)]
     pub gauges: BTreeMap<String, f64>,
+    /// The arm's instances (pods) by name, each with its own histograms and counters, from
+    /// the same series as the sums above: cumulative, reset-corrected, an instance that has
+    /// stopped at its last value and one that has not started absent, so that the counters
+    /// of all instances add up to the sum. Empty when the source does not tell instances
+    /// apart; a source may hold a fixed sample of a large arm's instances (the sums stay
+    /// over all of them). Instances have no instances of their own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instances: BTreeMap<String, Observation>,
 }
 
 impl Observation {
@@ -186,7 +194,15 @@ impl Observation {
             histograms: BTreeMap::new(),
             counters: BTreeMap::new(),
             gauges: BTreeMap::new(),
+            instances: BTreeMap::new(),
         }
+    }
+
+    /// Adds an instance's observation (its own instances are dropped).
+    pub fn with_instance(mut self, name: impl Into<String>, mut instance: Observation) -> Self {
+        instance.instances.clear();
+        self.instances.insert(name.into(), instance);
+        self
     }
 
     /// Adds a histogram.
@@ -226,7 +242,7 @@ impl Observation {
                 return Err(invalid(name, g, "must be a finite number"));
             }
         }
-        Ok(())
+        self.instances.values().try_for_each(Observation::validate)
     }
 }
 

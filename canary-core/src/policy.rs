@@ -32,7 +32,7 @@ mod types;
 
 pub use types::{
     AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
-    MetricComparison, MetricSpec, RollbackDecision, Rule,
+    MetricComparison, MetricSpec, PodEvidence, RollbackDecision, Rule,
 };
 
 /// The guide's `RollbackPolicy`: thresholds plus the metrics they judge.

@@ -154,6 +154,13 @@ pub enum Action {
     },
     /// Left the canary in place for a person to decide.
     HoldForReview,
+    /// Installed or upgraded the deployed baseline.
+    DeployBaseline {
+        /// The baseline's version (production's).
+        version: String,
+    },
+    /// Removed the deployed baseline.
+    RemoveBaseline,
 }
 
 impl Action {
@@ -174,6 +181,8 @@ impl Action {
                 None => "rolled production back to its previous revision".into(),
             },
             Action::HoldForReview => "left the canary in place for manual review".into(),
+            Action::DeployBaseline { version } => format!("deployed baseline {version}"),
+            Action::RemoveBaseline => "removed the baseline".into(),
         }
     }
 }
@@ -250,6 +259,9 @@ pub struct ValidationReport {
     pub version: String,
     /// The baseline's version, if known.
     pub baseline_version: Option<String>,
+    /// What the canary was compared with: production, or a baseline deployed for the run.
+    #[serde(default)]
+    pub baseline_arm: crate::validator::BaselineArm,
     /// What happened to the canary.
     pub outcome: Outcome,
     /// True exactly when the canary was promoted.
@@ -295,6 +307,13 @@ impl ValidationReport {
             decision
         );
         let _ = writeln!(md, "**Reason:** {}\n", md_text(&self.reason));
+        if self.baseline_arm == crate::validator::BaselineArm::Deployed {
+            let _ = writeln!(
+                md,
+                "**Baseline:** a deployed baseline of {} (the canary's size, share and age), not production's pods\n",
+                self.baseline_version.as_deref().unwrap_or("production's version")
+            );
+        }
         if let Some(e) = &self.evaluation {
             let _ = writeln!(md, "**Recommendation:** {}\n", md_text(&e.recommendation));
         }

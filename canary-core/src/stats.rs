@@ -7,7 +7,10 @@ pub mod anytime;
 mod pods;
 mod wilcoxon;
 
-pub use pods::pod_design_limit;
+pub use pods::{
+    between_unit_variance, pod_design_limit, pod_design_limit_estimated, student_t_cdf,
+    student_t_quantile, BetweenUnits, UnitEstimate,
+};
 pub use wilcoxon::{rank_sum, RankSum};
 
 /// The standard normal CDF, Φ(x), to full double precision (through `erfc`).

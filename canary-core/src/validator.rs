@@ -49,7 +49,8 @@ mod step;
 
 use bookkeeping::{lock, Journal, StepFailure, Verdict};
 pub use config::{
-    ManualReviewAction, Region, ValidationRequest, ValidatorConfig, DEFAULT_PROGRESSIVE_WEIGHTS,
+    BaselineArm, ManualReviewAction, Region, ValidationRequest, ValidatorConfig,
+    DEFAULT_PROGRESSIVE_WEIGHTS,
 };
 use step::StepContext;
 
@@ -293,6 +294,9 @@ impl CanaryValidator {
                     .await;
             }
         }
+        // Whatever the end (promoted, rolled back, held, failed, cancelled): the deployed
+        // baseline goes.
+        self.remove_baselines(&journal, &mut verdict).await;
         let analysis_seconds = verdict
             .decision
             .map(|_| elapsed(started_at, decided_at).as_secs_f64());
@@ -318,6 +322,7 @@ impl CanaryValidator {
         let mut report = ValidationReport {
             version: request.version.to_string(),
             baseline_version,
+            baseline_arm: self.config.baseline,
             outcome: verdict.outcome,
             success: verdict.outcome == Outcome::Promoted,
             decision: verdict.decision,
@@ -471,6 +476,37 @@ impl CanaryValidator {
         }
     }
 
+    /// Removes the baseline wherever it was (or may have been) deployed; a failure is said in
+    /// the reason, with what to remove by hand, and does not change the outcome.
+    async fn remove_baselines(&self, journal: &Mutex<Journal>, verdict: &mut Verdict) {
+        let deployed: Vec<usize> = {
+            let j = lock(journal);
+            (0..self.regions.len())
+                .filter(|&i| j.baseline_deployed[i])
+                .collect()
+        };
+        let results = future::join_all(deployed.iter().map(|&i| async move {
+            let result = self.regions[i].deployer.remove_baseline().await;
+            self.record(journal, i, Action::RemoveBaseline, &result);
+            (i, result)
+        }))
+        .await;
+        for (i, r) in results {
+            if let Err(e) = r {
+                let region = self.regions[i]
+                    .name
+                    .as_deref()
+                    .map(|r| format!(" in {r}"))
+                    .unwrap_or_default();
+                warn!(error = %chain(&e), "removing the baseline failed");
+                verdict.reason.push_str(&format!(
+                    "; removing the baseline{region} failed: {}; remove it by hand",
+                    chain(&e)
+                ));
+            }
+        }
+    }
+
     /// Rolls the canary back wherever it was (or may have been) deployed.
     async fn rollback_deployed(&self, journal: &Mutex<Journal>) -> Option<StepFailure> {
         let deployed: Vec<usize> = {
@@ -591,6 +627,30 @@ impl CanaryValidator {
             &result,
         );
         result.map_err(|e| fail("deploy the canary", e))?;
+
+        if self.config.baseline == BaselineArm::Deployed {
+            let step = "deploy the baseline";
+            {
+                let mut j = lock(journal);
+                j.step[i] = step.into();
+                j.baseline_deployed[i] = true;
+            }
+            // Production's version with the canary's values: its size and share of traffic.
+            let spec = CanarySpec {
+                version: baseline.clone(),
+                values_file: request.values_file.clone(),
+            };
+            let result = region.deployer.deploy_baseline(&spec).await;
+            self.record(
+                journal,
+                i,
+                Action::DeployBaseline {
+                    version: baseline.to_string(),
+                },
+                &result,
+            );
+            result.map_err(|e| fail(step, e))?;
+        }
 
         let weights: Vec<Option<u8>> = if self.config.progressive_weights.is_empty() {
             vec![None]

@@ -1,7 +1,9 @@
 //! [`HelmDeployer`]: canary's `Deployer` over the helm CLI.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::release::{
     image_tag, previous_deployed_revision, release_state, validate_release_name, HistoryEntry,
-    StatusJson, CANARY_SUFFIX,
+    StatusJson, BASELINE_SUFFIX, CANARY_SUFFIX,
 };
 
 /// How helm waits for resources to become ready.
@@ -71,6 +73,11 @@ pub struct HelmConfig {
     pub dry_run: bool,
     /// helm's major version; `None` asks `helm version`.
     pub helm_major: Option<u32>,
+    /// Values (`--set-string`) that tell a deployed baseline's pods apart from production's,
+    /// which run the same version: `track: baseline` by default, which the example chart turns
+    /// into the pods' `track` label (match it with `prometheus.baseline_matchers`). Keys and
+    /// values are letters, digits, `.`, `-` and `_` only.
+    pub baseline_values: BTreeMap<String, String>,
 }
 
 impl Default for HelmConfig {
@@ -90,6 +97,7 @@ impl Default for HelmConfig {
             extra_args: Vec::new(),
             dry_run: false,
             helm_major: None,
+            baseline_values: BTreeMap::from([("track".to_owned(), "baseline".to_owned())]),
         }
     }
 }
@@ -101,6 +109,10 @@ impl Default for HelmConfig {
 pub struct HelmDeployer {
     config: HelmConfig,
     canary_release: String,
+    baseline_release: String,
+    /// Whether this deployer installed a baseline that is still there, so that a weight
+    /// change moves its share too.
+    baseline_deployed: AtomicBool,
     major: OnceCell<u32>,
     commands: Mutex<Vec<Vec<String>>>,
 }
@@ -111,6 +123,27 @@ impl HelmDeployer {
         validate_release_name(&config.release)?;
         let canary_release = format!("{}{CANARY_SUFFIX}", config.release);
         validate_release_name(&canary_release)?;
+        // Checked when a baseline is deployed: a release name that leaves room for
+        // "-canary" only is still good for everything else.
+        let baseline_release = format!("{}{BASELINE_SUFFIX}", config.release);
+        let plain = |t: &str| {
+            !t.is_empty()
+                && !t.starts_with('-')
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        };
+        if let Some((k, v)) = config
+            .baseline_values
+            .iter()
+            .find(|(k, v)| !plain(k) || !plain(v))
+        {
+            return Err(Error::InvalidConfig {
+                field: "baseline_values",
+                reason: format!(
+                    "{k:?}: {v:?} may hold only letters, digits, '.', '-' and '_' (they go to helm's --set-string)"
+                ),
+            });
+        }
         if let Some(ns) = &config.namespace {
             let ok = !ns.is_empty()
                 && ns.len() <= 63
@@ -135,6 +168,8 @@ impl HelmDeployer {
         let major = OnceCell::new_with(config.helm_major);
         Ok(HelmDeployer {
             canary_release,
+            baseline_release,
+            baseline_deployed: AtomicBool::new(false),
             major,
             commands: Mutex::new(Vec::new()),
             config,
@@ -149,6 +184,11 @@ impl HelmDeployer {
     /// The canary release's name.
     pub fn canary_release(&self) -> &str {
         &self.canary_release
+    }
+
+    /// The deployed baseline's release name.
+    pub fn baseline_release(&self) -> &str {
+        &self.baseline_release
     }
 
     /// Every helm command run (or, in dry-run, that would have run), in order.
@@ -293,14 +333,19 @@ impl HelmDeployer {
     }
 
     async fn uninstall_canary(&self) -> Result<()> {
+        self.uninstall(&self.canary_release).await
+    }
+
+    /// `helm uninstall <release> --ignore-not-found`: an absent release is success.
+    async fn uninstall(&self, release: &str) -> Result<()> {
         let mut args = vec![
             "uninstall".into(),
-            self.canary_release.clone(),
+            release.to_owned(),
             "--ignore-not-found".into(),
         ];
         self.common_args(&mut args);
         self.mutation_args(&mut args, false).await?;
-        match self.run(&self.canary_release, args).await {
+        match self.run(release, args).await {
             Ok(_) | Err(Error::ReleaseNotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -359,10 +404,38 @@ impl HelmDeployer {
 
     /// Installs or upgrades the canary release at `version`.
     pub async fn deploy(&self, spec: &CanarySpec) -> Result<()> {
+        self.install(&self.canary_release, spec, &BTreeMap::new())
+            .await
+    }
+
+    /// Installs or upgrades the deployed baseline at `spec.version` (production's), with the
+    /// canary's values and `baseline_values`.
+    pub async fn deploy_baseline_release(&self, spec: &CanarySpec) -> Result<()> {
+        validate_release_name(&self.baseline_release)?;
+        // Marked first: a failed or cancelled install may have left something to remove.
+        self.baseline_deployed.store(true, Ordering::SeqCst);
+        self.install(&self.baseline_release, spec, &self.config.baseline_values)
+            .await
+    }
+
+    /// Removes the deployed baseline (`helm uninstall --ignore-not-found`).
+    pub async fn remove_baseline_release(&self) -> Result<()> {
+        self.uninstall(&self.baseline_release).await?;
+        self.baseline_deployed.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// `helm upgrade --install <release>` in canary mode at `spec.version`, with `set`.
+    async fn install(
+        &self,
+        release: &str,
+        spec: &CanarySpec,
+        set: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let mut args = vec![
             "upgrade".into(),
             "--install".into(),
-            self.canary_release.clone(),
+            release.to_owned(),
             self.config.chart.clone(),
         ];
         // Later files win in helm: the config's first, then the request's.
@@ -377,16 +450,30 @@ impl HelmDeployer {
         }
         args.extend(["--set-string".into(), format!("image.tag={}", spec.version)]);
         args.extend(["--set".into(), "canary.enabled=true".into()]);
+        for (k, v) in set {
+            args.extend(["--set-string".into(), format!("{k}={v}")]);
+        }
         self.common_args(&mut args);
         self.mutation_args(&mut args, true).await?;
-        self.run(&self.canary_release, args).await.map(drop)
+        self.run(release, args).await.map(drop)
     }
 
-    /// Sends `weight` of the traffic to the canary, keeping its other values.
+    /// Sends `weight` of the traffic to the canary, keeping its other values; a deployed
+    /// baseline gets the same share.
     pub async fn set_weight(&self, weight: TrafficWeight) -> Result<()> {
+        self.set_release_weight(&self.canary_release, weight)
+            .await?;
+        if self.baseline_deployed.load(Ordering::SeqCst) {
+            self.set_release_weight(&self.baseline_release, weight)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn set_release_weight(&self, release: &str, weight: TrafficWeight) -> Result<()> {
         let mut args = vec![
             "upgrade".into(),
-            self.canary_release.clone(),
+            release.to_owned(),
             self.config.chart.clone(),
             "--reuse-values".into(),
             "--set".into(),
@@ -394,7 +481,7 @@ impl HelmDeployer {
         ];
         self.common_args(&mut args);
         self.mutation_args(&mut args, true).await?;
-        self.run(&self.canary_release, args).await.map(drop)
+        self.run(release, args).await.map(drop)
     }
 
     /// Upgrades production to `version`, then removes the canary.
@@ -510,6 +597,18 @@ impl Deployer for HelmDeployer {
                 .map(drop)
                 .map_err(|e| deploy_error("roll back production".into(), e)),
         }
+    }
+
+    async fn deploy_baseline(&self, spec: &CanarySpec) -> canary_core::Result<()> {
+        self.deploy_baseline_release(spec)
+            .await
+            .map_err(|e| deploy_error(format!("deploy baseline {}", spec.version), e))
+    }
+
+    async fn remove_baseline(&self) -> canary_core::Result<()> {
+        self.remove_baseline_release()
+            .await
+            .map_err(|e| deploy_error("remove the baseline".into(), e))
     }
 
     async fn status(&self) -> canary_core::Result<DeploymentStatus> {

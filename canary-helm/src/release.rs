@@ -11,6 +11,9 @@ pub const MAX_RELEASE_NAME: usize = 53;
 /// The suffix of the canary release: production is `<release>`, the canary `<release>-canary`.
 pub const CANARY_SUFFIX: &str = "-canary";
 
+/// The suffix of the deployed baseline's release (`validator.baseline: deployed`).
+pub const BASELINE_SUFFIX: &str = "-baseline";
+
 /// Checks a release name against helm's rules: lower-case DNS labels separated by dots, at
 /// most 53 characters.
 pub fn validate_release_name(name: &str) -> Result<()> {

@@ -168,3 +168,62 @@ fn a_comma_in_set_string_would_inject_a_value_so_versions_refuse_it() {
     assert_eq!(d["spec"]["template"]["metadata"]["labels"]["version"], "v1");
     assert!(canary_core::Version::new("v1,canary.enabled=false").is_err());
 }
+
+/// The deployed baseline, as the helm deployer installs it: production's version at the
+/// canary's size and weight, its pods labelled `track: baseline`, its own Service and Mapping,
+/// and no second Istio VirtualService.
+#[test]
+fn a_deployed_baseline_renders_its_own_pods_labelled_apart() {
+    let objects = render(
+        "apex-inference-baseline",
+        &[
+            "-f",
+            "values-canary.yaml",
+            "--set",
+            "canary.enabled=true",
+            "--set-string",
+            "track=baseline",
+        ],
+    );
+    let d = find(&objects, "Deployment");
+    assert_eq!(d["metadata"]["name"], "apex-inference-baseline");
+    assert_eq!(d["spec"]["replicas"], 1, "the canary's size");
+    let pod = &d["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(
+        (pod["version"].as_str(), pod["track"].as_str()),
+        (Some("v1.3.0"), Some("baseline"))
+    );
+    assert_eq!(pod["app.kubernetes.io/instance"], "apex-inference");
+    let s = find(&objects, "Service");
+    assert_eq!(
+        s["spec"]["selector"]["track"], "baseline",
+        "its own pods only"
+    );
+    let mapping = s["metadata"]["annotations"]["getambassador.io/config"]
+        .as_str()
+        .unwrap();
+    let mapping: Value = serde_yaml::from_str(mapping.trim_start_matches("---\n")).unwrap();
+    assert_eq!(mapping["name"], "apex-inference-baseline-mapping");
+    assert_eq!(mapping["weight"], 10, "the canary's weight");
+    let istio = render(
+        "apex-inference-baseline",
+        &[
+            "-f",
+            "values-canary.yaml",
+            "--set-string",
+            "track=baseline",
+            "--set",
+            "trafficSplit.provider=istio",
+        ],
+    );
+    assert!(!istio.iter().any(|o| o["kind"] == "VirtualService"));
+    assert!(helm(&[
+        "lint",
+        ".",
+        "-f",
+        "values-canary.yaml",
+        "--set-string",
+        "track=baseline"
+    ])
+    .contains("0 chart(s) failed"));
+}

@@ -676,3 +676,81 @@ async fn a_blank_or_hostile_production_tag_is_an_error_never_a_baseline() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_deployed_baseline_is_production_s_version_with_the_canary_s_values_and_its_track() {
+    let r = rig();
+    let spec = CanarySpec {
+        version: v("v1"),
+        values_file: Some(values_file().into()),
+    };
+    let canary = CanarySpec {
+        version: v("v2"),
+        values_file: Some(values_file().into()),
+    };
+    r.helm.deploy_canary(&canary).await.unwrap();
+    r.helm.deploy_baseline(&spec).await.unwrap();
+    r.helm
+        .set_canary_weight(TrafficWeight::new(25).unwrap())
+        .await
+        .unwrap();
+    r.helm.remove_baseline().await.unwrap();
+    r.helm.remove_baseline().await.unwrap();
+    let commands = r.helm.commands();
+    let mut install = s(&[
+        "upgrade",
+        "--install",
+        "apex-inference-baseline",
+        &chart(),
+        "-f",
+        &values_file(),
+        "--set-string",
+        "image.tag=v1",
+        "--set",
+        "canary.enabled=true",
+        "--set-string",
+        "track=baseline",
+    ]);
+    install.extend(common());
+    assert_eq!(commands[1][..install.len()], install[..]);
+    // The weight moves for the canary and the baseline alike.
+    assert_eq!(commands[2][1], "apex-inference-canary");
+    assert_eq!(commands[3][1], "apex-inference-baseline");
+    assert!(commands[3].contains(&"canary.weight=25".to_owned()));
+    for c in &commands[4..] {
+        assert_eq!(
+            c[..3],
+            s(&["uninstall", "apex-inference-baseline", "--ignore-not-found"])
+        );
+    }
+    // After removal, a weight change leaves the (gone) baseline alone.
+    r.helm
+        .set_canary_weight(TrafficWeight::new(50).unwrap())
+        .await
+        .unwrap();
+    assert!(r.helm.commands()[6..]
+        .iter()
+        .all(|c| c[1] != "apex-inference-baseline"));
+    conformance::deployer_baseline(r.helm.as_ref(), &v("v1")).await;
+}
+
+#[tokio::test]
+async fn baseline_values_cannot_smuggle_helm_syntax_and_long_names_fail_only_when_used() {
+    for (k, val) in [("track", "a,b=c"), ("podLabels[0]", "x"), ("track", "")] {
+        let e = HelmDeployer::new(HelmConfig {
+            baseline_values: [(k.to_owned(), val.to_owned())].into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("baseline_values"), "{e}");
+    }
+    // 46 characters leave room for "-canary", not for "-baseline".
+    let r = rig_with(FakeHelm::new(), |c| c.release = "a".repeat(46));
+    let spec = CanarySpec {
+        version: v("v1"),
+        values_file: None,
+    };
+    r.helm.deploy_canary(&spec).await.unwrap();
+    let e = r.helm.deploy_baseline(&spec).await.unwrap_err();
+    assert!(canary_core::error::chain(&e).contains("baseline"), "{e}");
+}

@@ -47,6 +47,15 @@ pub struct ObservationQueries {
     pub errors: String,
     /// Model confidence, one series (aggregate it).
     pub model_confidence: String,
+    /// The label that tells an arm's instances apart in the series above (`pod` by default;
+    /// a series without it is grouped by its `instance` label instead). Each instance's own
+    /// observations are kept next to the arm's sum, for judges that treat the pod as the unit.
+    pub instance_label: String,
+    /// At most this many instances per arm are kept (0 to 1000, 0 for none): a larger arm
+    /// keeps a fixed sample, chosen by a hash of each instance's name so that every look sees
+    /// the same instances. The sums are over every instance either way.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1000)))]
+    pub max_instances: usize,
 }
 
 impl Default for ObservationQueries {
@@ -56,8 +65,18 @@ impl Default for ObservationQueries {
             requests: r#"http_requests_total{version="{version}"}"#.into(),
             errors: r#"http_requests_total{version="{version}",status=~"5.."}"#.into(),
             model_confidence: r#"avg(model_prediction_confidence{version="{version}"})"#.into(),
+            instance_label: "pod".into(),
+            max_instances: ObservationQueries::DEFAULT_MAX_INSTANCES,
         }
     }
+}
+
+impl ObservationQueries {
+    /// The default `max_instances`: enough for the spread of production's pods, bounded so
+    /// that a production of hundreds of pods costs the judge no more than this many.
+    pub const DEFAULT_MAX_INSTANCES: usize = 64;
+    /// The largest `max_instances`.
+    pub const MAX_INSTANCES: usize = 1000;
 }
 
 /// Everything needed to query one Prometheus-compatible server.
@@ -101,6 +120,11 @@ pub struct PrometheusConfig {
     pub canary_label_template: String,
     /// The version label value of the baseline arm; `{version}` is the baseline's version.
     pub baseline_label_template: String,
+    /// Extra label matchers (label, value) for the baseline arm, added next to every
+    /// `version="{version}"` matcher: `{track: baseline}` selects a deployed baseline's pods
+    /// (`validator.baseline: deployed`) apart from production's, which run the same version.
+    /// Empty by default. Every template must then have such a matcher, or it is refused.
+    pub baseline_matchers: BTreeMap<String, String>,
     /// Query templates by metric, replacing or adding to the defaults.
     pub queries: BTreeMap<String, String>,
     /// The series observations are built from.
@@ -127,6 +151,7 @@ impl Default for PrometheusConfig {
             retry: RetryPolicy::default(),
             canary_label_template: "{version}".into(),
             baseline_label_template: "{version}".into(),
+            baseline_matchers: BTreeMap::new(),
             queries: BTreeMap::new(),
             observation_queries: ObservationQueries::default(),
             coalesce: crate::CoalesceConfig::default(),
@@ -159,6 +184,35 @@ impl PrometheusConfig {
                     self.max_body_bytes,
                     Self::MAX_BODY_BYTES
                 ),
+            ));
+        }
+        let o = &self.observation_queries;
+        if o.max_instances > ObservationQueries::MAX_INSTANCES {
+            return Err(invalid(
+                "observation_queries.max_instances",
+                format!(
+                    "{} is more than {}",
+                    o.max_instances,
+                    ObservationQueries::MAX_INSTANCES
+                ),
+            ));
+        }
+        let label_name = |l: &str| {
+            let mut c = l.chars();
+            c.next()
+                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        };
+        if let Some(bad) = self.baseline_matchers.keys().find(|k| !label_name(k)) {
+            return Err(invalid(
+                "baseline_matchers",
+                format!("{bad:?} is not a Prometheus label name"),
+            ));
+        }
+        if !label_name(&o.instance_label) {
+            return Err(invalid(
+                "observation_queries.instance_label",
+                format!("{:?} is not a Prometheus label name", o.instance_label),
             ));
         }
         if !(1..=Self::MAX_CONCURRENCY).contains(&self.max_concurrency) {

@@ -37,6 +37,7 @@
 pub mod coalesce;
 pub mod config;
 pub mod error;
+mod observe;
 pub mod push;
 pub mod query;
 pub mod response;

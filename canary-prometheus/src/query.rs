@@ -76,19 +76,73 @@ impl QueryTemplate {
 
     /// The query for `version` over `window`, with the version escaped.
     pub fn render(&self, version: &str, window: Duration) -> String {
+        self.render_selecting(version, window, &BTreeMap::new())
+            .expect("no extra matchers to place")
+    }
+
+    /// [`render`](Self::render) with `matchers` (label, value; values escaped) added next to
+    /// every `name="{version}"` matcher, so that the same query selects a subset of the
+    /// version's series (a deployed baseline's pods, say). `None` when `matchers` is not empty
+    /// and the template has no such matcher to put them next to: the query could not be
+    /// narrowed, and must not run unnarrowed.
+    pub fn render_selecting(
+        &self,
+        version: &str,
+        window: Duration,
+        matchers: &BTreeMap<String, String>,
+    ) -> Option<String> {
         let pieces = split(&self.text).expect("checked when the template was made");
         let version = escape_label_value(version);
         let window = format_window(window);
-        let mut out = String::with_capacity(self.text.len() + 32);
-        for p in pieces {
+        let extra: String = matchers
+            .iter()
+            .map(|(k, v)| format!(",{k}=\"{}\"", escape_label_value(v)))
+            .collect();
+        let mut out = String::with_capacity(self.text.len() + 32 + extra.len());
+        let mut placed = false;
+        let mut previous: Option<&str> = None;
+        for (i, p) in pieces.iter().enumerate() {
             match p {
-                Piece::Text(t) => out.push_str(t),
+                Piece::Text(t) => {
+                    // The text right after a whole-value `name="{version}`: its closing quote,
+                    // then the extra matchers.
+                    let after_version = i > 0 && matches!(pieces[i - 1], Piece::Version);
+                    let opens = previous.is_some_and(opens_whole_value);
+                    match t.strip_prefix('"') {
+                        Some(rest) if after_version && opens && !extra.is_empty() => {
+                            out.push('"');
+                            out.push_str(&extra);
+                            out.push_str(rest);
+                            placed = true;
+                        }
+                        _ => out.push_str(t),
+                    }
+                    previous = Some(t);
+                }
                 Piece::Version => out.push_str(&version),
-                Piece::Window => out.push_str(&window),
+                Piece::Window => {
+                    out.push_str(&window);
+                    previous = None;
+                }
             }
         }
-        out
+        (extra.is_empty() || placed).then_some(out)
     }
+}
+
+/// Whether `text` ends a label matcher's opening `name="` with `=` (not `!=`, `=~`, `!~`).
+fn opens_whole_value(text: &str) -> bool {
+    let Some(before) = text.strip_suffix('"') else {
+        return false;
+    };
+    let before = before.trim_end();
+    let Some(name) = before.strip_suffix('=') else {
+        return false;
+    };
+    !name.ends_with(['!', '=', '~'])
+        && name
+            .trim_end()
+            .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// See [`QueryTemplate::version_labels`].
@@ -302,6 +356,43 @@ impl QuerySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_matchers_go_next_to_every_whole_version_matcher() {
+        let m = BTreeMap::from([("track".to_owned(), "base\"line".to_owned())]);
+        let t = QueryTemplate::new(
+            "x",
+            r#"sum(rate(a{version="{version}",code=~"5.."}[{window}])) / sum(rate(a{ version = "{version}" }[{window}]))"#,
+        )
+        .unwrap();
+        let q = t
+            .render_selecting("v1", Duration::from_secs(60), &m)
+            .unwrap();
+        assert_eq!(
+            q,
+            r#"sum(rate(a{version="v1",track="base\"line",code=~"5.."}[1m])) / sum(rate(a{ version = "v1",track="base\"line" }[1m]))"#
+        );
+        promql_parser::parser::parse(&q).expect("still PromQL");
+        // No extra matchers: the plain rendering.
+        assert_eq!(
+            t.render_selecting("v1", Duration::from_secs(60), &BTreeMap::new()),
+            Some(t.render("v1", Duration::from_secs(60)))
+        );
+        // A regex or negative version matcher, or a version inside a longer value, cannot take
+        // them: None, never an unnarrowed query.
+        for text in [
+            r#"a{version=~"{version}"}"#,
+            r#"a{version!="{version}"}"#,
+            r#"a{version="{version}-canary"}"#,
+        ] {
+            let t = QueryTemplate::new("x", text).unwrap();
+            assert_eq!(
+                t.render_selecting("v1", Duration::from_secs(60), &m),
+                None,
+                "{text}"
+            );
+        }
+    }
 
     const W: Duration = Duration::from_secs(300);
 

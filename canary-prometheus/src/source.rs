@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use canary_core::{CanaryMetrics, MetricSeries, MetricsQuery, MetricsSource};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
@@ -16,11 +16,7 @@ use crate::response::{
     parse_instant, parse_instant_expecting, parse_matrix, parse_range, Answer, Expected,
     MatrixAnswer, RangeAnswer,
 };
-use canary_core::observation::{
-    carried_sum_at, names as series, reset_corrected, Histogram, Observation, ObservationQuery,
-    ObservationSource,
-};
-use canary_core::promql::Sample;
+use canary_core::observation::{Observation, ObservationQuery, ObservationSource};
 use canary_core::retry::{parse_retry_after, redirect_refusal};
 use canary_core::Redactor;
 
@@ -139,6 +135,17 @@ impl PrometheusSource {
             errors: QueryTemplate::new("errors", &oq.errors)?,
             model_confidence: QueryTemplate::new("model_confidence", &oq.model_confidence)?,
         };
+        if !config.baseline_matchers.is_empty() {
+            let t = &observation_templates;
+            for (metric, template) in queries.iter().chain([
+                ("latency_buckets", &t.latency_buckets),
+                ("requests", &t.requests),
+                ("errors", &t.errors),
+                ("model_confidence", &t.model_confidence),
+            ]) {
+                check_narrowable(metric, template, &config.baseline_matchers)?;
+            }
+        }
 
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -231,6 +238,10 @@ impl PrometheusSource {
 
     /// Replaces or adds the query of `metric`; the next fetch uses it. Fails if it does not parse.
     pub fn set_query(&self, metric: &str, template: &str) -> Result<()> {
+        if !self.config.baseline_matchers.is_empty() {
+            let t = QueryTemplate::new(metric, template)?;
+            check_narrowable(metric, &t, &self.config.baseline_matchers)?;
+        }
         self.queries
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -248,6 +259,26 @@ impl PrometheusSource {
     /// The label value that selects `version` in `arm`.
     pub fn label_value(&self, query: &MetricsQuery) -> String {
         self.label_for(&query.version, query.arm)
+    }
+
+    /// `template` for the arm's label value `label`; the baseline's with its
+    /// `baseline_matchers` (checked when the source was made, so this only fails for a
+    /// template added since that cannot take them).
+    fn render(
+        &self,
+        metric: &str,
+        template: &QueryTemplate,
+        label: &str,
+        arm: canary_core::Arm,
+        window: Duration,
+    ) -> Result<String> {
+        let matchers = &self.config.baseline_matchers;
+        if arm != canary_core::Arm::Baseline || matchers.is_empty() {
+            return Ok(template.render(label, window));
+        }
+        template
+            .render_selecting(label, window, matchers)
+            .ok_or_else(|| unnarrowable(metric, template))
     }
 
     fn label_for(&self, version: &canary_core::Version, arm: canary_core::Arm) -> String {
@@ -293,9 +324,12 @@ impl PrometheusSource {
     /// The arm's observations at `start`, `start + step`, ... `end`, built from the raw
     /// cumulative series of `PrometheusConfig::observation_queries`: each bucket and counter
     /// series reset-corrected, then summed over instances, an instance that has stopped
-    /// counted at its last value ([`carried_sum_at`], so a scale-down is not a counter going
-    /// down); the confidence as its query aggregates it. An instant with nothing at all is
-    /// left out.
+    /// counted at its last value ([`carried_sum_at`](canary_core::observation::carried_sum_at),
+    /// so a scale-down is not a counter going down); the confidence as its query aggregates
+    /// it. Each observation also holds its instances' own histograms and counters
+    /// ([`Observation::instances`]), grouped by `instance_label` (or `instance`), at most
+    /// `max_instances` of them (a fixed sample of a larger arm). An instant with nothing at
+    /// all is left out.
     pub async fn observations(&self, q: &ObservationQuery) -> Result<Vec<Observation>> {
         let step_ms = i64::try_from(q.step.as_millis()).unwrap_or(i64::MAX);
         if step_ms < 1 || q.end < q.start {
@@ -307,10 +341,11 @@ impl PrometheusSource {
         let label = self.label_for(&q.version, q.arm);
         let t = &self.observation_templates;
         let fetch = |metric: &'static str, template: &QueryTemplate| {
-            let query = template.render(&label, q.step);
+            let query = self.render(metric, template, &label, q.arm, q.step);
             let names = template.version_labels().to_vec();
             let label = &label;
             async move {
+                let query = query?;
                 let m = self
                     .range_matrix(metric, &query, q.start, q.end, q.step)
                     .await?;
@@ -325,64 +360,18 @@ impl PrometheusSource {
             fetch("model_confidence", &t.model_confidence),
         );
         let (buckets, requests, errors, confidence) = (buckets?, requests?, errors?, confidence?);
-        // Every counter series reset-corrected once, then summed at each instant.
-        let correct = |m: &MatrixAnswer| -> Vec<(Option<f64>, Vec<Sample>)> {
-            m.series
-                .iter()
-                .map(|s| {
-                    let bound = s.labels.get("le").and_then(|le| parse_bound(le));
-                    (bound, reset_corrected(&s.points))
-                })
-                .collect()
+        let o = &self.config.observation_queries;
+        let instances = crate::observe::Instances {
+            label: &o.instance_label,
+            max: o.max_instances,
         };
-        let (buckets, requests, errors) = (correct(&buckets), correct(&requests), correct(&errors));
-        // Bucket series grouped by their bound, in bound order.
-        let mut by_bound: Vec<(f64, Vec<&[Sample]>)> = Vec::new();
-        for (bound, points) in &buckets {
-            let Some(bound) = *bound else { continue };
-            match by_bound.iter_mut().find(|(b, _)| *b == bound) {
-                Some((_, group)) => group.push(points),
-                None => by_bound.push((bound, vec![points])),
-            }
-        }
-        by_bound.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (requests, errors) = (points_of(&requests), points_of(&errors));
-        // Points sit on the step grid; half a step finds each instant's own point.
-        let lookback = q.step / 2;
-        let mut out = Vec::new();
-        let mut at_ms = q.start.timestamp_millis();
-        while at_ms <= q.end.timestamp_millis() {
-            let Some(at) = Utc.timestamp_millis_opt(at_ms).single() else {
-                break;
-            };
-            let mut o = Observation::new(q.version.clone(), at);
-            let counts: Option<Vec<(f64, f64)>> = by_bound
-                .iter()
-                .map(|(bound, group)| carried_sum_at(group, at_ms, lookback).map(|c| (*bound, c)))
-                .collect();
-            if let Some(h) = counts.and_then(|c| Histogram::new(c).ok()) {
-                o.histograms.insert(series::LATENCY.into(), h);
-            }
-            for (name, group) in [(series::REQUESTS, &requests), (series::ERRORS, &errors)] {
-                if let Some(c) = carried_sum_at(group, at_ms, lookback) {
-                    o.counters.insert(name.into(), c);
-                }
-            }
-            let gauge = confidence.series.first().and_then(|s| {
-                s.points
-                    .iter()
-                    .rev()
-                    .find(|&&(t, _)| t <= at_ms && at_ms - t <= lookback.as_millis() as i64)
-            });
-            if let Some(&(_, v)) = gauge {
-                o.gauges.insert(series::MODEL_CONFIDENCE.into(), v);
-            }
-            if !(o.histograms.is_empty() && o.counters.is_empty() && o.gauges.is_empty()) {
-                out.push(o);
-            }
-            at_ms = at_ms.saturating_add(step_ms);
-        }
-        Ok(out)
+        Ok(crate::observe::assemble(
+            q,
+            step_ms,
+            [&buckets, &requests, &errors],
+            &confidence,
+            &instances,
+        ))
     }
 
     /// Runs one instant query at `at`, with retries.
@@ -453,7 +442,13 @@ impl PrometheusSource {
                 field: "queries",
                 reason: format!("no query is configured for {metric}"),
             })?;
-        let q = template.render(&self.label_value(query), query.window);
+        let q = self.render(
+            metric,
+            &template,
+            &self.label_value(query),
+            query.arm,
+            query.window,
+        )?;
         self.range(
             metric,
             &q,
@@ -630,24 +625,29 @@ impl PrometheusSource {
         };
         let label = self.label_value(query);
         let queries = self.queries();
-        let results = futures::future::join_all(queries.iter().map(|(metric, template)| {
-            let q = template.render(&label, query.window);
-            let expected: Vec<(String, String)> = template
-                .version_labels()
-                .iter()
-                .map(|name| (name.clone(), label.clone()))
-                .collect();
-            let scalar = template.can_be_scalar();
-            async move {
-                let ask = || self.instant_expecting(metric, &q, at, &expected, scalar);
-                let answer = if coalesce.enabled {
-                    self.coalescer.get(&q, at, coalesce.ttl, ask).await
-                } else {
-                    ask().await
-                };
-                (metric, q, answer)
-            }
-        }))
+        let mut rendered = Vec::new();
+        for (metric, template) in queries.iter() {
+            rendered.push(self.render(metric, template, &label, query.arm, query.window)?);
+        }
+        let results = futures::future::join_all(queries.iter().zip(rendered).map(
+            |((metric, template), q)| {
+                let expected: Vec<(String, String)> = template
+                    .version_labels()
+                    .iter()
+                    .map(|name| (name.clone(), label.clone()))
+                    .collect();
+                let scalar = template.can_be_scalar();
+                async move {
+                    let ask = || self.instant_expecting(metric, &q, at, &expected, scalar);
+                    let answer = if coalesce.enabled {
+                        self.coalescer.get(&q, at, coalesce.ttl, ask).await
+                    } else {
+                        ask().await
+                    };
+                    (metric, q, answer)
+                }
+            },
+        ))
         .await;
         let mut metrics = CanaryMetrics::at(&query.version, at);
         for (metric, q, answer) in results {
@@ -702,8 +702,9 @@ impl PrometheusSource {
         let label = self.label_value(query);
         let queries = self.queries();
         let ranges = queries.iter().map(|(metric, template)| {
-            let q = template.render(&label, rate_window);
+            let q = self.render(metric, template, &label, query.arm, rate_window);
             async move {
+                let q = q?;
                 let answer = self.range(metric, &q, at, query.window, step).await?;
                 Ok::<_, Error>(MetricSeries {
                     metric: metric.to_owned(),
@@ -726,6 +727,27 @@ impl ObservationSource for PrometheusSource {
             canary_core::Error::source_failed(query.version.as_str(), e.is_retryable(), e)
         })
     }
+}
+
+/// The error for a template the baseline's matchers cannot be placed in.
+fn unnarrowable(metric: &str, template: &QueryTemplate) -> Error {
+    Error::InvalidTemplate {
+        metric: metric.to_owned(),
+        template: template.as_str().to_owned(),
+        reason: "baseline_matchers are set, but the template has no name=\"{version}\" matcher to add them to, so it cannot tell the deployed baseline from production".into(),
+    }
+}
+
+/// Refuses `template` if `matchers` cannot be placed in it.
+fn check_narrowable(
+    metric: &str,
+    template: &QueryTemplate,
+    matchers: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    template
+        .render_selecting("v1", Duration::from_secs(300), matchers)
+        .map(|_| ())
+        .ok_or_else(|| unnarrowable(metric, template))
 }
 
 /// A range answer agrees with its question: no series labelled with another version, no
@@ -764,20 +786,6 @@ fn agrees(
         }
     }
     Ok(())
-}
-
-/// Every series' points, from `(bound, points)` pairs.
-fn points_of(series: &[(Option<f64>, Vec<Sample>)]) -> Vec<&[Sample]> {
-    series.iter().map(|(_, p)| p.as_slice()).collect()
-}
-
-/// A bucket's `le` label as a bound: a number, or `+Inf`.
-fn parse_bound(le: &str) -> Option<f64> {
-    if le == "+Inf" {
-        Some(f64::INFINITY)
-    } else {
-        le.parse().ok()
-    }
 }
 
 /// Unix seconds with milliseconds, as Prometheus' `time` parameter.

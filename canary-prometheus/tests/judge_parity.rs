@@ -230,6 +230,7 @@ async fn prometheus_observations_are_the_in_process_ones() {
         requests: r#"judge_requests_total{version="{version}"}"#.into(),
         errors: r#"judge_errors_total{version="{version}"}"#.into(),
         model_confidence: r#"avg(judge_confidence{version="{version}"})"#.into(),
+        ..ObservationQueries::default()
     };
     let source = PrometheusSource::new(config).unwrap();
     let start = Utc.timestamp_millis_opt(start_ms).unwrap();

@@ -26,6 +26,8 @@ use crate::errors;
 use crate::pending::Pending;
 use crate::values::{number, reasoning_dict, PyPolicy};
 use canary_cli::JudgeName;
+use canary_helm::HelmDeployer;
+use canary_prometheus::PrometheusSource;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyThresholdJudge>()?;
@@ -378,8 +380,13 @@ fn validator_config(
     progressive_weights: Option<Vec<u8>>,
     on_manual_review: Option<&Bound<'_, PyAny>>,
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
+    baseline: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ValidatorConfig> {
     let mut config = base.cloned().unwrap_or_default();
+    if let Some(b) = baseline.filter(|b| !b.is_none()) {
+        config.baseline = pythonize::depythonize::<canary_core::BaselineArm>(b)
+            .map_err(|e| errors::config("baseline ('production' or 'deployed')", e))?;
+    }
     if let Some(m) = max_duration_minutes.filter(|m| !m.is_none()) {
         config.max_duration = minutes("max_duration_minutes", m)?;
     }
@@ -397,17 +404,40 @@ fn validator_config(
     Ok(config)
 }
 
+/// The region's source with the deployed baseline's matchers: the source's own
+/// `baseline_matchers`, or helm's `baseline_values` (as the `canary` command does).
+fn deployed_baseline_source(
+    source: &Arc<PrometheusSource>,
+    helm: &HelmDeployer,
+) -> PyResult<Arc<PrometheusSource>> {
+    let mut config = source.config().clone();
+    if config.baseline_matchers.is_empty() {
+        config
+            .baseline_matchers
+            .clone_from(&helm.config().baseline_values);
+    }
+    if config.baseline_matchers.is_empty() {
+        return Err(errors::invalid(
+            "baseline='deployed' needs baseline_matchers or helm baseline_values to tell its pods from production's",
+        ));
+    }
+    PrometheusSource::new(config)
+        .map(Arc::new)
+        .map_err(errors::prometheus)
+}
+
 /// Checks `CanaryValidator`'s options when it is made, so a typo fails there.
 #[pyfunction]
 #[pyo3(signature = (
     analysis_window_minutes = None, progressive_weights = None, on_manual_review = None,
-    max_duration_minutes = None
+    max_duration_minutes = None, baseline = None
 ))]
 fn check_validator_options(
     analysis_window_minutes: Option<&Bound<'_, PyAny>>,
     progressive_weights: Option<Vec<u8>>,
     on_manual_review: Option<&Bound<'_, PyAny>>,
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
+    baseline: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     validator_config(
         None,
@@ -415,6 +445,7 @@ fn check_validator_options(
         progressive_weights,
         on_manual_review,
         max_duration_minutes,
+        baseline,
     )
     .map(drop)
 }
@@ -426,7 +457,7 @@ fn check_validator_options(
     version, *, regions, policy, slack = None, wait_time_minutes = None,
     analysis_window_minutes = None, progressive_weights = None, on_manual_review = None,
     production_version = None, values_file = None, business_check = None, judge = None,
-    max_duration_minutes = None, settings = None
+    max_duration_minutes = None, settings = None, baseline = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn run_validation(
@@ -445,6 +476,7 @@ fn run_validation(
     judge: Option<&Bound<'_, PyAny>>,
     max_duration_minutes: Option<&Bound<'_, PyAny>>,
     settings: Option<PyRef<'_, PySettings>>,
+    baseline: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Pending> {
     let config = validator_config(
         settings.as_ref().map(|s| &s.validator),
@@ -452,16 +484,25 @@ fn run_validation(
         progressive_weights,
         on_manual_review,
         max_duration_minutes,
+        baseline,
     )?;
+    let deployed = config.baseline == canary_core::BaselineArm::Deployed;
     let mut regions: Vec<Region> = regions
         .iter()
-        .map(|(name, source, helm)| Region {
-            name: name.clone(),
-            source: source.source.clone(),
-            deployer: helm.helm.clone(),
-            observations: Some(source.source.clone() as Arc<dyn ObservationSource>),
+        .map(|(name, source, helm)| {
+            let source = if deployed {
+                deployed_baseline_source(&source.source, &helm.helm)?
+            } else {
+                source.source.clone()
+            };
+            Ok(Region {
+                name: name.clone(),
+                source: source.clone(),
+                deployer: helm.helm.clone(),
+                observations: Some(source as Arc<dyn ObservationSource>),
+            })
         })
-        .collect();
+        .collect::<PyResult<_>>()?;
     let mut validator = match regions.len() {
         0 => return Err(errors::invalid("at least one region is needed")),
         1 if regions[0].name.is_none() => CanaryValidator::for_region(regions.remove(0)),

@@ -260,3 +260,41 @@ async def test_a_judged_validation_without_new_evidence_is_held_for_review(prome
     assert result.reasoning["primary_reason"].startswith("insufficient data")
     assert result.report["steps"][0]["evaluation"]["decision"] == "rollback_manual"
     assert "upgrade apex-inference" not in ops(fake_helm), "nothing was promoted"
+
+
+async def test_a_deployed_baseline_is_compared_with_and_removed(prometheus, fake_helm):
+    v = validator(prometheus, fake_helm, baseline="deployed")
+    result = await v.validate_canary("v1.1.0", production_version="v1.0.0", values_file=VALUES)
+    # The test's production series carry no track="baseline": the baseline arm has no data,
+    # so the canary is held (never compared with production's pods instead).
+    assert result.outcome == "held_for_review", result.reasoning["primary_reason"]
+    assert result.report["baseline_arm"] == "deployed"
+    installs = [a for a in fake_helm.operations() if a[:2] == ["upgrade", "--install"]]
+    assert [a[2] for a in installs] == ["apex-inference-canary", "apex-inference-baseline"]
+    assert "image.tag=v1.0.0" in installs[1] and "track=baseline" in installs[1]
+    assert ops(fake_helm)[-1] == "uninstall apex-inference-baseline"
+
+
+async def test_cancelling_removes_the_deployed_baseline_too(prometheus, fake_helm, monkeypatch):
+    monkeypatch.setenv("CANARY_TIME_SCALE", "1")
+    v = validator(prometheus, fake_helm, baseline="deployed")
+    task = asyncio.ensure_future(v.validate_canary("v1.1.0", production_version="v1.0.0", wait_time_minutes=10))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if ops(fake_helm).count("upgrade --install") == 2:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ops(fake_helm) == [
+        "upgrade --install",
+        "upgrade --install",
+        "uninstall apex-inference-canary",
+        "uninstall apex-inference-baseline",
+    ]
+
+
+def test_the_baseline_is_production_or_deployed():
+    with pytest.raises(ValueError, match="baseline"):
+        CanaryValidator(baseline="canary")
+    assert CanaryValidator(baseline="production").baseline == "production"

@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Ar1, Burst, Effect, Gaps, Latency, Onset, Scenario, Warmup};
+use crate::pods::{PodChange, PodEvent, PodFault, Pods};
 use crate::FINE_BUCKETS;
+use canary_core::Arm;
 
 /// A scenario's ground truth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -209,6 +211,8 @@ pub fn catalog() -> Vec<Case> {
     };
     cases.push(effect(reg, "drift", "+50% by 30m", e));
 
+    cases.extend(pod_cases());
+
     let imp = Family::Improvement;
     let e = Effect {
         latency_factor: 0.8,
@@ -220,5 +224,143 @@ pub fn catalog() -> Vec<Case> {
         ..Effect::default()
     };
     cases.push(effect(imp, "error-improvement", "x0.5", e));
+    cases
+}
+
+/// A layout of `production` and `canary` pods with pods `sigma` apart (a log sd).
+fn pods(s: &mut Scenario, production: usize, canary: usize, sigma: f64) {
+    s.pods = Some(Pods {
+        baseline: production,
+        canary,
+        faults: Vec::new(),
+        changes: Vec::new(),
+    });
+    s.instance_offset_sigma = sigma;
+}
+
+fn layout(s: &mut Scenario) -> &mut Pods {
+    s.pods.as_mut().expect("a pod layout was set")
+}
+
+/// The pod families (issue 18): production's 9 pods against 1 and 3 canary pods, pods apart by
+/// 5, 10 and 15 %; a broken pod in either arm; pods that join and restart; regressions on top
+/// of pod spread.
+fn pod_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for canary in [1, 3] {
+        for pct in [5, 10, 15] {
+            let name = format!("aa-pods-9-{canary}-spread-{pct}");
+            cases.push(aa(&name, |s| pods(s, 9, canary, f64::from(pct) / 100.0)));
+        }
+    }
+    cases.push(aa("aa-pods-broken-production-pod", |s| {
+        pods(s, 9, 1, 0.0);
+        layout(s).faults.push(PodFault {
+            arm: Arm::Baseline,
+            pod: 4,
+            latency_factor: 1.0,
+            error_factor: 10.0,
+        });
+    }));
+    cases.push(aa("aa-pods-hpa-scale-up", |s| {
+        // Production starts at 6 pods and scales to 9 at 20 minutes.
+        pods(s, 9, 1, 0.05);
+        for pod in 6..9 {
+            layout(s).changes.push(PodEvent {
+                arm: Arm::Baseline,
+                pod,
+                change: PodChange::Join,
+                at: Duration::from_secs(1200),
+            });
+        }
+    }));
+    cases.push(aa("aa-pods-restart", |s| {
+        pods(s, 9, 3, 0.05);
+        for (arm, pod, at) in [(Arm::Canary, 1, 900), (Arm::Baseline, 2, 1500)] {
+            layout(s).changes.push(PodEvent {
+                arm,
+                pod,
+                change: PodChange::Restart,
+                at: Duration::from_secs(at),
+            });
+        }
+    }));
+    // Fresh pods against old ones: a version's new pods are 15 % slower than production's
+    // long-running pods (caches not yet warm, or a leak that has not built up), so a healthy
+    // canary looks slower than production. Judged against production's 9 pods (10 % of the
+    // traffic to the canary's one pod), and against a deployed baseline: one fresh pod of
+    // production's version with the canary's traffic (Spinnaker's practice), its requests out
+    // of production's share.
+    let fresh = Effect {
+        latency_factor: 1.15,
+        ..Effect::default()
+    };
+    cases.push(aa("aa-fresh-pods-vs-production", |s| {
+        pods(s, 9, 1, 0.05);
+        s.canary.effect = fresh.clone();
+    }));
+    cases.push(aa("aa-fresh-pods-vs-deployed-baseline", |s| {
+        pods(s, 1, 1, 0.05);
+        s.total_rps *= 2.0 * s.canary_share;
+        s.canary_share = 0.5;
+        s.baseline.effect = fresh.clone();
+        s.canary.effect = fresh.clone();
+    }));
+    let reg = Family::Regression;
+    let mut broken = base("pods-broken-canary-pod");
+    pods(&mut broken, 9, 3, 0.05);
+    layout(&mut broken).faults.push(PodFault {
+        arm: Arm::Canary,
+        pod: 2,
+        latency_factor: 1.0,
+        error_factor: 10.0,
+    });
+    cases.push(Case {
+        family: reg,
+        scenario: broken.name.clone(),
+        effect: "1 pod of 3 errors x10".into(),
+        template: broken,
+    });
+    let mut hidden = effect(
+        reg,
+        "pods-broken-production-pod",
+        "x2",
+        Effect {
+            error_factor: 2.0,
+            ..Effect::default()
+        },
+    );
+    pods(&mut hidden.template, 9, 1, 0.0);
+    layout(&mut hidden.template).faults.push(PodFault {
+        arm: Arm::Baseline,
+        pod: 4,
+        latency_factor: 1.0,
+        error_factor: 10.0,
+    });
+    cases.push(hidden);
+    // Regressions on top of pods ±10 % apart, around the design limit with 1 and 3 canary pods.
+    let spread = |canary: usize, label: &str, e: Effect| {
+        let mut c = effect(reg, &format!("pods-9-{canary}-spread-10"), label, e);
+        pods(&mut c.template, 9, canary, 0.10);
+        c
+    };
+    let slower = |pct: u32| Effect {
+        latency_factor: 1.0 + f64::from(pct) / 100.0,
+        ..Effect::default()
+    };
+    for pct in [25, 50, 75, 100] {
+        cases.push(spread(1, &format!("+{pct}%"), slower(pct)));
+    }
+    cases.push(spread(
+        1,
+        "x2",
+        Effect {
+            error_factor: 2.0,
+            ..Effect::default()
+        },
+    ));
+    for pct in [25, 50] {
+        cases.push(spread(3, &format!("+{pct}%"), slower(pct)));
+    }
     cases
 }

@@ -59,7 +59,7 @@ pub const FINE_BUCKETS: [f64; 26] = [
 /// of the run; the two vectors hold the same instants.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Simulation {
-    /// Production's observations.
+    /// Production's observations, each holding its pods' own ([`Observation::instances`]).
     pub baseline: Vec<Observation>,
     /// The canary's observations, at the same instants.
     pub canary: Vec<Observation>,
@@ -104,6 +104,9 @@ impl Simulation {
             .chain(pods)
         {
             o.at += shift;
+            for p in o.instances.values_mut() {
+                p.at += shift;
+            }
         }
         self
     }
@@ -157,17 +160,82 @@ pub fn simulate(scenario: &Scenario) -> canary_core::Result<Simulation> {
     for pod in pods.baseline.iter_mut().chain(pods.canary.iter_mut()) {
         pod.observations.retain(|o| !lost.contains(&o.at));
     }
-    let (baseline, canary) = baseline
+    let (mut baseline, mut canary): (Vec<Observation>, Vec<Observation>) = baseline
         .into_iter()
         .zip(canary)
         .zip(keep)
         .filter_map(|(pair, kept)| kept.then_some(pair))
         .unzip();
+    with_instances(&mut baseline, &pods.baseline);
+    with_instances(&mut canary, &pods.canary);
     Ok(Simulation {
         baseline,
         canary,
         pods,
     })
+}
+
+/// Each sum's pods, as a source that tells pods apart holds them: reset-corrected (a restart
+/// adds what the pod had counted to everything after it), from its first sample on, at its
+/// last sample after it stops.
+fn with_instances(sums: &mut [Observation], pods: &[PodSeries]) {
+    for pod in pods {
+        let corrected = reset_corrected(&pod.observations);
+        let mut next = 0;
+        for o in sums.iter_mut() {
+            while corrected.get(next).is_some_and(|p| p.at <= o.at) {
+                next += 1;
+            }
+            if let Some(p) = next.checked_sub(1).and_then(|i| corrected.get(i)) {
+                o.instances.insert(pod.pod.clone(), p.clone());
+            }
+        }
+    }
+}
+
+/// A pod's observations with its restarts undone: once its request count goes down, the
+/// counts before are added to every later counter and bucket.
+fn reset_corrected(observations: &[Observation]) -> Vec<Observation> {
+    let mut offset: Option<Observation> = None;
+    let mut previous: Option<&Observation> = None;
+    let mut out = Vec::with_capacity(observations.len());
+    for o in observations {
+        let restarted = previous
+            .is_some_and(|p| o.counters.get(names::REQUESTS) < p.counters.get(names::REQUESTS));
+        if restarted {
+            let p = previous.expect("a previous observation");
+            offset = Some(match offset.take() {
+                None => p.clone(),
+                Some(before) => add(&before, p),
+            });
+        }
+        out.push(match &offset {
+            None => o.clone(),
+            Some(off) => add(off, o),
+        });
+        previous = Some(o);
+    }
+    out
+}
+
+/// `b`'s counters and histograms added to `a`'s (same bounds), at `b`'s time, gauges `b`'s.
+fn add(a: &Observation, b: &Observation) -> Observation {
+    let mut out = b.clone();
+    for (name, v) in &mut out.counters {
+        *v += a.counters.get(name).copied().unwrap_or(0.0);
+    }
+    for (name, h) in &mut out.histograms {
+        if let Some(before) = a.histograms.get(name) {
+            let sum = h
+                .buckets()
+                .iter()
+                .zip(before.buckets())
+                .map(|(&(bound, x), &(_, y))| (bound, x + y))
+                .collect();
+            *h = Histogram::new(sum).expect("sums of valid histograms with the same bounds");
+        }
+    }
+    out
 }
 
 // Stream identifiers for what is drawn per run rather than per request.

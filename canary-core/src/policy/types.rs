@@ -328,6 +328,47 @@ pub struct AnytimeInterval {
     pub margin: f64,
     /// Its confidence level, `1 − α` for the α this test was given.
     pub confidence: f64,
+    /// What the arms' pods said, when the source tells pods apart: the spread between
+    /// production's pods and the allowance it adds to the margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<PodEvidence>,
+}
+
+/// The pods behind one test: how far apart production's pods are, and how much of the canary's
+/// difference that can explain (see the sequential judge's model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodEvidence {
+    /// The between-pod spread: the estimated standard deviation of a pod's effect on the
+    /// statistic's log (0.09: pods about ±9 % apart).
+    pub spread: f64,
+    /// The estimate's degrees of freedom (0: the spread could not be estimated).
+    pub degrees_of_freedom: u32,
+    /// Production's pods the spread and the baseline were taken from.
+    pub production_pods: usize,
+    /// The canary's pods with traffic.
+    pub canary_pods: usize,
+    /// Production's pods set aside as outliers: not in the baseline, not in the spread.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
+    /// The factor the margin is widened by for where the pods landed (1: none).
+    pub allowance: f64,
+    /// The canary pod this test is about, when it tests one pod alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// The smallest change of the statistic (a ratio) that can be told from where the pods
+    /// landed with 95 % power, however long the run: `exp((t + z₀.₉₅) · spread · √(1/k +
+    /// 1/n))`; `None` when the spread is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design_limit: Option<f64>,
+    /// The level the placement was allowed for (`t` above is Student's at `1 − alpha`).
+    pub alpha: f64,
+    /// For a latency bound: the spread of the pods' latency itself (the sd of a pod's log
+    /// latency), which `spread` was carried from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_spread: Option<f64>,
+    /// Whether production's pods differ beyond their sampling noise (Cochran's Q at 5 %).
+    #[serde(default)]
+    pub significant: bool,
 }
 
 /// The rule behind a condition.

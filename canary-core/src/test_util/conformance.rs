@@ -246,6 +246,40 @@ pub async fn deployer(deployer: &dyn Deployer, version: &Version) {
     );
 }
 
+/// Checks a [`Deployer`]'s deployed baseline with production's `version`: it deploys, deploys
+/// again (idempotent), is removed, and removing it again succeeds; production is untouched.
+pub async fn deployer_baseline(deployer: &dyn Deployer, version: &Version) {
+    let before = deployer
+        .production_version()
+        .await
+        .expect("production version is read");
+    let spec = CanarySpec {
+        version: version.clone(),
+        values_file: None,
+    };
+    deployer
+        .deploy_baseline(&spec)
+        .await
+        .expect("the baseline deploys");
+    deployer
+        .deploy_baseline(&spec)
+        .await
+        .expect("deploying the same baseline again is idempotent");
+    deployer
+        .remove_baseline()
+        .await
+        .expect("the baseline is removed");
+    deployer
+        .remove_baseline()
+        .await
+        .expect("removing an absent baseline is idempotent");
+    assert_eq!(
+        deployer.production_version().await.unwrap(),
+        before,
+        "production is untouched"
+    );
+}
+
 /// Checks a [`Notifier`]: it has a name that is not a URL, and it accepts `event`.
 pub async fn notifier(notifier: &dyn Notifier, event: &DecisionEvent) {
     let name = notifier.name();

@@ -226,6 +226,15 @@ pub enum DeployerCall {
     Rollback(RollbackTarget),
     /// `status()`.
     Status,
+    /// `deploy_baseline(spec)`.
+    DeployBaseline {
+        /// The version (production's).
+        version: String,
+        /// The values file.
+        values_file: Option<PathBuf>,
+    },
+    /// `remove_baseline()`.
+    RemoveBaseline,
 }
 
 /// An operation of [`Deployer`], for failure injection.
@@ -243,12 +252,17 @@ pub enum DeployerOp {
     Rollback,
     /// `status`.
     Status,
+    /// `deploy_baseline`.
+    DeployBaseline,
+    /// `remove_baseline`.
+    RemoveBaseline,
 }
 
 #[derive(Default)]
 struct DeployState {
     history: Vec<Version>,
     canary: Option<Version>,
+    baseline: Option<Version>,
     weight: u8,
     calls: Vec<DeployerCall>,
     failures: HashMap<DeployerOp, String>,
@@ -299,6 +313,11 @@ impl RecordingDeployer {
     /// What the canary runs.
     pub fn canary(&self) -> Option<Version> {
         lock(&self.state).canary.clone()
+    }
+
+    /// What the deployed baseline runs, if one is deployed.
+    pub fn baseline(&self) -> Option<Version> {
+        lock(&self.state).baseline.clone()
     }
 
     /// The canary's traffic weight.
@@ -423,6 +442,30 @@ impl Deployer for RecordingDeployer {
             "read the production version".into(),
         )?;
         Ok(s.history.last().cloned())
+    }
+
+    async fn deploy_baseline(&self, spec: &CanarySpec) -> Result<()> {
+        let call = DeployerCall::DeployBaseline {
+            version: spec.version.to_string(),
+            values_file: spec.values_file.clone(),
+        };
+        let mut s = self.enter(
+            DeployerOp::DeployBaseline,
+            call,
+            format!("deploy baseline {}", spec.version),
+        )?;
+        s.baseline = Some(spec.version.clone());
+        Ok(())
+    }
+
+    async fn remove_baseline(&self) -> Result<()> {
+        let mut s = self.enter(
+            DeployerOp::RemoveBaseline,
+            DeployerCall::RemoveBaseline,
+            "remove the baseline".into(),
+        )?;
+        s.baseline = None;
+        Ok(())
     }
 }
 

@@ -89,6 +89,8 @@ pub(super) struct Journal {
     pub(super) actions: Vec<ActionRecord>,
     pub(super) steps: Vec<StepReport>,
     pub(super) deployed: Vec<bool>,
+    /// Regions where a baseline was (or may have been) deployed.
+    pub(super) baseline_deployed: Vec<bool>,
     pub(super) baselines: Vec<Option<String>>,
     pub(super) step: Vec<String>,
 }
@@ -99,6 +101,7 @@ impl Journal {
             actions: Vec::new(),
             steps: Vec::new(),
             deployed: vec![false; regions],
+            baseline_deployed: vec![false; regions],
             baselines: vec![None; regions],
             step: vec!["start".into(); regions],
         }

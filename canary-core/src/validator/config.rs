@@ -27,6 +27,31 @@ pub enum ManualReviewAction {
     Rollback,
 }
 
+/// What the canary is compared with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineArm {
+    /// Production as it runs: its long-running pods, most of the traffic (the guide's way).
+    #[default]
+    Production,
+    /// A baseline deployed for the run (`<release>-baseline`): production's version, the
+    /// canary's size, traffic share and age, its pods labelled apart (Spinnaker's practice).
+    /// It removes the age bias of fresh pods against old ones (warm caches, slow leaks), not
+    /// the spread between pods. Removed at the end, whatever the end.
+    Deployed,
+}
+
+impl BaselineArm {
+    /// `production` or `deployed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineArm::Production => "production",
+            BaselineArm::Deployed => "deployed",
+        }
+    }
+}
+
 /// How the validator runs. Plain data, with defaults, that deserializes from YAML or TOML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -53,6 +78,8 @@ pub struct ValidatorConfig {
     #[serde(with = "crate::seconds")]
     #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub max_duration: Duration,
+    /// What the canary is compared with: `production` (default) or a `deployed` baseline.
+    pub baseline: BaselineArm,
 }
 
 impl Default for ValidatorConfig {
@@ -64,6 +91,7 @@ impl Default for ValidatorConfig {
             on_manual_review: ManualReviewAction::Hold,
             judge_step: Duration::from_secs(15),
             max_duration: Duration::from_secs(3600),
+            baseline: BaselineArm::Production,
         }
     }
 }

@@ -320,6 +320,7 @@ def run_validation(
     judge: Optional[Union[ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge, SequentialJudge]] = None,
     max_duration_minutes: Optional[float] = None,
     settings: Optional[ConfigSettings] = None,
+    baseline: Optional[str] = None,
 ) -> Pending: ...
 @final
 class ConfigSettings:
@@ -331,6 +332,7 @@ def check_validator_options(
     progressive_weights: Optional[Sequence[int]] = None,
     on_manual_review: Optional[str] = None,
     max_duration_minutes: Optional[float] = None,
+    baseline: Optional[str] = None,
 ) -> None: ...
 def _stop_logging() -> None: ...
 

@@ -69,6 +69,12 @@ class CanaryValidator:
     instead of one look after the warm-up: it is fed both arms' evidence every 15 s until it
     decides, or must decide at ``max_duration_minutes`` (60). ``SequentialJudge`` keeps its
     evidence across progressive steps.
+
+    ``baseline="deployed"`` compares the canary with a baseline deployed for the run
+    (``<release>-baseline``: production's version at the canary's size and weight, its pods
+    labelled ``track=baseline``) instead of production's long-running pods, and removes it at
+    the end -- promoted, rolled back, held, failed or cancelled. The default is
+    ``"production"``, the guide's.
     """
 
     def __init__(
@@ -86,9 +92,14 @@ class CanaryValidator:
         analysis_window_minutes: Optional[float] = None,
         judge: Optional[Judge] = None,
         max_duration_minutes: Optional[float] = None,
+        baseline: Optional[str] = None,
     ) -> None:
         _canary.check_validator_options(
-            analysis_window_minutes, list(progressive_weights or []) or None, on_manual_review, max_duration_minutes
+            analysis_window_minutes,
+            list(progressive_weights or []) or None,
+            on_manual_review,
+            max_duration_minutes,
+            baseline,
         )
         if judge is not None and not isinstance(
             judge, (ThresholdJudge, FlaggerJudge, ArgoJudge, KayentaJudge, SequentialJudge)
@@ -107,6 +118,7 @@ class CanaryValidator:
         self.analysis_window_minutes = analysis_window_minutes
         self.judge = judge
         self.max_duration_minutes = max_duration_minutes
+        self.baseline = baseline
         self._settings: Optional[_canary.ConfigSettings] = None
 
     @classmethod
@@ -131,6 +143,7 @@ class CanaryValidator:
             analysis_window_minutes=parts["analysis_window_minutes"],
             judge=parts["judge"],
             max_duration_minutes=parts["max_duration_minutes"],
+            baseline=parts["baseline"],
         )
         validator._settings = parts["settings"]
         return validator
@@ -186,6 +199,7 @@ class CanaryValidator:
                 judge=self.judge,
                 max_duration_minutes=self.max_duration_minutes,
                 settings=self._settings,
+                baseline=self.baseline,
             )
         )
         return ValidationResult(report, reasoning)

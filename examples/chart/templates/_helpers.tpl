@@ -1,10 +1,13 @@
-{{/* The stable release's name: the canary release is "<stable>-canary". */}}
+{{/* The stable release's name: the canary release is "<stable>-canary", a deployed baseline
+"<stable>-baseline". */}}
 {{- define "apex.stableName" -}}
-{{- .Release.Name | trimSuffix "-canary" -}}
+{{- .Release.Name | trimSuffix "-canary" | trimSuffix "-baseline" -}}
 {{- end -}}
 
+{{/* `track` set (a deployed baseline: `--set-string track=baseline`) wins; otherwise canary or
+stable. Prometheus relabels it onto the series, so the queries tell the arms apart. */}}
 {{- define "apex.track" -}}
-{{- if .Values.canary.enabled -}}canary{{- else -}}stable{{- end -}}
+{{- if .Values.track -}}{{ .Values.track }}{{- else if .Values.canary.enabled -}}canary{{- else -}}stable{{- end -}}
 {{- end -}}
 
 {{/* Labels shared by every object; pods also carry `version`, which the queries select by. */}}

@@ -1,5 +1,6 @@
 //! Count tests: a rate ratio per count, and the dispersion that widens it.
 
+use super::pods::Spread;
 use super::*;
 use crate::observation::{names, Observation};
 use crate::policy::{AnytimeInterval, Direction};
@@ -19,6 +20,40 @@ pub(super) enum Counting<'a> {
 }
 
 impl Counting<'_> {
+    /// `(events, traffic)` of one arm from `a` to `z`, from zero when `a` is `None` (an
+    /// instance that started in between); `None` where a series is missing or changed.
+    pub(super) fn of_arm(&self, a: Option<&Observation>, z: &Observation) -> Option<(f64, f64)> {
+        match *self {
+            Counting::Count { events, per } => {
+                let start = |name: &str| a.map_or(Some(0.0), |a| a.counters.get(name).copied());
+                Some((
+                    z.counters.get(events)? - start(events)?,
+                    z.counters.get(per)? - start(per)?,
+                ))
+            }
+            Counting::Bound { histogram, k, slow } => {
+                // Only bucket `k` and the total matter: read them without building the
+                // difference (this runs for every pod and bound at every look).
+                let end = z.histograms.get(histogram)?.buckets();
+                let (bound, within_end) = *end.get(k)?;
+                let total_end = end.last()?.1;
+                let (within_start, total_start) = match a {
+                    Some(a) => {
+                        let start = a.histograms.get(histogram)?.buckets();
+                        let (b, w) = *start.get(k)?;
+                        if start.len() != end.len() || b != bound {
+                            return None;
+                        }
+                        (w, start.last()?.1)
+                    }
+                    None => (0.0, 0.0),
+                };
+                let (within, total) = (within_end - within_start, total_end - total_start);
+                Some((if slow { total - within } else { within }, total))
+            }
+        }
+    }
+
     /// `[baseline events, canary events, baseline traffic, canary traffic]` from `a` to `z`
     /// (each a (baseline, canary) pair); `None` where a series is missing or went down.
     pub(super) fn counts(
@@ -26,29 +61,22 @@ impl Counting<'_> {
         a: (&Observation, &Observation),
         z: (&Observation, &Observation),
     ) -> Option<[f64; 4]> {
-        let arm = |a: &Observation, z: &Observation| -> Option<(f64, f64)> {
-            match *self {
-                Counting::Count { events, per } => Some((
-                    z.counters.get(events)? - a.counters.get(events)?,
-                    z.counters.get(per)? - a.counters.get(per)?,
-                )),
-                Counting::Bound { histogram, k, slow } => {
-                    let h = z
-                        .histograms
-                        .get(histogram)?
-                        .since(a.histograms.get(histogram)?)?;
-                    let (within, total) = (h.buckets().get(k)?.1, h.total());
-                    Some((if slow { total - within } else { within }, total))
-                }
-            }
-        };
-        let (eb, tb) = arm(a.0, z.0)?;
-        let (ec, tc) = arm(a.1, z.1)?;
+        let (eb, tb) = self.of_arm(Some(a.0), z.0)?;
+        let (ec, tc) = self.of_arm(Some(a.1), z.1)?;
         [eb, ec, tb, tc]
             .iter()
             .all(|v| *v >= 0.0)
             .then_some([eb, ec, tb, tc])
     }
+}
+
+/// How a rate test takes the pods into account: production's pods set aside, one canary pod
+/// tested alone, and the placement allowance at `alpha`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Placement<'a> {
+    pub(super) spread: &'a Spread,
+    pub(super) alpha: f64,
+    pub(super) pod: Option<&'a str>,
 }
 
 /// The dispersion estimate is shrunk towards `DISPERSION_PRIOR` (independent events) with the
@@ -108,11 +136,34 @@ impl Dispersion {
 impl SequentialJudge {
     /// One segment per step of what `counting` counts, each with the traffic split it had.
     pub(super) fn segments(&self, counting: Counting<'_>) -> Vec<Segment> {
+        self.segments_with(counting, &[], None)
+    }
+
+    /// [`segments`](Self::segments) with production's pods `excluded` taken out of the
+    /// baseline, and the canary replaced by its pod `pod` alone, if given.
+    pub(super) fn segments_with(
+        &self,
+        counting: Counting<'_>,
+        excluded: &[String],
+        pod: Option<&str>,
+    ) -> Vec<Segment> {
         self.spans()
             .into_iter()
             .filter_map(|[b0, c0, b1, c1]| {
-                let [eb, ec, tb, tc] = counting.counts((b0, c0), (b1, c1))?;
-                (tb > 0.0 && tc > 0.0).then(|| Segment {
+                let [mut eb, mut ec, mut tb, mut tc] = counting.counts((b0, c0), (b1, c1))?;
+                for name in excluded {
+                    if let Some((e, t)) = b1
+                        .instances
+                        .get(name)
+                        .and_then(|z| counting.of_arm(b0.instances.get(name), z))
+                    {
+                        (eb, tb) = ((eb - e).max(0.0), (tb - t).max(0.0));
+                    }
+                }
+                if let Some(pod) = pod {
+                    (ec, tc) = counting.of_arm(c0.instances.get(pod), c1.instances.get(pod)?)?;
+                }
+                (tb > 0.0 && tc > 0.0 && ec >= 0.0).then(|| Segment {
                     baseline: eb,
                     canary: ec,
                     canary_share: tc / (tb + tc),
@@ -144,7 +195,8 @@ impl SequentialJudge {
 
     /// Runs a rate-ratio test on what `counting` counts, its counts divided by the dispersion
     /// kept under `dispersion`. Worse is `θ > 1 + margin` when `higher_is_worse`, `θ < 1 /
-    /// (1 + margin)` otherwise.
+    /// (1 + margin)` otherwise; with pods, beyond the margin by more than their placement
+    /// allows (and within it by as much), against a baseline without production's outliers.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn rate_test(
         &mut self,
@@ -155,10 +207,14 @@ impl SequentialJudge {
         alpha: f64,
         margin: f64,
         higher_is_worse: bool,
+        placement: Option<Placement<'_>>,
     ) -> Tested {
         let phi = self.dispersion_factor(dispersion);
+        let (excluded, pod) =
+            placement.map_or((Vec::new(), None), |p| (p.spread.excluded_names(), p.pod));
+        let allowance = placement.map_or(0.0, |p| p.spread.allowance(p.alpha, p.pod.is_some()));
         let scaled: Vec<Segment> = self
-            .segments(counting)
+            .segments_with(counting, &excluded, pod)
             .iter()
             .map(|s| Segment {
                 baseline: s.baseline / phi,
@@ -170,16 +226,16 @@ impl SequentialJudge {
         let (lo, hi) = r.interval(alpha);
         let edge = (1.0 + margin).ln();
         let standing = if higher_is_worse {
-            if lo > edge {
+            if lo > edge + allowance {
                 Standing::Worse
-            } else if hi < edge {
+            } else if hi < edge - allowance {
                 Standing::Within
             } else {
                 Standing::Open
             }
-        } else if hi < -edge {
+        } else if hi < -edge - allowance {
             Standing::Worse
-        } else if lo > -edge {
+        } else if lo > -edge + allowance {
             Standing::Within
         } else {
             Standing::Open
@@ -199,6 +255,7 @@ impl SequentialJudge {
                     1.0 / (1.0 + margin)
                 },
                 confidence: 1.0 - alpha,
+                pods: placement.map(|p| p.spread.evidence(p.alpha, p.pod)),
             },
         }
     }
@@ -294,15 +351,17 @@ impl SequentialJudge {
             ));
         }
         self.track_dispersion(&name, Counting::Count { events, per });
-        let tested = self.rate_test(
+        let tests = self.pod_aware_tests(
             &name,
             &name,
-            format!("{events} per {per}, canary / baseline"),
+            &format!("{events} per {per}, canary / baseline"),
             Counting::Count { events, per },
-            alpha,
+            (alpha, alpha),
             margin,
             true,
+            None,
         );
+        let tested = tests[0].clone();
         let rate = |e: f64, t: f64| (t > 0.0).then(|| e / t * 100.0);
         finding.rows.push(row(
             &name,
@@ -314,7 +373,7 @@ impl SequentialJudge {
             &tested,
             format!("increase({events}) / increase({per}) since the warm-up"),
         ));
-        finding.tests.push(tested);
+        finding.tests.extend(tests);
         finding
     }
 }

@@ -145,6 +145,7 @@ impl SequentialJudge {
                 .map(|o| o.version.as_str().to_owned())
                 .unwrap_or_default()
         };
+        let warnings = self.pod_statements(&findings);
         Evaluation {
             decision,
             primary_reason: reason,
@@ -156,7 +157,7 @@ impl SequentialJudge {
             baseline_samples: requests(0),
             canary_samples: requests(1),
             min_sample_count: self.parameters.min_requests,
-            warnings: Vec::new(),
+            warnings,
         }
     }
 

@@ -18,7 +18,12 @@ impl SequentialJudge {
             _ => 0.0,
         };
         for f in findings {
-            for t in &f.tests {
+            // One canary pod's own tests stay out of the chart, which shows the arms.
+            let arm_tests = f
+                .tests
+                .iter()
+                .filter(|t| t.interval.pods.as_ref().is_none_or(|p| p.pod.is_none()));
+            for t in arm_tests {
                 self.trace.push(SequencePoint {
                     seconds,
                     metric: t.row.clone(),
@@ -52,8 +57,29 @@ pub(super) fn worse_message(row: &str, i: &AnytimeInterval) -> String {
         v.map(|x| crate::format::Num(x).to_string())
             .unwrap_or_else(|| "unbounded".into())
     };
+    let mut pods = String::new();
+    let mut subject = row.to_owned();
+    if let Some(p) = &i.pods {
+        if let Some(pod) = &p.pod {
+            subject = format!("{row} of canary pod {pod}");
+        }
+        if p.allowance > 1.0 {
+            pods.push_str(&format!(
+                ", beyond the × {:.2} that production's {} pods (±{:.0}% apart) allow for where the pods landed",
+                p.allowance,
+                p.production_pods,
+                100.0 * (p.spread.exp() - 1.0)
+            ));
+        }
+        if !p.excluded.is_empty() {
+            pods.push_str(&format!(
+                "; production pods set aside as outliers: {}",
+                p.excluded.join(", ")
+            ));
+        }
+    }
     format!(
-        "{row} is worse than its margin: {} in [{}, {}] at {}% anytime-valid confidence, margin {}",
+        "{subject} is worse than its margin: {} in [{}, {}] at {}% anytime-valid confidence, margin {}{pods}",
         i.statistic,
         n(i.lower),
         n(i.upper),

@@ -96,6 +96,7 @@ impl SequentialJudge {
                     Direction::LowerIsBetter => margin,
                 },
                 confidence: 1.0 - alpha,
+                pods: None,
             },
         };
         let (b, c) = (

@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use super::counts::Counting;
+use super::pods::Floor;
 use super::*;
 use crate::observation::{Histogram, Observation};
 use crate::policy::{ComparisonStatus, Direction};
+use crate::stats::{between_unit_variance, UnitEstimate};
 
 impl SequentialJudge {
     pub(super) fn assess_latency(
@@ -98,8 +101,13 @@ impl SequentialJudge {
                 Counting::Bound { histogram, k, slow },
             );
         }
+        let scale = self.latency_scale(histogram, &bounds, &pooled, total);
         // A bound that brackets two quantiles is tested once.
-        let mut done: BTreeMap<String, Tested> = BTreeMap::new();
+        let mut done: BTreeMap<String, Vec<Tested>> = BTreeMap::new();
+        // Where the pods landed is drawn once and moves every bound by the same shift of the
+        // latency scale (`LatencyScale`): exceeding its allowance is one event, whichever bounds
+        // are tested, so the placement keeps the metric's whole α.
+        let placement_alpha = self.alphas[i];
         for &q in quantiles {
             let row_name = format!("{name}_p{}", quantile_label(q));
             let mut tests = Vec::new();
@@ -121,21 +129,28 @@ impl SequentialJudge {
                         format!("share of requests at most {ms} ms, canary / baseline")
                     };
                     let key = format!("{name}/{k}/{}", if slow { "slow" } else { "fast" });
-                    let mut tested = match done.get(&key) {
+                    let tested = match done.get(&key) {
                         Some(t) => t.clone(),
-                        None => self.rate_test(
+                        None => self.pod_aware_tests(
                             &format!("{name}/{k}"),
                             &row_name,
-                            statistic,
+                            &statistic,
                             Counting::Bound { histogram, k, slow },
-                            alpha,
+                            (alpha, placement_alpha),
                             margin,
                             slow,
+                            scale.and_then(|sc| sc.at(k, slow)),
                         ),
                     };
-                    tested.row.clone_from(&row_name);
+                    let tested: Vec<Tested> = tested
+                        .into_iter()
+                        .map(|mut t| {
+                            t.row.clone_from(&row_name);
+                            t
+                        })
+                        .collect();
                     done.insert(key, tested.clone());
-                    tests.push(tested);
+                    tests.extend(tested);
                 }
             }
             // The row shows the test nearest to "worse".
@@ -177,5 +192,205 @@ pub(super) fn quantile_label(q: f64) -> String {
         format!("{}", pct.round())
     } else {
         format!("{pct}").replace('.', "_")
+    }
+}
+
+/// Pods that differ in latency differ at every bound, by how steeply the share beyond it
+/// changes with latency: the spread of the pods' latency, measured on all of each pod's
+/// requests, carried to each bound by its elasticity. A tail bound has few events per pod, so
+/// its own spread estimate is mostly noise.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LatencyScale {
+    /// The between-pod sd of log latency, and its degrees of freedom.
+    tau: f64,
+    df: u32,
+    /// Each finite bound's elasticities: d ln S / d ln b and d ln F / d ln b (absolute).
+    elasticity: [[f64; 2]; MAX_SCALE_BOUNDS],
+    bounds: usize,
+    significant: bool,
+}
+
+/// Histograms with more finite bounds than this get no latency scale.
+const MAX_SCALE_BOUNDS: usize = 64;
+
+impl LatencyScale {
+    /// The spread floor at bound `k` for the slow (or fast) share.
+    pub(super) fn at(&self, k: usize, slow: bool) -> Option<Floor> {
+        (k < self.bounds).then(|| Floor {
+            tau: self.tau * self.elasticity[k][usize::from(!slow)],
+            df: self.df,
+            latency: Some(self.tau),
+            significant: self.significant,
+        })
+    }
+}
+
+impl SequentialJudge {
+    /// The pods' latency scale: each production pod's mean log latency from its histogram
+    /// (bucket midpoints on the log scale), divided by how much that grouped mean moves when
+    /// the pooled distribution is shifted (so coarse buckets do not shrink the spread), its
+    /// between-pod spread by DerSimonian and Laird with outlying pods set aside; and each
+    /// bound's elasticity from the pooled histogram (`pooled` cumulative counts, `total`
+    /// requests). With fewer than three production pods, both arms' pods pooled when their
+    /// spread is clear; `None` without positive bounds or a spread to estimate.
+    fn latency_scale(
+        &self,
+        histogram: &str,
+        bounds: &[f64],
+        pooled: &[f64],
+        total: f64,
+    ) -> Option<LatencyScale> {
+        let finite = bounds.len().checked_sub(1)?;
+        if !(2..=MAX_SCALE_BOUNDS).contains(&finite) || total <= 0.0 || bounds[0] <= 0.0 {
+            return None;
+        }
+        let (b, c) = self.last.as_ref()?;
+        if b.instances.is_empty() && c.instances.is_empty() {
+            return None;
+        }
+        let x: Vec<f64> = bounds[..finite].iter().map(|b| b.ln()).collect();
+        let cdf: Vec<f64> = pooled[..finite].iter().map(|c| c / total).collect();
+        // Bucket midpoints on the log scale; the open buckets as wide as their neighbours.
+        let mut mid = Vec::with_capacity(finite + 1);
+        mid.push(x[0] - 0.5 * (x[1] - x[0]));
+        for k in 1..finite {
+            mid.push(0.5 * (x[k - 1] + x[k]));
+        }
+        mid.push(x[finite - 1] + 0.5 * (x[finite - 1] - x[finite - 2]));
+        // The pooled CDF, linear in log latency between the bounds, 0 and 1 a bucket beyond.
+        let mut knots: Vec<(f64, f64)> = vec![(x[0] - (x[1] - x[0]), 0.0)];
+        knots.extend(x.iter().copied().zip(cdf.iter().copied()));
+        knots.push((x[finite - 1] + (x[finite - 1] - x[finite - 2]), 1.0));
+        let cdf_at = |v: f64| -> f64 {
+            let i = knots.partition_point(|k| k.0 <= v);
+            match (i.checked_sub(1).map(|j| knots[j]), knots.get(i)) {
+                (None, _) => 0.0,
+                (Some(_), None) => 1.0,
+                (Some((x0, y0)), Some(&(x1, y1))) => y0 + (y1 - y0) * (v - x0) / (x1 - x0),
+            }
+        };
+        let grouped_mean = |shift: f64| -> f64 {
+            let mut previous = 0.0;
+            let mut m = 0.0;
+            for k in 0..=finite {
+                let f = if k < finite {
+                    cdf_at(x[k] - shift)
+                } else {
+                    1.0
+                };
+                m += (f - previous) * mid[k];
+                previous = f;
+            }
+            m
+        };
+        let delta = 0.02;
+        let gain = (grouped_mean(delta) - grouped_mean(-delta)) / (2.0 * delta);
+        if gain < 0.05 {
+            return None;
+        }
+        let shift_of = |counts: Vec<f64>| -> Option<UnitEstimate> {
+            let n: f64 = counts.iter().sum();
+            if n < 2.0 || counts.len() != mid.len() {
+                return None;
+            }
+            let mean = counts.iter().zip(&mid).map(|(c, m)| c * m).sum::<f64>() / n;
+            let var = counts
+                .iter()
+                .zip(&mid)
+                .map(|(c, m)| c * (m - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let floor = (0.25 * (x[1] - x[0])).powi(2);
+            Some(UnitEstimate {
+                value: mean / gain,
+                variance: var.max(floor) / n / (gain * gain),
+            })
+        };
+        let arm = |i: usize| -> Vec<UnitEstimate> {
+            self.pod_histograms(histogram, i)
+                .into_iter()
+                .filter_map(shift_of)
+                .collect()
+        };
+        let estimates = arm(0);
+        let out = super::pods::outliers(&estimates, 0.0);
+        let kept: Vec<UnitEstimate> = estimates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !out.contains(i))
+            .map(|(_, u)| *u)
+            .collect();
+        let between = if kept.len() >= 3 {
+            between_unit_variance(&[kept])?
+        } else {
+            super::pods::pooled_spread(kept, arm(1))?
+        };
+        // d ln G / d ln b by differences over the neighbouring bounds that have a finite log.
+        let slope = |g: &dyn Fn(f64) -> f64, k: usize| -> f64 {
+            let at = |i: usize| {
+                let v = g(cdf[i]);
+                (v > 0.0).then(|| (x[i], v.ln()))
+            };
+            let lo = (k > 0).then(|| at(k - 1)).flatten().or_else(|| at(k));
+            let hi = (k + 1 < finite)
+                .then(|| at(k + 1))
+                .flatten()
+                .or_else(|| at(k));
+            match (lo, hi) {
+                (Some((x0, y0)), Some((x1, y1))) if x1 > x0 => ((y1 - y0) / (x1 - x0)).abs(),
+                _ => 0.0,
+            }
+        };
+        let survival = |f: f64| 1.0 - f;
+        let within = |f: f64| f;
+        let mut elasticity = [[0.0; 2]; MAX_SCALE_BOUNDS];
+        for (k, e) in elasticity.iter_mut().enumerate().take(finite) {
+            *e = [slope(&survival, k), slope(&within, k)];
+        }
+        Some(LatencyScale {
+            tau: between.tau2.sqrt(),
+            df: between.df,
+            elasticity,
+            bounds: finite,
+            significant: between.significant(0.05),
+        })
+    }
+
+    /// Each pod's histogram of what it served over the judged spans (counts per bucket, not
+    /// cumulative), in one arm (0 production, 1 the canary).
+    fn pod_histograms(&self, histogram: &str, arm: usize) -> Vec<Vec<f64>> {
+        let mut by_pod: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let spans = self.spans();
+        for span in &spans {
+            let (a, z) = (span[arm], span[arm + 2]);
+            for (name, end) in &z.instances {
+                let Some(h) = end.histograms.get(histogram) else {
+                    continue;
+                };
+                let h = match a
+                    .instances
+                    .get(name)
+                    .and_then(|p| p.histograms.get(histogram))
+                {
+                    Some(start) => match h.since(start) {
+                        Some(d) => d,
+                        None => continue,
+                    },
+                    None => h.clone(),
+                };
+                let entry = by_pod
+                    .entry(name.as_str())
+                    .or_insert_with(|| vec![0.0; h.buckets().len()]);
+                if entry.len() != h.buckets().len() {
+                    continue;
+                }
+                let mut previous = 0.0;
+                for (slot, &(_, cumulative)) in entry.iter_mut().zip(h.buckets()) {
+                    *slot += cumulative - previous;
+                    previous = cumulative;
+                }
+            }
+        }
+        by_pod.into_values().collect()
     }
 }

@@ -10,10 +10,11 @@ mod evidence;
 mod gauge;
 mod latency;
 mod parameters;
+mod pods;
 
 pub use parameters::{detectable_ratio, SequentialMetric, SequentialParameters};
 
-use counts::{Counting, Dispersion};
+use counts::Dispersion;
 use evidence::{minutes, no_data_row, row, worse_message};
 use gauge::Paired;
 

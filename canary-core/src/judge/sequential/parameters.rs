@@ -264,12 +264,19 @@ impl SequentialParameters {
     /// latency metric over both tails of its `bounds` finite bucket bounds. `None` for an
     /// unknown metric.
     pub fn test_alpha(&self, metric: &str, bounds: usize) -> Option<f64> {
+        let a = self.metric_alpha(metric)?;
         let i = self.metrics.iter().position(|m| m.name() == metric)?;
-        let a = self.alphas()[i];
         Some(match self.metrics[i] {
             SequentialMetric::Latency { .. } => a / (2.0 * bounds.max(1) as f64),
             _ => a,
         })
+    }
+
+    /// The α `metric` gets of the judge's (its share of the critical or non-critical part),
+    /// which its pods' placement allowance is at; `None` for a metric it does not judge.
+    pub fn metric_alpha(&self, metric: &str) -> Option<f64> {
+        let i = self.metrics.iter().position(|m| m.name() == metric)?;
+        Some(self.alphas()[i])
     }
 }
 

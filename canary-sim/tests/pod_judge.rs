@@ -1,0 +1,129 @@
+//! The sequential judge with pods as the unit: pod spread is not a regression, a broken pod is
+//! named, a broken production pod is set aside, and the design limit is stated.
+
+use canary_core::judge::{Judge, SequentialJudge, SequentialParameters, Verdict};
+use canary_core::{Evaluation, RollbackDecision};
+use canary_sim::{catalog, simulate, Simulation};
+
+fn run(scenario: &str, effect: &str, seed: u64) -> Simulation {
+    let case = catalog()
+        .into_iter()
+        .find(|c| c.scenario == scenario && c.effect == effect)
+        .unwrap_or_else(|| panic!("no case {scenario} {effect}"));
+    simulate(&case.run(seed)).unwrap()
+}
+
+/// Judges `run` at every scrape, with its pods or (`pods` false) on the sums alone.
+fn judge(run: &Simulation, pods: bool) -> Evaluation {
+    let mut j = SequentialJudge::new(SequentialParameters::default()).unwrap();
+    for (b, c) in run.baseline.iter().zip(&run.canary) {
+        let (mut b, mut c) = (b.clone(), c.clone());
+        if !pods {
+            b.instances.clear();
+            c.instances.clear();
+        }
+        if let Verdict::Decided(e) = j.observe(&b, &c) {
+            return *e;
+        }
+    }
+    j.finish()
+}
+
+#[test]
+fn every_observation_holds_its_pods_and_they_add_up_to_the_sum() {
+    let r = run("aa-pods-restart", "", 3);
+    for (arm, pods) in [(&r.baseline, 9), (&r.canary, 3)] {
+        for o in arm {
+            assert_eq!(o.instances.len(), pods);
+            for counter in ["requests", "errors"] {
+                let sum: f64 = o.instances.values().map(|p| p.counters[counter]).sum();
+                assert_eq!(sum, o.counters[counter], "{counter} at {}", o.at);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_canary_pod_that_landed_on_a_slow_node_is_not_a_regression() {
+    // Healthy canaries of one pod among pods ±15 % apart: the sums roll some back, the pods
+    // do not.
+    let mut rolled_back_on_sums = 0;
+    for seed in 0..12 {
+        let r = run("aa-pods-9-1-spread-15", "", seed);
+        if judge(&r, false).decision != RollbackDecision::Proceed {
+            rolled_back_on_sums += 1;
+            let e = judge(&r, true);
+            assert_eq!(
+                e.decision,
+                RollbackDecision::Proceed,
+                "seed {seed}: {}",
+                e.primary_reason
+            );
+            assert!(
+                e.warnings
+                    .iter()
+                    .any(|w| w.contains("latency") && w.contains("1 canary pod")),
+                "the design limit is stated: {:?}",
+                e.warnings
+            );
+        }
+    }
+    assert!(
+        rolled_back_on_sums >= 2,
+        "the sums alone fail: {rolled_back_on_sums} of 12"
+    );
+}
+
+#[test]
+fn a_broken_canary_pod_is_rolled_back_and_named() {
+    let e = judge(
+        &run("pods-broken-canary-pod", "1 pod of 3 errors x10", 0),
+        true,
+    );
+    assert_eq!(e.decision, RollbackDecision::RollbackAuto);
+    assert!(
+        e.primary_reason.contains("canary pod canary-2"),
+        "{}",
+        e.primary_reason
+    );
+    let row = e
+        .comparisons
+        .iter()
+        .find(|c| c.metric == "error_rate")
+        .unwrap();
+    let pods = row.interval.as_ref().unwrap().pods.as_ref().unwrap();
+    assert_eq!(pods.pod.as_deref(), Some("canary-2"));
+    assert_eq!(pods.canary_pods, 3);
+}
+
+#[test]
+fn a_broken_production_pod_neither_fails_a_good_canary_nor_hides_a_bad_one() {
+    let good = judge(&run("aa-pods-broken-production-pod", "", 0), true);
+    assert_eq!(
+        good.decision,
+        RollbackDecision::Proceed,
+        "{}",
+        good.primary_reason
+    );
+    let bad_run = run("pods-broken-production-pod", "x2", 0);
+    let bad = judge(&bad_run, true);
+    assert_eq!(
+        bad.decision,
+        RollbackDecision::RollbackAuto,
+        "{}",
+        bad.primary_reason
+    );
+    assert!(
+        bad.primary_reason.contains("production-4"),
+        "{}",
+        bad.primary_reason
+    );
+    // On the sums, production's broken pod doubles its error rate: the canary's × 2 is hidden.
+    let hidden = judge(&bad_run, false);
+    assert_ne!(
+        hidden.decision,
+        RollbackDecision::RollbackAuto,
+        "{}",
+        hidden.primary_reason
+    );
+}
