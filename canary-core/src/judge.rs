@@ -31,7 +31,10 @@ mod sequential;
 pub use argo::{ArgoJudge, ArgoParameters};
 pub use flagger::{FlaggerJudge, FlaggerParameters};
 pub use kayenta::{KayentaJudge, KayentaMetric, KayentaParameters};
-pub use sequential::{detectable_ratio, SequentialJudge, SequentialMetric, SequentialParameters};
+pub use sequential::{
+    detectable_ratio, detectable_ratio_with_pods, SequentialJudge, SequentialMetric,
+    SequentialParameters,
+};
 
 /// When a judge looks at the evidence, counted from the run's first observation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,7 +71,7 @@ pub use error::{BoxError, Error, Result};
 pub use metrics::{CanaryMetrics, Plausible};
 pub use notifier::{DecisionEvent, Notifier};
 pub use policy::{
-    AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
+    AnytimeInterval, ComparisonStatus, Condition, Criticality, Detectable, Direction, Evaluation,
     MetricComparison, MetricSpec, PodEvidence, RollbackDecision, RollbackPolicy, Rule,
 };
 pub use progress::{Progress, ProgressEvent, StepPlace};

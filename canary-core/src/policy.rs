@@ -31,7 +31,7 @@ mod rules;
 mod types;
 
 pub use types::{
-    AnytimeInterval, ComparisonStatus, Condition, Criticality, Direction, Evaluation,
+    AnytimeInterval, ComparisonStatus, Condition, Criticality, Detectable, Direction, Evaluation,
     MetricComparison, MetricSpec, PodEvidence, RollbackDecision, Rule,
 };
 

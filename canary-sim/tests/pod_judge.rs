@@ -75,6 +75,43 @@ fn a_canary_pod_that_landed_on_a_slow_node_is_not_a_regression() {
 }
 
 #[test]
+fn the_power_statement_includes_the_margin_and_the_traffic() {
+    let e = judge(&run("aa-pods-9-1-spread-15", "", 0), true);
+    let w = e
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("latency:"))
+        .expect("a statement for latency");
+    assert!(
+        w.contains("caught with 95% power within 30 minutes") && w.contains("with 3 canary pods"),
+        "{w}"
+    );
+    // The evidence carries the same figures: the canary's own pod count first, then others.
+    let latency: Vec<_> = e
+        .comparisons
+        .iter()
+        .filter(|c| c.metric.starts_with("latency_"))
+        .filter_map(|c| c.interval.as_ref()?.pods.as_ref())
+        .filter(|p| !p.detectable.is_empty())
+        .collect();
+    assert!(!latency.is_empty());
+    for p in latency {
+        let by = |k: usize| {
+            p.detectable
+                .iter()
+                .find(|d| d.canary_pods == k)
+                .map(|d| d.ratio)
+                .unwrap()
+        };
+        assert_eq!(p.detectable[0].canary_pods, 1);
+        assert!(by(1) > by(3) && by(3) > by(5) && by(5) > 1.0, "{p:?}");
+        // More than placement alone: the margin and sampling come on top.
+        let placement = p.design_limit.unwrap();
+        assert!(by(1) > 1.0 && placement > 1.0);
+    }
+}
+
+#[test]
 fn a_broken_canary_pod_is_rolled_back_and_named() {
     let e = judge(
         &run("pods-broken-canary-pod", "1 pod of 3 errors x10", 0),

@@ -369,6 +369,21 @@ pub struct PodEvidence {
     /// Whether production's pods differ beyond their sampling noise (Cochran's Q at 5 %).
     #[serde(default)]
     pub significant: bool,
+    /// For the canary's whole arm: the smallest regression this test would catch with 95 %
+    /// power within 30 minutes of the run, at the traffic seen so far, with the canary's own
+    /// pod count first and then other counts. Unlike `design_limit` it includes the margin and
+    /// the sampling noise; for a latency bound it is a ratio of latency itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectable: Vec<Detectable>,
+}
+
+/// One power statement of [`PodEvidence::detectable`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detectable {
+    /// Canary pods (equal in traffic) the statement is for.
+    pub canary_pods: usize,
+    /// The smallest regression caught with 95 % power, as a ratio (1.5: + 50 %).
+    pub ratio: f64,
 }
 
 /// The rule behind a condition.

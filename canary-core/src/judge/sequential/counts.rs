@@ -1,9 +1,10 @@
 //! Count tests: a rate ratio per count, and the dispersion that widens it.
 
-use super::pods::Spread;
+use super::parameters::Detection;
+use super::pods::{Spread, STATED_HORIZON, STATED_PODS};
 use super::*;
 use crate::observation::{names, Observation};
-use crate::policy::{AnytimeInterval, Direction};
+use crate::policy::{AnytimeInterval, Detectable, Direction};
 use crate::stats::anytime::{RateRatio, Segment};
 
 /// What a rate test counts between two observations of both arms.
@@ -77,6 +78,41 @@ pub(super) struct Placement<'a> {
     pub(super) spread: &'a Spread,
     pub(super) alpha: f64,
     pub(super) pod: Option<&'a str>,
+}
+
+/// One arm test's power question: its detection without pods, the placement allowance's
+/// Student quantile, each canary pod count with its placement sd, and, for a latency bound,
+/// the elasticity that carries the answer to latency itself.
+#[derive(Clone, Debug)]
+pub(super) struct PowerQuestion {
+    detection: Detection,
+    t: f64,
+    pods: Vec<(usize, f64)>,
+    elasticity: Option<f64>,
+}
+
+impl PowerQuestion {
+    /// The smallest regression caught with 95 % power, per canary pod count (the canary's own
+    /// first): the margin, the placement allowance, the placement's own noise and the
+    /// interval's sampling width together. A count for which nothing is caught is left out.
+    pub(super) fn answer(&self) -> Vec<Detectable> {
+        self.pods
+            .iter()
+            .filter_map(|&(canary_pods, sd)| {
+                let d = Detection {
+                    edge: self.detection.edge + self.t * sd,
+                    placement_sd: sd,
+                    ..self.detection
+                }
+                .log_ratio()?;
+                let on_scale = self.elasticity.map_or(d, |e| d / e);
+                Some(Detectable {
+                    canary_pods,
+                    ratio: on_scale.exp(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// The dispersion estimate is shrunk towards `DISPERSION_PRIOR` (independent events) with the
@@ -241,9 +277,13 @@ impl SequentialJudge {
             Standing::Open
         };
         let finite = |v: f64| v.is_finite().then(|| v.exp());
+        let power = placement
+            .filter(|p| p.pod.is_none())
+            .and_then(|p| self.power_question(&scaled, alpha, edge, higher_is_worse, &p));
         Tested {
             row: row.to_owned(),
             standing,
+            power,
             interval: AnytimeInterval {
                 statistic,
                 estimate: r.log_estimate().and_then(finite),
@@ -258,6 +298,57 @@ impl SequentialJudge {
                 pods: placement.map(|p| p.spread.evidence(p.alpha, p.pod)),
             },
         }
+    }
+
+    /// What it takes for the arm's test to catch a regression by [`STATED_HORIZON`] into
+    /// the run, at the traffic (and dispersion) seen so far; `None` when the spread is unknown
+    /// or nil, or nothing has been judged yet. Answered only for an evaluation
+    /// ([`PowerQuestion::answer`]): a search per pod count is too dear for every look.
+    fn power_question(
+        &self,
+        scaled: &[Segment],
+        alpha: f64,
+        edge: f64,
+        higher_is_worse: bool,
+        p: &Placement<'_>,
+    ) -> Option<PowerQuestion> {
+        let s = p.spread;
+        let judged = self.judged_seconds();
+        if s.df == 0 || s.tau <= 0.0 || judged <= 0.0 {
+            return None;
+        }
+        let horizon = STATED_HORIZON.saturating_sub(self.parameters.warmup);
+        let scale = horizon.as_secs_f64() / judged;
+        let (mut b, mut c) = (0.0, 0.0);
+        for seg in scaled {
+            let m = seg.baseline + seg.canary;
+            b += m * (1.0 - seg.canary_share);
+            c += m * seg.canary_share;
+        }
+        let own = s.canary.len().max(1);
+        // The canary's own pods as they are weighted, then others as equal pods.
+        let pods = std::iter::once((own, s.placement_sd_for(None)))
+            .chain(
+                STATED_PODS
+                    .iter()
+                    .filter(|&&k| k != own)
+                    .map(|&k| (k, s.placement_sd_for(Some(k)))),
+            )
+            .collect();
+        Some(PowerQuestion {
+            detection: Detection {
+                alpha,
+                edge,
+                k: self.parameters.prior_concentration,
+                baseline_events: b * scale,
+                canary_events: c * scale,
+                placement_sd: 0.0,
+                higher_is_worse,
+            },
+            t: crate::stats::student_t_quantile(1.0 - p.alpha, s.df),
+            pods,
+            elasticity: s.elasticity.filter(|e| *e > 0.0),
+        })
     }
 
     /// How overdispersed a test's counts are: Pearson's χ² of the canary's share per scrape

@@ -145,6 +145,7 @@ impl SequentialJudge {
                 .map(|o| o.version.as_str().to_owned())
                 .unwrap_or_default()
         };
+        let findings = answer_power(findings);
         let warnings = self.pod_statements(&findings);
         Evaluation {
             decision,
@@ -216,4 +217,29 @@ impl SequentialJudge {
         self.decided = Some(e.clone());
         Some(e)
     }
+}
+
+/// Answers each arm test's power question into its evidence, and into the row that shows it.
+fn answer_power(mut findings: Vec<Finding>) -> Vec<Finding> {
+    for f in &mut findings {
+        for t in &mut f.tests {
+            if let (Some(q), Some(p)) = (&t.power, t.interval.pods.as_mut()) {
+                p.detectable = q.answer();
+            }
+        }
+        for r in &mut f.rows {
+            let Some(i) = r.interval.as_mut() else {
+                continue;
+            };
+            let shown = f.tests.iter().find(|t| {
+                t.row == r.metric && t.interval.statistic == i.statistic && t.power.is_some()
+            });
+            if let (Some(t), Some(p)) = (shown, i.pods.as_mut()) {
+                if let Some(answered) = &t.interval.pods {
+                    p.detectable.clone_from(&answered.detectable);
+                }
+            }
+        }
+    }
+    findings
 }

@@ -86,6 +86,7 @@ impl SequentialJudge {
         let tested = Tested {
             row: name.clone(),
             standing,
+            power: None,
             interval: AnytimeInterval {
                 statistic: "mean paired difference per scrape, canary − baseline".into(),
                 estimate: Some(mean),

@@ -221,6 +221,7 @@ impl LatencyScale {
             df: self.df,
             latency: Some(self.tau),
             significant: self.significant,
+            elasticity: Some(self.elasticity[k][usize::from(!slow)]),
         })
     }
 }

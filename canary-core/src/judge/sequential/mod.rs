@@ -12,7 +12,9 @@ mod latency;
 mod parameters;
 mod pods;
 
-pub use parameters::{detectable_ratio, SequentialMetric, SequentialParameters};
+pub use parameters::{
+    detectable_ratio, detectable_ratio_with_pods, SequentialMetric, SequentialParameters,
+};
 
 use counts::Dispersion;
 use evidence::{minutes, no_data_row, row, worse_message};
@@ -46,6 +48,8 @@ struct Tested {
     row: String,
     standing: Standing,
     interval: AnytimeInterval,
+    /// For an arm test with pods: what its power statement needs.
+    power: Option<counts::PowerQuestion>,
 }
 
 /// A look's findings for one metric.
@@ -173,6 +177,14 @@ impl SequentialJudge {
     /// The parameters.
     pub fn sequential_parameters(&self) -> &SequentialParameters {
         &self.parameters
+    }
+
+    /// Seconds of judged evidence: every step's span from its first judged look to its last.
+    fn judged_seconds(&self) -> f64 {
+        self.spans()
+            .iter()
+            .map(|[_, c0, _, c1]| (c1.at - c0.at).num_milliseconds() as f64 / 1000.0)
+            .sum()
     }
 
     /// Every step's (first, last) pairs, earlier steps first, the current one last.
@@ -320,6 +332,35 @@ mod tests {
         // Half an hour of the guide's traffic catches a doubling of the error rate.
         assert!(thirty < 2.0, "{thirty}");
         assert_eq!(detectable_ratio(0.004, 0.1, 100.0, 0.0, 10.0), None);
+    }
+
+    #[test]
+    fn where_the_pods_landed_makes_a_regression_harder_to_catch() {
+        let d = |placement_sd: f64, allowance: f64, higher_is_worse: bool| {
+            super::parameters::Detection {
+                alpha: 0.004,
+                edge: 1.1f64.ln() + allowance,
+                k: 100.0,
+                baseline_events: 700.0,
+                canary_events: 80.0,
+                placement_sd,
+                higher_is_worse,
+            }
+            .log_ratio()
+            .unwrap()
+        };
+        // Without pods it is the power analysis itself.
+        let plain = detectable_ratio(0.004, 0.1, 100.0, 700.0, 80.0).unwrap();
+        assert!((d(0.0, 0.0, true) - plain.ln()).abs() < 1e-9);
+        // Placement noise and its allowance each add to what is needed, in both directions.
+        let (noisy, allowed) = (d(0.1, 0.0, true), d(0.1, 0.3, true));
+        assert!(
+            d(0.0, 0.0, true) < noisy && noisy < allowed,
+            "{noisy} {allowed}"
+        );
+        assert!(allowed > 1.1f64.ln() + 0.3 + 1.6 * 0.1, "{allowed}");
+        let lower = d(0.1, 0.3, false);
+        assert!(lower > 1.1f64.ln() + 0.3 && lower.is_finite(), "{lower}");
     }
 
     #[test]

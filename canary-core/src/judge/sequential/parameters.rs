@@ -298,45 +298,155 @@ pub fn detectable_ratio(
     baseline_events: f64,
     canary_events: f64,
 ) -> Option<f64> {
-    if !(baseline_events > 0.0 && canary_events > 0.0 && alpha > 0.0 && alpha < 1.0) {
+    if !(alpha > 0.0 && alpha < 1.0) {
         return None;
     }
-    let share = canary_events / (baseline_events + canary_events);
-    let caught = |theta: f64| {
-        let c = canary_events * theta;
-        let sd = (1.0 / baseline_events + 1.0 / c).sqrt();
-        let observed = theta.ln() - 1.644_853_626_951_472_2 * sd;
-        // Counts with the expected total whose estimate is that 5th percentile.
-        let total = baseline_events + c;
-        let p = Segment {
-            baseline: 0.0,
-            canary: 0.0,
-            canary_share: share,
+    Detection {
+        alpha,
+        edge: (1.0 + margin).ln(),
+        k,
+        baseline_events,
+        canary_events,
+        placement_sd: 0.0,
+        higher_is_worse: true,
+    }
+    .log_ratio()
+    .map(f64::exp)
+}
+
+/// [`detectable_ratio`] with pods as the unit: the canary's `canary_pods` and production's
+/// `production_pods` (equal in traffic) differ persistently by `spread` (the sd of a pod's
+/// effect on the statistic's log) estimated on `df` degrees of freedom, and the test allows for
+/// that placement at level `placement_alpha` as the judge does. The smallest ratio caught with
+/// 95 % power then needs the margin, the allowance, the placement's own noise and the sampling
+/// width together; `None` for no pods, no degrees of freedom, or nothing caught.
+///
+/// ```
+/// use canary_core::judge::{detectable_ratio, detectable_ratio_with_pods};
+/// // Half an hour of the guide's errors (1 % of 39.6 and 4.4 requests a second).
+/// let (b, c) = (0.396 * 1800.0, 0.044 * 1800.0);
+/// let sums = detectable_ratio(0.004, 0.1, 100.0, b, c).unwrap();
+/// let one = detectable_ratio_with_pods(0.004, 0.1, 100.0, b, c, 0.1, 8, 0.004, 1, 9).unwrap();
+/// let three = detectable_ratio_with_pods(0.004, 0.1, 100.0, b, c, 0.1, 8, 0.004, 3, 9).unwrap();
+/// assert!(sums < three && three < one);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn detectable_ratio_with_pods(
+    alpha: f64,
+    margin: f64,
+    k: f64,
+    baseline_events: f64,
+    canary_events: f64,
+    spread: f64,
+    df: u32,
+    placement_alpha: f64,
+    canary_pods: usize,
+    production_pods: usize,
+) -> Option<f64> {
+    let unit = |a: f64| a > 0.0 && a < 1.0;
+    if !(unit(alpha) && unit(placement_alpha))
+        || df == 0
+        || canary_pods == 0
+        || production_pods == 0
+        || !(spread.is_finite() && spread >= 0.0)
+    {
+        return None;
+    }
+    let sd = spread * (1.0 / canary_pods as f64 + 1.0 / production_pods as f64).sqrt();
+    let t = crate::stats::student_t_quantile(1.0 - placement_alpha, df);
+    Detection {
+        alpha,
+        edge: (1.0 + margin).ln() + t * sd,
+        k,
+        baseline_events,
+        canary_events,
+        placement_sd: sd,
+        higher_is_worse: true,
+    }
+    .log_ratio()
+    .map(f64::exp)
+}
+
+/// A power question about one rate test: what it needs to find the canary worse.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Detection {
+    pub(super) alpha: f64,
+    /// Where worse starts on the log scale: the margin's log plus any placement allowance.
+    pub(super) edge: f64,
+    pub(super) k: f64,
+    /// The events each arm is expected to show at a ratio of 1.
+    pub(super) baseline_events: f64,
+    pub(super) canary_events: f64,
+    /// The sd of where the pods landed, on the statistic's log scale (0 without pods).
+    pub(super) placement_sd: f64,
+    pub(super) higher_is_worse: bool,
+}
+
+impl Detection {
+    /// The smallest `|ln θ|` in the worse direction that the test finds worse with 95 %
+    /// power: the estimate's 5th percentile (its sampling and placement noise together, close
+    /// to normal) must still leave the interval beyond `edge`. `None` if even a ratio 1000
+    /// times beyond the edge is not caught.
+    pub(super) fn log_ratio(&self) -> Option<f64> {
+        let (b, c) = (self.baseline_events, self.canary_events);
+        if !(b > 0.0 && c > 0.0 && self.edge.is_finite() && self.placement_sd.is_finite()) {
+            return None;
         }
-        .canary_probability(observed);
-        let r = RateRatio::new(
-            &[Segment {
-                baseline: total * (1.0 - p),
-                canary: total * p,
+        let sign = if self.higher_is_worse { 1.0 } else { -1.0 };
+        let share = c / (b + c);
+        let caught = |d: f64| {
+            let theta = (sign * d).exp();
+            let x = c * theta;
+            let sd = (1.0 / b + 1.0 / x + self.placement_sd.powi(2)).sqrt();
+            let observed = sign * (d - 1.644_853_626_951_472_2 * sd);
+            // Counts with the expected total whose estimate is that 5th percentile.
+            let total = b + x;
+            let p = Segment {
+                baseline: 0.0,
+                canary: 0.0,
                 canary_share: share,
-            }],
-            k,
-        );
-        r.interval(alpha).0 > (1.0 + margin).ln()
-    };
-    let (mut lo, mut hi) = ((1.0 + margin).ln(), 1000f64.ln());
-    if !caught(hi.exp()) {
-        return None;
-    }
-    for _ in 0..60 {
-        let mid = 0.5 * (lo + hi);
-        if caught(mid.exp()) {
-            hi = mid;
-        } else {
-            lo = mid;
+            }
+            .canary_probability(observed);
+            let r = RateRatio::new(
+                &[Segment {
+                    baseline: total * (1.0 - p),
+                    canary: total * p,
+                    canary_share: share,
+                }],
+                self.k,
+            );
+            let (lo, hi) = r.interval(self.alpha);
+            if self.higher_is_worse {
+                lo > self.edge
+            } else {
+                hi < -self.edge
+            }
+        };
+        // Fewer canary events make a larger ratio noisier in the lower direction, so being
+        // caught is not monotone there at extremes: step up to the first caught ratio, then
+        // bisect.
+        let top = self.edge.max(0.0) + 1000f64.ln();
+        let mut lo = self.edge.max(0.0);
+        let mut hi = loop {
+            let next = lo + 0.05 * (1.0 + lo);
+            if next > top {
+                return None;
+            }
+            if caught(next) {
+                break next;
+            }
+            lo = next;
+        };
+        for _ in 0..40 {
+            let mid = 0.5 * (lo + hi);
+            if caught(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
         }
+        Some(hi)
     }
-    Some(hi.exp())
 }
 
 impl JudgeFactory for SequentialParameters {

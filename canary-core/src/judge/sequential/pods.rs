@@ -34,6 +34,8 @@ pub(super) struct Floor {
     pub(super) latency: Option<f64>,
     /// Whether the spread it came from is beyond sampling noise.
     pub(super) significant: bool,
+    /// For a latency bound: how much the statistic's log moves per unit of log latency.
+    pub(super) elasticity: Option<f64>,
 }
 
 /// One pod's events and traffic over the judged time.
@@ -73,6 +75,8 @@ pub(super) struct Spread {
     pub(super) latency_spread: Option<f64>,
     /// Whether production's pods differ beyond their sampling noise (Cochran's Q at 5 %).
     pub(super) significant: bool,
+    /// For a latency bound: the statistic's log change per unit of log latency.
+    pub(super) elasticity: Option<f64>,
 }
 
 impl Spread {
@@ -95,6 +99,7 @@ impl Spread {
         let (mut tau, mut df) = between.map_or((0.0, 0), |b| (b.tau2.sqrt(), b.df));
         let mut significant = between.is_some_and(|b| b.significant(SPREAD_SIGNIFICANCE));
         let latency_spread = floor.and_then(|f| f.latency);
+        let elasticity = floor.and_then(|f| f.elasticity);
         if let Some(f) = floor {
             if f.df > 0 && f.tau > tau {
                 (tau, df) = (f.tau, f.df);
@@ -109,6 +114,7 @@ impl Spread {
             canary,
             latency_spread,
             significant,
+            elasticity,
         }
     }
 
@@ -124,10 +130,15 @@ impl Spread {
     /// The placement's standard deviation on the log scale: `τ √(1/k + 1/n)`, with each arm's
     /// pods weighted by their traffic (a test of one canary pod has `k` = 1).
     fn placement_sd(&self, one_pod: bool) -> f64 {
-        let inv_k = if one_pod {
-            1.0
-        } else {
-            Self::inverse_pods(&self.canary)
+        self.placement_sd_for(one_pod.then_some(1))
+    }
+
+    /// [`placement_sd`](Self::placement_sd) with `canary_pods` equal canary pods instead of the
+    /// canary's own (`None`).
+    pub(super) fn placement_sd_for(&self, canary_pods: Option<usize>) -> f64 {
+        let inv_k = match canary_pods {
+            Some(k) => 1.0 / k.max(1) as f64,
+            None => Self::inverse_pods(&self.canary),
         };
         self.tau * (inv_k + Self::inverse_pods(&self.baseline)).sqrt()
     }
@@ -175,6 +186,7 @@ impl Spread {
             alpha,
             latency_spread: self.latency_spread,
             significant: self.significant,
+            detectable: Vec::new(),
         }
     }
 }
@@ -354,20 +366,33 @@ impl SequentialJudge {
 }
 
 /// Canary pod counts the design statement compares.
-const STATED_PODS: [usize; 3] = [1, 3, 5];
+pub(super) const STATED_PODS: [usize; 3] = [1, 3, 5];
+/// How far into the run the power statement looks.
+pub(super) const STATED_HORIZON: Duration = Duration::from_secs(30 * 60);
 
 impl SequentialJudge {
-    /// One sentence per metric whose pods are spread: the design limit, the limits with other
-    /// canary pod counts, and how many canary pods would bring it within the margin.
+    /// One sentence per metric whose pods are spread: the smallest regression the run would
+    /// catch with 95 % power by [`STATED_HORIZON`] (margin, placement and sampling together)
+    /// with the canary's pods and other counts, the part placement alone hides however long
+    /// the run, and how many canary pods would bring that within the margin.
     pub(super) fn pod_statements(&self, findings: &[Finding]) -> Vec<String> {
         let mut out = Vec::new();
         for (m, f) in self.parameters.metrics.iter().zip(findings) {
-            let arm = f.tests.iter().find_map(|t| {
+            let arms = f.tests.iter().filter_map(|t| {
                 let p = t.interval.pods.as_ref()?;
                 (p.pod.is_none() && p.significant && p.degrees_of_freedom > 0 && p.spread > 0.0)
                     .then_some((p, t.interval.margin))
             });
-            let Some((p, margin)) = arm else { continue };
+            // The test that would catch the least regression speaks for the metric.
+            let own = |p: &PodEvidence| {
+                p.detectable
+                    .iter()
+                    .find(|d| d.canary_pods == p.canary_pods.max(1))
+                    .map_or(f64::INFINITY, |d| d.ratio)
+            };
+            let Some((p, margin)) = arms.min_by(|a, b| own(a.0).total_cmp(&own(b.0))) else {
+                continue;
+            };
             let (spread, what) = match p.latency_spread {
                 Some(l) => (l, "latency"),
                 None => (p.spread, "rate"),
@@ -379,21 +404,40 @@ impl SequentialJudge {
             let limit = |k: f64| (base * (1.0 / k + 1.0 / n).sqrt()).exp();
             let pct = |r: f64| format!("+{}%", crate::format::Num((100.0 * (r - 1.0)).round()));
             let k = p.canary_pods.max(1);
-            let others: Vec<String> = STATED_PODS
-                .iter()
-                .filter(|&&c| c != k)
-                .map(|&c| format!("{} with {c}", pct(limit(c as f64))))
-                .collect();
+            let plural = |c: usize| if c == 1 { "" } else { "s" };
             let mut sentence = format!(
-                "{}: production's {} pods differ in {what} by about ±{}%, so with {k} canary pod{} no regression under {} of the {what} can be told from where the pods landed (95% power, α {}; {})",
+                "{}: production's {} pods differ in {what} by about ±{}%",
                 m.name(),
                 p.production_pods,
                 crate::format::Num((100.0 * (spread.exp() - 1.0)).round()),
-                if k == 1 { "" } else { "s" },
-                pct(limit(k as f64)),
-                crate::format::Num(p.alpha),
-                others.join(", ")
             );
+            let stated = p.detectable.iter().find(|d| d.canary_pods == k);
+            match stated {
+                Some(own) => {
+                    let others = p.detectable.iter().filter(|d| d.canary_pods != k);
+                    let others: Vec<String> = others
+                        .map(|d| {
+                            let c = d.canary_pods;
+                            format!("{} with {c} canary pod{}", pct(d.ratio), plural(c))
+                        })
+                        .collect();
+                    sentence.push_str(&format!(
+                        "; with {k} canary pod{}, the smallest {what} regression caught with 95% power within {} minutes at this traffic is about {} ({}); where the pods landed alone hides up to {} however long the run (α {})",
+                        plural(k),
+                        STATED_HORIZON.as_secs() / 60,
+                        pct(own.ratio),
+                        others.join(", "),
+                        pct(limit(k as f64)),
+                        crate::format::Num(p.alpha),
+                    ));
+                }
+                None => sentence.push_str(&format!(
+                    ", so with {k} canary pod{} no regression under {} of the {what} can be told from where the pods landed (95% power, α {})",
+                    plural(k),
+                    pct(limit(k as f64)),
+                    crate::format::Num(p.alpha),
+                )),
+            }
             // The margin is on the statistic's scale, as the design limit is.
             if let Some(d) = p.design_limit.filter(|d| *d > margin.max(1.0 / margin)) {
                 let per_unit = d.ln() / (1.0 / k as f64 + 1.0 / n).sqrt();
@@ -491,6 +535,7 @@ mod tests {
             df: 5,
             latency: None,
             significant: true,
+            elasticity: None,
         };
         // A floor known from elsewhere counts where the pods' own spread is unknown.
         let s = Spread::of(near(), vec![pod("c0", 990.0, 100_000.0)], Some(floor));
