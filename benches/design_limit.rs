@@ -19,27 +19,14 @@ use canary_core::stats::wilson_interval;
 use canary_core::{Evaluation, RollbackDecision};
 use canary_sim::{catalog, simulate, Case, Simulation};
 
+mod common;
+use common::parallel;
+
 /// How far into the run the statement and the power are taken.
 const HORIZON: Duration = Duration::from_secs(30 * 60);
 /// Regressions tried, as powers of the stated ratio.
 const EXPONENTS: [f64; 6] = [0.6, 0.75, 0.9, 1.0, 1.15, 1.3];
 const Z95: f64 = 1.959_963_984_540_054;
-
-/// `f` on every item, on all cores, in the items' order.
-fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("no panic"))
-            .collect()
-    })
-}
 
 /// The judge over the run's first 30 minutes: its evaluation then (decided or finished).
 fn judged(run: &Simulation) -> Evaluation {

@@ -19,6 +19,9 @@ use canary_core::{RollbackDecision, RollbackPolicy, RollbackThresholds};
 use canary_sim::{catalog, simulate, Case, Family, Simulation};
 use plotters::prelude::*;
 
+mod common;
+use common::parallel;
+
 /// The A/A false-rollback rate every judge is calibrated to, on `aa-guide`.
 const TARGET: f64 = 0.05;
 const Z95: f64 = 1.959_963_984_540_054;
@@ -162,22 +165,6 @@ fn judge(factory: &dyn JudgeFactory, run: &Simulation) -> Outcome {
         at_s,
         micros: started.elapsed().as_secs_f64() * 1e6,
     }
-}
-
-/// `f` on every item, on all cores, in the items' order.
-fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("no panic"))
-            .collect()
-    })
 }
 
 /// Simulates `seeds` of `case` and runs every factory on each run: outcomes per factory.

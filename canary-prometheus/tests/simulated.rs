@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use canary_core::judge::{Judge, ThresholdJudge, ThresholdParameters, Verdict};
+use canary_core::judge::{ThresholdJudge, ThresholdParameters};
 use canary_core::observation::{names, Observation, ObservationQuery, ObservationSource};
 use canary_core::{Arm, Evaluation, Version};
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
@@ -18,12 +18,7 @@ use common::assert_close;
 
 fn judge(baseline: &[Observation], canary: &[Observation]) -> Evaluation {
     let mut judge = ThresholdJudge::new(ThresholdParameters::default()).unwrap();
-    for (b, c) in baseline.iter().zip(canary) {
-        if let Verdict::Decided(e) = judge.observe(b, c) {
-            return *e;
-        }
-    }
-    judge.finish()
+    canary_core::test_util::judge_pairs(&mut judge, baseline, canary, true)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,17 +205,7 @@ async fn a_canary_pod_on_a_slow_node_is_not_rolled_back_through_prometheus() {
     assert_eq!(canary.last().unwrap().instances.len(), 1);
     let judged = |pods: bool| {
         let mut j = SequentialJudge::new(SequentialParameters::default()).unwrap();
-        for (b, c) in baseline.iter().zip(&canary) {
-            let (mut b, mut c) = (b.clone(), c.clone());
-            if !pods {
-                b.instances.clear();
-                c.instances.clear();
-            }
-            if let Verdict::Decided(e) = j.observe(&b, &c) {
-                return *e;
-            }
-        }
-        j.finish()
+        canary_core::test_util::judge_pairs(&mut j, &baseline, &canary, pods)
     };
     let with_pods = judged(true);
     assert_eq!(

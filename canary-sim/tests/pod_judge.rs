@@ -1,7 +1,8 @@
 //! The sequential judge with pods as the unit: pod spread is not a regression, a broken pod is
 //! named, a broken production pod is set aside, and the design limit is stated.
 
-use canary_core::judge::{Judge, SequentialJudge, SequentialParameters, Verdict};
+use canary_core::judge::{SequentialJudge, SequentialParameters};
+use canary_core::test_util::judge_pairs;
 use canary_core::{Evaluation, RollbackDecision};
 use canary_sim::{catalog, simulate, Simulation};
 
@@ -16,17 +17,7 @@ fn run(scenario: &str, effect: &str, seed: u64) -> Simulation {
 /// Judges `run` at every scrape, with its pods or (`pods` false) on the sums alone.
 fn judge(run: &Simulation, pods: bool) -> Evaluation {
     let mut j = SequentialJudge::new(SequentialParameters::default()).unwrap();
-    for (b, c) in run.baseline.iter().zip(&run.canary) {
-        let (mut b, mut c) = (b.clone(), c.clone());
-        if !pods {
-            b.instances.clear();
-            c.instances.clear();
-        }
-        if let Verdict::Decided(e) = j.observe(&b, &c) {
-            return *e;
-        }
-    }
-    j.finish()
+    judge_pairs(&mut j, &run.baseline, &run.canary, pods)
 }
 
 #[test]

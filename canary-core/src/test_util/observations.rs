@@ -107,3 +107,29 @@ impl ObservationSource for ScriptedObservations {
         }
     }
 }
+
+/// Feeds `judge` every pair of `baseline` and `canary` observations in order and returns its
+/// evaluation: the first decision it reaches, or
+/// [`Judge::finish`](crate::judge::Judge::finish)'s. With `pods` false each observation's pods
+/// are dropped first, so the judge sees each arm as one summed series.
+pub fn judge_pairs(
+    judge: &mut dyn crate::judge::Judge,
+    baseline: &[Observation],
+    canary: &[Observation],
+    pods: bool,
+) -> crate::policy::Evaluation {
+    for (b, c) in baseline.iter().zip(canary) {
+        let verdict = if pods {
+            judge.observe(b, c)
+        } else {
+            let (mut b, mut c) = (b.clone(), c.clone());
+            b.instances.clear();
+            c.instances.clear();
+            judge.observe(&b, &c)
+        };
+        if let crate::judge::Verdict::Decided(e) = verdict {
+            return *e;
+        }
+    }
+    judge.finish()
+}
