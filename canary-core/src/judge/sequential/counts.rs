@@ -80,13 +80,14 @@ pub(super) struct Placement<'a> {
     pub(super) pod: Option<&'a str>,
 }
 
-/// One arm test's power question: its detection without pods, the placement allowance's
-/// Student quantile, each canary pod count with its placement sd, and, for a latency bound,
-/// the elasticity that carries the answer to latency itself.
+/// One arm test's power question: its detection without pods, the placement allowance's level
+/// and degrees of freedom, each canary pod count with its placement sd, and, for a latency
+/// bound, the elasticity that carries the answer to latency itself.
 #[derive(Clone, Debug)]
 pub(super) struct PowerQuestion {
     detection: Detection,
-    t: f64,
+    placement_alpha: f64,
+    df: u32,
     pods: Vec<(usize, f64)>,
     elasticity: Option<f64>,
 }
@@ -96,11 +97,13 @@ impl PowerQuestion {
     /// first): the margin, the placement allowance, the placement's own noise and the
     /// interval's sampling width together. A count for which nothing is caught is left out.
     pub(super) fn answer(&self) -> Vec<Detectable> {
+        // Only here, not at every look: the quantile is a bisection.
+        let t = crate::stats::student_t_quantile(1.0 - self.placement_alpha, self.df);
         self.pods
             .iter()
             .filter_map(|&(canary_pods, sd)| {
                 let d = Detection {
-                    edge: self.detection.edge + self.t * sd,
+                    edge: self.detection.edge + t * sd,
                     placement_sd: sd,
                     ..self.detection
                 }
@@ -345,7 +348,8 @@ impl SequentialJudge {
                 placement_sd: 0.0,
                 higher_is_worse,
             },
-            t: crate::stats::student_t_quantile(1.0 - p.alpha, s.df),
+            placement_alpha: p.alpha,
+            df: s.df,
             pods,
             elasticity: s.elasticity.filter(|e| *e > 0.0),
         })

@@ -220,24 +220,31 @@ impl SequentialJudge {
 }
 
 /// Answers each arm test's power question into its evidence, and into the row that shows it.
+/// A latency bound's test appears once per quantile it brackets: it is answered once.
 fn answer_power(mut findings: Vec<Finding>) -> Vec<Finding> {
     for f in &mut findings {
+        let mut answered: Vec<(String, Vec<crate::policy::Detectable>)> = Vec::new();
         for t in &mut f.tests {
-            if let (Some(q), Some(p)) = (&t.power, t.interval.pods.as_mut()) {
-                p.detectable = q.answer();
-            }
+            let (Some(q), Some(p)) = (&t.power, t.interval.pods.as_mut()) else {
+                continue;
+            };
+            let statistic = &t.interval.statistic;
+            p.detectable = match answered.iter().find(|(s, _)| s == statistic) {
+                Some((_, d)) => d.clone(),
+                None => {
+                    let d = q.answer();
+                    answered.push((statistic.clone(), d.clone()));
+                    d
+                }
+            };
         }
         for r in &mut f.rows {
             let Some(i) = r.interval.as_mut() else {
                 continue;
             };
-            let shown = f.tests.iter().find(|t| {
-                t.row == r.metric && t.interval.statistic == i.statistic && t.power.is_some()
-            });
-            if let (Some(t), Some(p)) = (shown, i.pods.as_mut()) {
-                if let Some(answered) = &t.interval.pods {
-                    p.detectable.clone_from(&answered.detectable);
-                }
+            let found = answered.iter().find(|(s, _)| *s == i.statistic);
+            if let (Some((_, d)), Some(p)) = (found, i.pods.as_mut()) {
+                p.detectable.clone_from(d);
             }
         }
     }

@@ -284,7 +284,7 @@ impl SequentialParameters {
 /// finds worse than `margin` with 95 % power, when over the judged time the baseline is
 /// expected to show `baseline_events` and the canary `canary_events` at ratio 1 (its traffic
 /// times the baseline's rate), tested at `alpha` with prior concentration `k`. `None` if even
-/// a 1000-fold ratio is not caught.
+/// a ratio 1000 times `1 + margin` is not caught, or for counts that are not positive.
 ///
 /// The estimate of `ln θ` is close to normal with variance `1/x_B + 1/x_C`; at 95 % power
 /// its 5th percentile, `ln θ − 1.645 sd`, must still leave the confidence sequence's lower end
