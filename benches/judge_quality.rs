@@ -469,7 +469,8 @@ fn main() {
     } else {
         (2000, 300, 400)
     };
-    // Exploration: `--only sequential,kayenta`, `--scenario aa-` (a name prefix), `--seeds N`.
+    // Exploration: `--only sequential,kayenta`, `--scenario aa-` (a name prefix), `--seeds N`,
+    // `--csv PATH`.
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -554,7 +555,8 @@ fn main() {
     }
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::create_dir_all(&target);
-    let csv_path = target.join("judge_quality.csv");
+    // `--csv PATH` writes the CSV elsewhere (several explorations at once).
+    let csv_path = flag("--csv").map_or_else(|| target.join("judge_quality.csv"), Into::into);
     std::fs::File::create(&csv_path)
         .and_then(|mut f| f.write_all(csv(&rows).as_bytes()))
         .expect("write the CSV");

@@ -40,6 +40,10 @@ pub struct CanaryConfig {
     pub helm: HelmConfig,
     /// Which judge decides.
     pub judge: JudgeName,
+    /// The sequential judge's parameters (`judge: sequential`), e.g. what matters per metric:
+    /// `matters: {error_rate: 1.5}` promotes early only once errors × 1.5 would have been
+    /// caught with 95 % power.
+    pub sequential: canary_core::judge::SequentialParameters,
     /// Regions analysed and deployed one after another; a rollback in one rolls back all.
     /// Empty: one region, with `prometheus` and `helm` as they are.
     pub regions: Vec<RegionConfig>,
@@ -291,6 +295,12 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
         })?;
         config.serve.validate()?;
         config.policy()?;
+        config.sequential.validate().map_err(|e| match e {
+            canary_core::Error::InvalidConfig { field, reason } => {
+                format!("sequential.{field}: {reason}")
+            }
+            other => format!("sequential: {other}"),
+        })?;
         Ok(config)
     });
     checked.map_err(|e| short(&read.scrub(&e)))

@@ -751,11 +751,17 @@ impl<W: std::io::Write> std::io::Write for OneLineWriter<W> {
     }
 }
 
-/// The judge factory for `--judge`; `None` is the guide's single look.
-fn judge_factory(name: JudgeName) -> Option<Arc<dyn JudgeFactory>> {
+/// The judge factory for `--judge`, with the config's parameters where it has them; `None` is
+/// the guide's single look.
+fn judge_factory(
+    name: JudgeName,
+    file: Option<&config::CanaryConfig>,
+) -> Option<Arc<dyn JudgeFactory>> {
     match name {
         JudgeName::Threshold => None,
-        JudgeName::Sequential => Some(Arc::new(SequentialParameters::default())),
+        JudgeName::Sequential => Some(Arc::new(
+            file.map_or_else(SequentialParameters::default, |f| f.sequential.clone()),
+        )),
         JudgeName::Flagger => Some(Arc::new(FlaggerParameters::default())),
         JudgeName::Argo => Some(Arc::new(ArgoParameters::default())),
         JudgeName::Kayenta => Some(Arc::new(KayentaParameters::default())),
@@ -846,7 +852,7 @@ fn serve(args: ServeArgs) -> Result<i32, String> {
         let judging = canary_serve::Judging {
             source,
             policy,
-            judge: judge_factory(judge),
+            judge: judge_factory(judge, file.as_ref()),
             judge_step: validator.judge_step,
             max_duration: validator.max_duration,
         };
@@ -1039,7 +1045,7 @@ fn run_flow(args: RunArgs, display: Option<Arc<progress::Display>>) -> Result<i3
             .with_policy(policy)
             .map_err(|e| chain(&e))?
             .with_clock(Arc::new(clock));
-        if let Some(factory) = judge_factory(judge) {
+        if let Some(factory) = judge_factory(judge, file.as_ref()) {
             validator = validator.with_judge(factory);
         }
         for notifier in notifiers(file.as_ref())? {

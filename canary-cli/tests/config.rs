@@ -90,6 +90,15 @@ fn mistakes_are_one_line_with_the_place_and_exit_3() {
             "prometheus.timeout: -5 is not",
         ),
         ("judge: oracle\n", "line 1, column"),
+        // What matters lies in the worse direction and names a metric of the judge.
+        (
+            "sequential:\n  matters:\n    error_rate: 0.5\n",
+            "sequential.matters.error_rate: must be a finite ratio",
+        ),
+        (
+            "sequential:\n  matters:\n    errors: 2\n",
+            "sequential.matters.errors: names no metric of the judge",
+        ),
         (
             "validator:\n  progressive_weights: [50, 10]\n",
             "progressive_weights",
@@ -232,7 +241,8 @@ fn the_schema_accepts_valid_files_and_rejects_the_same_mistakes() {
          regions:\n  - name: eu\n    kube_context: eu-1\n\
          webhooks:\n  - name: audit\n    url_file: /var/run/secrets/hook\n    payload: evaluation\n\
          alertmanager:\n  url: http://am:9093\n  labels:\n    team: ml\n\
-         judge: sequential\n"
+         judge: sequential\n\
+         sequential:\n  matters:\n    error_rate: 1.5\n  max_duration: 1800\n"
             .into(),
     );
     for text in &good {
@@ -250,6 +260,7 @@ fn the_schema_accepts_valid_files_and_rejects_the_same_mistakes() {
         "regions:\n  - kube_context: eu-1\n",
         "webhooks:\n  - name: audit\n    url: http://h\n    payload: xml\n",
         "thresholds:\n  latency_p99_threshold: high\n",
+        "sequential:\n  matter:\n    error_rate: 1.5\n",
     ] {
         assert!(
             !validator.is_valid(&as_json(bad)),

@@ -230,6 +230,7 @@ fn a_sequential_judges_intervals_are_charted_over_time() {
             margin: 1.1,
             confidence: 0.99,
             pods: None,
+            caught: None,
         },
     };
     r.steps[0].sequence = (1..=20)

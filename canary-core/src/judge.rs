@@ -98,8 +98,9 @@ pub trait Judge: Send {
         false
     }
 
-    /// The earliest a judge can decide anything, counted from its first observation: a run
-    /// judged over less can only continue. The default is its schedule's first look.
+    /// The earliest a judge decides on ordinary evidence, counted from its first observation:
+    /// a run judged over less continues unless its evidence is overwhelming (a judge may roll
+    /// a catastrophe back sooner). The default is its schedule's first look.
     fn earliest_decision(&self) -> Duration {
         match self.schedule() {
             Schedule::Once { after } => after,

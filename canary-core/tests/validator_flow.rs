@@ -1226,6 +1226,13 @@ mod judged {
             assert_eq!(report.outcome, Outcome::Promoted, "{}", report.reason);
             let waited = report.steps[0].waited_seconds;
             assert!((300.0..3600.0).contains(&waited), "{waited}");
+            // The report of a promotion says what the judge would have caught, and that it is
+            // a power statement.
+            let md = report.to_markdown();
+            assert!(
+                md.contains("with 95% power") && md.contains("a power statement, not a proof"),
+                "{md}"
+            );
         }
 
         #[tokio::test]

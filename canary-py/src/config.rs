@@ -104,7 +104,7 @@ fn load_config<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDic
     )?;
     out.set_item("max_duration_minutes", v.max_duration.as_secs_f64() / 60.0)?;
     out.set_item("baseline", v.baseline.as_str())?;
-    out.set_item("judge", judge_object(py, file.judge)?)?;
+    out.set_item("judge", judge_object(py, file.judge, &file.sequential)?)?;
     out.set_item(
         "settings",
         PySettings {

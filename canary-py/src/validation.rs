@@ -328,16 +328,21 @@ fn judge_factory(judge: &Bound<'_, PyAny>) -> PyResult<Arc<dyn JudgeFactory>> {
     ))
 }
 
-/// The Python judge object for a judge named in a config file, with its default parameters;
-/// `None` for the threshold policy's single look (the validator's default).
-pub(crate) fn judge_object(py: Python<'_>, name: JudgeName) -> PyResult<Option<Py<PyAny>>> {
+/// The Python judge object for a judge named in a config file, with its default parameters
+/// (the sequential judge's from the file's `sequential` section); `None` for the threshold
+/// policy's single look (the validator's default).
+pub(crate) fn judge_object(
+    py: Python<'_>,
+    name: JudgeName,
+    sequential: &SequentialParameters,
+) -> PyResult<Option<Py<PyAny>>> {
     Ok(match name {
         JudgeName::Threshold => None,
         JudgeName::Sequential => Some(
             Py::new(
                 py,
                 PySequentialJudge {
-                    parameters: SequentialParameters::default(),
+                    parameters: sequential.clone(),
                 },
             )?
             .into_any(),

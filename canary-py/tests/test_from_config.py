@@ -68,10 +68,13 @@ async def test_the_judge_and_regions_come_from_the_file(prometheus, fake_helm, s
         fake_helm.seed("apex-inference", "v1.0.0")
         extra = (
             "judge: sequential\n"
+            "sequential:\n  matters:\n    error_rate: 1.5\n"
             f"regions:\n  - name: eu\n  - name: us\n    prometheus_url: {prometheus.url}\n    namespace: default\n"
         )
         v = CanaryValidator.from_config(write(tmp_path, config(prometheus, fake_helm, slack, hook, extra)))
         assert isinstance(v.judge, canary.SequentialJudge)
+        # The file's parameters, what matters included, reach the judge.
+        assert v.judge.parameters["matters"] == {"error_rate": 1.5}
         assert sorted(v.regions) == ["eu", "us"]
         assert v.regions["eu"]["prometheus_url"] == prometheus.url
         # The data lies before the run: the sequential judge sees no judged observation, says
@@ -92,6 +95,7 @@ async def test_the_judge_and_regions_come_from_the_file(prometheus, fake_helm, s
         ("judge: oracle\n", "judge"),
         ("slack:\n  webhook_url: ${CANARY_PY_TEST_UNSET}\n", "CANARY_PY_TEST_UNSET is not set"),
         ("validator:\n  warmup: 1e308\n", "validator.warmup"),
+        ("sequential:\n  matters:\n    error_rate: 0.5\n", "sequential.matters.error_rate"),
     ],
 )
 def test_a_bad_file_is_one_clear_error(tmp_path, text, names):

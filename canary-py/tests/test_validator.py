@@ -220,6 +220,11 @@ def test_the_sequential_judge_takes_its_parameters_by_name():
         SequentialJudge(alpha=0.9)
     with pytest.raises(ValueError, match="alhpa"):
         SequentialJudge(alhpa=0.01)
+    # What matters, per metric: a ratio in the metric's worse direction.
+    strict = SequentialJudge(matters={"error_rate": 1.5, "model_confidence": 0.9})
+    assert strict.parameters["matters"] == {"error_rate": 1.5, "model_confidence": 0.9}
+    with pytest.raises(ValueError, match="matters.error_rate"):
+        SequentialJudge(matters={"error_rate": 0.5})
     CanaryValidator(judge=judge)
 
 

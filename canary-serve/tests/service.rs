@@ -343,13 +343,13 @@ async fn a_sequential_judge_continues_until_it_is_sure() {
     assert!((2000.0..=2500.0).contains(&remaining), "{healthy}");
     // A window the judge can never decide in is refused, naming the shortest usable one.
     let (code, short) = get(&format!(
-        "{}/v1/analysis?baseline=v1&canary=v2&window=5m",
+        "{}/v1/analysis?baseline=v1&canary=v2&window=4m",
         s.base
     ))
     .await;
     assert_eq!(code, 400, "{short}");
     assert!(
-        short["error"].as_str().unwrap().contains("6 min"),
+        short["error"].as_str().unwrap().contains("5 min"),
         "{short}"
     );
     // `since` is the start when the caller knows it.

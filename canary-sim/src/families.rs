@@ -144,8 +144,25 @@ pub fn catalog() -> Vec<Case> {
             s.canary.warmup = Some(Warmup {
                 factor: 1.5,
                 duration: Duration::from_secs(300),
+                flat: false,
             });
         }),
+        // Warm-ups held flat and then gone (issue 19): latency × 1.6 for 90 s, × 3 for 30 s.
+        aa("aa-warmup-flat-1.6-90s", |s| {
+            s.canary.warmup = Some(Warmup {
+                factor: 1.6,
+                duration: Duration::from_secs(90),
+                flat: true,
+            });
+        }),
+        aa("aa-warmup-flat-3-30s", |s| {
+            s.canary.warmup = Some(Warmup {
+                factor: 3.0,
+                duration: Duration::from_secs(30),
+                flat: true,
+            });
+        }),
+        aa("aa-high-traffic-10x", |s| s.total_rps *= 10.0),
         aa("aa-low-traffic-1rps", |s| s.total_rps = 10.0),
         aa("aa-low-traffic-5rps", |s| s.total_rps = 50.0),
         aa("aa-zero-errors", |s| {
@@ -161,7 +178,7 @@ pub fn catalog() -> Vec<Case> {
     ]);
 
     let reg = Family::Regression;
-    for pct in [1, 5, 10, 25, 50] {
+    for pct in [1, 5, 10, 25, 50, 100, 200] {
         let e = Effect {
             latency_factor: 1.0 + f64::from(pct) / 100.0,
             ..Effect::default()
@@ -187,6 +204,12 @@ pub fn catalog() -> Vec<Case> {
         };
         cases.push(effect(reg, "error-rate", &format!("x{x}"), e));
     }
+    // A canary failing half its requests (1 % × 50).
+    let e = Effect {
+        error_factor: 50.0,
+        ..Effect::default()
+    };
+    cases.push(effect(reg, "half-failing", "50% errors", e));
     for d in [0.05, 0.1] {
         let e = Effect {
             confidence_delta: -d,

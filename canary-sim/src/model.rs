@@ -205,7 +205,7 @@ impl Effect {
 }
 
 /// New pods start slow (cold caches, JIT): latency is multiplied by `factor` at the start,
-/// fading linearly to 1 over `duration`.
+/// fading linearly to 1 over `duration` (or, `flat`, held for `duration` and then gone).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Warmup {
     /// The factor at the start.
@@ -213,6 +213,9 @@ pub struct Warmup {
     /// How long it takes to fade.
     #[serde(with = "canary_core::seconds")]
     pub duration: Duration,
+    /// Held at `factor` for the whole `duration` instead of fading.
+    #[serde(default)]
+    pub flat: bool,
 }
 
 /// How one arm behaves.

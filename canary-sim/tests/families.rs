@@ -234,6 +234,7 @@ fn warmup_and_instance_offsets_slow_what_they_should() {
     s.canary.warmup = Some(Warmup {
         factor: 2.0,
         duration: Duration::from_secs(600),
+        flat: false,
     });
     let run = simulate(&s).unwrap();
     let ratio = |from, to| {
@@ -243,6 +244,21 @@ fn warmup_and_instance_offsets_slow_what_they_should() {
     // The first minute runs at ×2 fading to ×1.9; after ten minutes it is gone.
     close("warm-up start", ratio(0, 4), 1.95, 0.04);
     close("warmed up", ratio(44, 80), 1.0, 0.03);
+
+    // Held flat: × 3 for the first minute, then gone at once.
+    let mut s = busy(20);
+    s.canary.warmup = Some(Warmup {
+        factor: 3.0,
+        duration: Duration::from_secs(60),
+        flat: true,
+    });
+    let run = simulate(&s).unwrap();
+    let ratio = |from, to| {
+        between(&run.canary, from, to).quantile(0.5).unwrap()
+            / between(&run.baseline, from, to).quantile(0.5).unwrap()
+    };
+    close("flat warm-up", ratio(0, 3), 3.0, 0.06);
+    close("after a flat warm-up", ratio(6, 40), 1.0, 0.03);
 
     let mut s = busy(20);
     s.instances = 4;

@@ -332,6 +332,11 @@ pub struct AnytimeInterval {
     /// production's pods and the allowance it adds to the margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pods: Option<PodEvidence>,
+    /// The smallest regression (a ratio on the row's own scale, in the worse direction) the
+    /// test would have caught with 95 % power at the traffic seen when the judge decided: a
+    /// power statement, not a proof that nothing smaller is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught: Option<f64>,
 }
 
 /// The pods behind one test: how far apart production's pods are, and how much of the canary's

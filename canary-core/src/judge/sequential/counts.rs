@@ -118,6 +118,17 @@ impl PowerQuestion {
     }
 }
 
+/// Each arm's expected events at a ratio of 1, given the segments' totals and splits.
+fn expected_at_parity(segments: &[Segment]) -> [f64; 2] {
+    let (mut b, mut c) = (0.0, 0.0);
+    for seg in segments {
+        let m = seg.baseline + seg.canary;
+        b += m * (1.0 - seg.canary_share);
+        c += m * seg.canary_share;
+    }
+    [b, c]
+}
+
 /// The dispersion estimate is shrunk towards `DISPERSION_PRIOR` (independent events) with the
 /// weight of `DISPERSION_PRIOR_DF` pseudo-terms, so that a few residuals cannot swing it.
 pub(super) const DISPERSION_PRIOR: f64 = 1.0;
@@ -186,7 +197,11 @@ impl SequentialJudge {
         excluded: &[String],
         pod: Option<&str>,
     ) -> Vec<Segment> {
-        self.spans()
+        let spans = match counting {
+            Counting::Count { .. } => self.count_spans(),
+            Counting::Bound { .. } => self.spans(),
+        };
+        spans
             .into_iter()
             .filter_map(|[b0, c0, b1, c1]| {
                 let [mut eb, mut ec, mut tb, mut tc] = counting.counts((b0, c0), (b1, c1))?;
@@ -280,13 +295,40 @@ impl SequentialJudge {
             Standing::Open
         };
         let finite = |v: f64| v.is_finite().then(|| v.exp());
+        // Counts are judged from the run's start, other tests from the warm-up's end.
+        let evidence = (
+            self.span_seconds(counting),
+            match counting {
+                Counting::Count { .. } => Duration::ZERO,
+                Counting::Bound { .. } => self.parameters.warmup,
+            },
+        );
         let power = placement
             .filter(|p| p.pod.is_none())
-            .and_then(|p| self.power_question(&scaled, alpha, edge, higher_is_worse, &p));
+            .and_then(|p| self.power_question(&scaled, evidence, alpha, edge, higher_is_worse, &p));
+        let seen = match placement {
+            Some(p) if p.pod.is_some() => None,
+            _ => {
+                let [b, c] = expected_at_parity(&scaled);
+                Some(super::power::Seen::Rate {
+                    detection: Detection {
+                        alpha,
+                        edge: edge + allowance,
+                        k: self.parameters.prior_concentration,
+                        baseline_events: b,
+                        canary_events: c,
+                        placement_sd: placement.map_or(0.0, |p| p.spread.placement_sd_for(None)),
+                        higher_is_worse,
+                    },
+                    shape: None,
+                })
+            }
+        };
         Tested {
             row: row.to_owned(),
             standing,
             power,
+            seen,
             interval: AnytimeInterval {
                 statistic,
                 estimate: r.log_estimate().and_then(finite),
@@ -299,6 +341,7 @@ impl SequentialJudge {
                 },
                 confidence: 1.0 - alpha,
                 pods: placement.map(|p| p.spread.evidence(p.alpha, p.pod)),
+                caught: None,
             },
         }
     }
@@ -310,24 +353,19 @@ impl SequentialJudge {
     fn power_question(
         &self,
         scaled: &[Segment],
+        (judged, from): (f64, Duration),
         alpha: f64,
         edge: f64,
         higher_is_worse: bool,
         p: &Placement<'_>,
     ) -> Option<PowerQuestion> {
         let s = p.spread;
-        let judged = self.judged_seconds();
         if s.df == 0 || s.tau <= 0.0 || judged <= 0.0 {
             return None;
         }
-        let horizon = STATED_HORIZON.saturating_sub(self.parameters.warmup);
+        let horizon = STATED_HORIZON.saturating_sub(from);
         let scale = horizon.as_secs_f64() / judged;
-        let (mut b, mut c) = (0.0, 0.0);
-        for seg in scaled {
-            let m = seg.baseline + seg.canary;
-            b += m * (1.0 - seg.canary_share);
-            c += m * seg.canary_share;
-        }
+        let [b, c] = expected_at_parity(scaled);
         let own = s.canary.len().max(1);
         // The canary's own pods as they are weighted, then others as equal pods.
         let pods = std::iter::once((own, s.placement_sd_for(None)))
@@ -409,8 +447,20 @@ impl SequentialJudge {
         }
     }
 
+    /// Seconds of evidence the spans of `counting` cover.
+    pub(super) fn span_seconds(&self, counting: Counting<'_>) -> f64 {
+        let spans = match counting {
+            Counting::Count { .. } => self.count_spans(),
+            Counting::Bound { .. } => self.spans(),
+        };
+        spans
+            .iter()
+            .map(|[_, c0, _, c1]| (c1.at - c0.at).num_milliseconds() as f64 / 1000.0)
+            .sum()
+    }
+
     pub(super) fn assess_count(&mut self, i: usize, events: &str, per: &str) -> Finding {
-        let spans = self.spans();
+        let spans = self.count_spans();
         let mut finding = empty_finding();
         let (mut traffic_b, mut traffic_c) = (0.0, 0.0);
         let (mut events_b, mut events_c) = (0.0, 0.0);
@@ -439,7 +489,7 @@ impl SequentialJudge {
         let (alpha, margin) = (self.alphas[i], self.parameters.metrics[i].margin());
         if traffic_b < self.parameters.min_requests || traffic_c < self.parameters.min_requests {
             finding.no_data = Some(format!(
-                "{} baseline and {} canary {per} since the warm-up; {} per arm are needed",
+                "{} baseline and {} canary {per} since the run started; {} per arm are needed",
                 crate::format::Num(traffic_b),
                 crate::format::Num(traffic_c),
                 crate::format::Num(self.parameters.min_requests)
@@ -466,7 +516,7 @@ impl SequentialJudge {
             rate(events_b, traffic_b),
             rate(events_c, traffic_c),
             &tested,
-            format!("increase({events}) / increase({per}) since the warm-up"),
+            format!("increase({events}) / increase({per}) since the run started"),
         ));
         finding.tests.extend(tests);
         finding

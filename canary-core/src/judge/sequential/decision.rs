@@ -7,13 +7,14 @@ use crate::observation::names;
 use crate::policy::{Condition, Evaluation, RollbackDecision, Rule};
 
 impl SequentialJudge {
-    /// Every metric's findings at this look.
-    pub(super) fn assess(&mut self) -> Vec<Finding> {
+    /// Every metric's findings at this look; during the `warmup` only the counts'.
+    pub(super) fn assess(&mut self, warmup: bool) -> Vec<Finding> {
         let metrics = self.parameters.metrics.clone();
         metrics
             .iter()
             .enumerate()
             .map(|(i, m)| match m {
+                _ if warmup && !matches!(m, SequentialMetric::Count { .. }) => empty_finding(),
                 SequentialMetric::Count { events, per, .. } => self.assess_count(i, events, per),
                 SequentialMetric::Latency {
                     histogram,
@@ -42,6 +43,7 @@ impl SequentialJudge {
             ));
         };
         let mut all_within = true;
+        let mut any_worse = false;
         let mut unmeasured = Vec::new();
         let too_early = !at_end && self.judged_elapsed() < p.min_evidence;
         for (m, f) in p.metrics.iter().zip(&findings) {
@@ -57,14 +59,28 @@ impl SequentialJudge {
             }
             for t in &f.tests {
                 match t.standing {
-                    Standing::Worse if too_early => all_within = false,
+                    Standing::Worse if too_early && !self.catastrophic(m, f, t) => {
+                        any_worse = true;
+                        all_within = false;
+                    }
                     Standing::Worse => {
+                        any_worse = true;
                         let (d, rule) = if m.critical() {
                             (RollbackDecision::RollbackAuto, Rule::RollbackThreshold)
                         } else {
                             (RollbackDecision::RollbackManual, Rule::WarningThreshold)
                         };
-                        take(d, rule, &t.row, worse_message(&t.row, &t.interval));
+                        let mut message = worse_message(&t.row, &t.interval);
+                        if too_early {
+                            message.push_str(&format!(
+                                ", and so far beyond it (at least × {} of production's) that it decides before the minimum evidence",
+                                crate::format::Num(match m {
+                                    SequentialMetric::Count { .. } => p.catastrophe_count_ratio,
+                                    _ => p.catastrophe_latency_ratio,
+                                })
+                            ));
+                        }
+                        take(d, rule, &t.row, message);
                     }
                     Standing::Open => all_within = false,
                     Standing::Within => {}
@@ -91,6 +107,18 @@ impl SequentialJudge {
                 reason = format!(
                     "every metric is within its margin with {}% anytime-valid confidence after {}",
                     crate::format::Num(100.0 * (1.0 - p.alpha)),
+                    minutes(step_time)
+                );
+                RollbackDecision::Proceed
+            }
+            None if !at_end
+                && !any_worse
+                && step_time >= p.min_duration
+                && unmeasured.is_empty()
+                && self.powered(&findings) =>
+            {
+                reason = format!(
+                    "no metric was found worse than its margin in {}, and at the traffic seen the judge would have caught what matters with 95% power",
                     minutes(step_time)
                 );
                 RollbackDecision::Proceed
@@ -145,8 +173,24 @@ impl SequentialJudge {
                 .map(|o| o.version.as_str().to_owned())
                 .unwrap_or_default()
         };
-        let findings = answer_power(findings);
-        let warnings = self.pod_statements(&findings);
+        let mut findings = answer_power(findings);
+        let mut warnings = self.pod_statements(&findings);
+        let lines = self.power_lines(&findings);
+        let mut reason = reason;
+        if let Some(statement) = power::statement(&lines) {
+            if decision == RollbackDecision::Proceed {
+                reason = format!("{reason}; {statement}");
+            }
+            warnings.push(statement);
+        }
+        for f in &mut findings {
+            for r in &mut f.rows {
+                let line = lines.iter().find(|l| l.row == r.metric);
+                if let (Some(i), Some(l)) = (r.interval.as_mut(), line) {
+                    i.caught = l.caught;
+                }
+            }
+        }
         Evaluation {
             decision,
             primary_reason: reason,
@@ -185,7 +229,12 @@ impl SequentialJudge {
     pub(super) fn conclude(&mut self, at_end: bool) -> Option<Evaluation> {
         if self.reference.is_none() {
             if !at_end {
-                return None;
+                // The warm-up: only a catastrophe in the counts decides.
+                self.last.as_ref()?;
+                let findings = self.assess(true);
+                let e = self.decide(findings, false)?;
+                self.decided = Some(e.clone());
+                return Some(e);
             }
             let e = self.evaluation(
                 RollbackDecision::RollbackManual,
@@ -207,7 +256,7 @@ impl SequentialJudge {
             self.decided = Some(e.clone());
             return Some(e);
         }
-        let findings = self.assess();
+        let findings = self.assess(false);
         if self.batch_looks >= self.parameters.batch_scrapes {
             self.batch_start = self.last.clone();
             self.batch_looks = 0;
@@ -216,6 +265,98 @@ impl SequentialJudge {
         let e = self.decide(findings, at_end)?;
         self.decided = Some(e.clone());
         Some(e)
+    }
+}
+
+/// How much latency evidence a latency catastrophe needs: noise that moves one arm's latency
+/// for a scrape or two (the benchmark's per-arm autocorrelated families) is not a catastrophe.
+const CATASTROPHE_LATENCY_EVIDENCE: f64 = 60.0;
+
+impl SequentialJudge {
+    /// Whether a test worse than its margin before the minimum evidence is a catastrophe,
+    /// which decides at once: a count at least `catastrophe_count_ratio` times the baseline's;
+    /// a latency metric whose every quantile is at least `catastrophe_latency_ratio` times
+    /// production's over a minute of evidence or more. A gauge never is.
+    fn catastrophic(&self, m: &SequentialMetric, f: &Finding, t: &Tested) -> bool {
+        let p = &self.parameters;
+        match m {
+            SequentialMetric::Count { .. } => t
+                .interval
+                .estimate
+                .is_some_and(|e| e >= p.catastrophe_count_ratio),
+            SequentialMetric::Latency { histogram, .. } => {
+                let counting = counts::Counting::Bound {
+                    histogram,
+                    k: 0,
+                    slow: true,
+                };
+                self.span_seconds(counting) >= CATASTROPHE_LATENCY_EVIDENCE
+                    && !f.rows.is_empty()
+                    && f.rows
+                        .iter()
+                        .all(|r| r.ratio.is_some_and(|x| x >= p.catastrophe_latency_ratio))
+            }
+            SequentialMetric::Gauge { .. } => false,
+        }
+    }
+}
+
+impl SequentialJudge {
+    /// Whether every metric with data would have caught what matters at the traffic seen
+    /// (a latency metric: at each quantile, by one of the bounds that bracket it). A
+    /// non-critical metric without data does not hold a promotion back.
+    fn powered(&self, findings: &[Finding]) -> bool {
+        let p = &self.parameters;
+        // Counts first: at low traffic they are the last to be powered, and the cheapest.
+        let mut order: Vec<usize> = (0..p.metrics.len()).collect();
+        order.sort_by_key(|&i| match p.metrics[i] {
+            SequentialMetric::Count { .. } => 0,
+            SequentialMetric::Gauge { .. } => 1,
+            SequentialMetric::Latency { .. } => 2,
+        });
+        order.into_iter().all(|i| {
+            let (m, f) = (&p.metrics[i], &findings[i]);
+            let matters = p.matters_for(i);
+            if f.tests.is_empty() {
+                return !m.critical() && (f.no_data.is_some() || f.rows.is_empty());
+            }
+            f.rows.iter().all(|r| {
+                f.tests
+                    .iter()
+                    .filter(|t| t.row == r.metric)
+                    .any(|t| t.seen.as_ref().is_some_and(|s| s.catches(matters)))
+            })
+        })
+    }
+
+    /// Per row, the smallest regression caught with 95 % power at the traffic seen, against
+    /// what matters.
+    fn power_lines(&self, findings: &[Finding]) -> Vec<power::Line> {
+        let p = &self.parameters;
+        let mut lines = Vec::new();
+        for (i, f) in findings.iter().enumerate() {
+            let matters = p.matters_for(i);
+            for r in &f.rows {
+                let caught = f
+                    .tests
+                    .iter()
+                    .filter(|t| t.row == r.metric)
+                    .filter_map(|t| t.seen.as_ref()?.caught())
+                    .min_by(|a, b| (a.ln().abs()).total_cmp(&b.ln().abs()));
+                let tested = f
+                    .tests
+                    .iter()
+                    .any(|t| t.row == r.metric && t.seen.is_some());
+                if tested {
+                    lines.push(power::Line {
+                        row: r.metric.clone(),
+                        matters,
+                        caught,
+                    });
+                }
+            }
+        }
+        lines
     }
 }
 

@@ -41,16 +41,23 @@ impl Paired {
 
     /// `(estimate, lower, upper)` of the mean difference, or `None` before two batches.
     pub(super) fn interval(&self, alpha: f64, batch: u32, min_sd: f64) -> Option<(f64, f64, f64)> {
+        let (r, _) = self.precision(alpha, batch, min_sd)?;
+        let mean = self.sum / self.n;
+        Some((mean, mean - r, mean + r))
+    }
+
+    /// The confidence sequence's radius and the mean's standard error, or `None` before two
+    /// batches.
+    pub(super) fn precision(&self, alpha: f64, batch: u32, min_sd: f64) -> Option<(f64, f64)> {
         if self.batches < 2.0 {
             return None;
         }
         let batch = f64::from(batch);
         // The long-run variance per scrape: batch size times the batch means' variance.
         let lrv = (batch * self.batch_m2 / (self.batches - 1.0)).max(min_sd * min_sd);
-        let mean = self.sum / self.n;
         let rho = lrv * 4.0 * batch;
         let r = normal_mixture_radius(self.n * lrv, rho, alpha) / self.n;
-        Some((mean, mean - r, mean + r))
+        Some((r, (lrv / self.n).sqrt()))
     }
 }
 
@@ -83,10 +90,19 @@ impl SequentialJudge {
             Direction::LowerIsBetter if hi < margin => Standing::Within,
             _ => Standing::Open,
         };
+        let seen =
+            paired
+                .precision(alpha, batch, min_sd)
+                .map(|(r, se)| super::power::Seen::Gauge {
+                    needed: margin + r + 1.644_853_626_951_472_2 * se,
+                    baseline_mean: paired.sum_baseline / paired.n,
+                    higher_is_better: direction == Direction::HigherIsBetter,
+                });
         let tested = Tested {
             row: name.clone(),
             standing,
             power: None,
+            seen,
             interval: AnytimeInterval {
                 statistic: "mean paired difference per scrape, canary − baseline".into(),
                 estimate: Some(mean),
@@ -98,6 +114,7 @@ impl SequentialJudge {
                 },
                 confidence: 1.0 - alpha,
                 pods: None,
+                caught: None,
             },
         };
         let (b, c) = (

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::counts::Counting;
 use super::pods::Floor;
+use super::power::{BoundShape, Seen};
 use super::*;
 use crate::observation::{Histogram, Observation};
 use crate::policy::{ComparisonStatus, Direction};
@@ -92,6 +93,7 @@ impl SequentialJudge {
             .map(|(b, c)| b.1 + c.1)
             .collect();
         let total = total_b + total_c;
+        let baseline_cdf: Vec<f64> = hb.buckets()[..finite_bounds].iter().map(|b| b.1).collect();
         // Every bound's dispersion is tracked at every look, so a bound has its history when
         // the quantiles come to lie next to it.
         for k in 0..finite_bounds {
@@ -131,16 +133,36 @@ impl SequentialJudge {
                     let key = format!("{name}/{k}/{}", if slow { "slow" } else { "fast" });
                     let tested = match done.get(&key) {
                         Some(t) => t.clone(),
-                        None => self.pod_aware_tests(
-                            &format!("{name}/{k}"),
-                            &row_name,
-                            &statistic,
-                            Counting::Bound { histogram, k, slow },
-                            (alpha, placement_alpha),
-                            margin,
-                            slow,
-                            scale.and_then(|sc| sc.at(k, slow)),
-                        ),
+                        None => {
+                            let mut t = self.pod_aware_tests(
+                                &format!("{name}/{k}"),
+                                &row_name,
+                                &statistic,
+                                Counting::Bound { histogram, k, slow },
+                                (alpha, placement_alpha),
+                                margin,
+                                slow,
+                                scale.and_then(|sc| sc.at(k, slow)),
+                            );
+                            let shape = BoundShape::new(
+                                &bounds[..finite_bounds],
+                                &baseline_cdf,
+                                total_b,
+                                k,
+                                slow,
+                            );
+                            for x in &mut t {
+                                // A bound's power is about latency: without the baseline's
+                                // shape there is no answer.
+                                match (&mut x.seen, &shape) {
+                                    (Some(Seen::Rate { shape: s, .. }), Some(b)) => {
+                                        *s = Some(b.clone())
+                                    }
+                                    _ => x.seen = None,
+                                }
+                            }
+                            t
+                        }
                     };
                     let tested: Vec<Tested> = tested
                         .into_iter()

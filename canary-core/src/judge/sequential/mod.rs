@@ -11,6 +11,7 @@ mod gauge;
 mod latency;
 mod parameters;
 mod pods;
+mod power;
 
 pub use parameters::{
     detectable_ratio, detectable_ratio_with_pods, SequentialMetric, SequentialParameters,
@@ -50,6 +51,8 @@ struct Tested {
     interval: AnytimeInterval,
     /// For an arm test with pods: what its power statement needs.
     power: Option<counts::PowerQuestion>,
+    /// For an arm test: what it would have caught at the traffic seen.
+    seen: Option<power::Seen>,
 }
 
 /// A look's findings for one metric.
@@ -105,13 +108,30 @@ struct Finding {
 ///
 /// # Deciding
 ///
-/// After the warm-up, at every observation (nothing is found worse on less than `min_evidence`
-/// of judged time): a critical metric worse than its margin rolls back at once; another metric worse goes to manual review at once; every metric within its margin
-/// (and each arm past `min_requests`, and `min_duration` into the step) proceeds early;
-/// otherwise it continues. At `max_duration` (or [`Judge::finish`]) it proceeds if no metric
-/// was found worse and every critical metric was measured (`min_requests` of traffic in each
-/// arm, two batches of a gauge), and goes to manual review if not. A counter that goes down
-/// (a reset the source did not correct) is a fault: manual review, never evidence.
+/// At every observation, after the warm-up (counts are judged from the run's first
+/// observation, warm-up included: errors in a warm-up are not excused by it):
+///
+/// - **Worse**: a critical metric worse than its margin rolls back, another goes to manual
+///   review. On less than `min_evidence` of judged time only a catastrophe decides: a count
+///   whose estimated ratio is at least `catastrophe_count_ratio`, or a latency metric with a
+///   minute of evidence whose every quantile is at least `catastrophe_latency_ratio` times
+///   production's (a warm-up that is slow for its first seconds is excluded, or too short to
+///   move every quantile for a minute).
+/// - **Within**: every metric within its margin (each arm past `min_requests`, and
+///   `min_duration` into the step) proceeds early.
+/// - **Powered**: nothing worse than its margin, every critical metric measured, `min_duration`
+///   into the step, and every metric's tests would have caught the regression that
+///   [`matters`](SequentialParameters::matters) with 95 % power at the traffic seen: proceeds,
+///   and says so ("would have caught error_rate × 1.9 or worse with 95 % power"). This is a
+///   power statement at the observed traffic, not an anytime-valid proof that the canary is
+///   within its margin: a regression smaller than what matters can pass.
+/// - otherwise it continues.
+///
+/// At `max_duration` (or [`Judge::finish`]) it proceeds if no metric was found worse and every
+/// critical metric was measured (`min_requests` of traffic in each arm, two batches of a
+/// gauge), and goes to manual review if not; the report says what was not reachable. A
+/// counter that goes down (a reset the source did not correct) is a fault: manual review,
+/// never evidence.
 ///
 /// Its state is the first judged observation of each step and the last one, plus a few sums
 /// per gauge: memory does not grow with the run, and feeding the observations since the
@@ -129,6 +149,9 @@ pub struct SequentialJudge {
     parameters: SequentialParameters,
     alphas: Vec<f64>,
     first_at: Option<DateTime<Utc>>,
+    /// The run's first pair: counts are judged from here, warm-up included (errors in a
+    /// warm-up are not excused by it).
+    origin: Option<(Observation, Observation)>,
     /// Earlier steps' (first, last) observation pairs, (baseline, canary) each.
     closed: Vec<[Observation; 4]>,
     /// This step's first and latest judged pairs.
@@ -160,6 +183,7 @@ impl SequentialJudge {
             paired: vec![Paired::default(); parameters.metrics.len()],
             parameters,
             first_at: None,
+            origin: None,
             closed: Vec::new(),
             reference: None,
             last: None,
@@ -179,12 +203,21 @@ impl SequentialJudge {
         &self.parameters
     }
 
-    /// Seconds of judged evidence: every step's span from its first judged look to its last.
-    fn judged_seconds(&self) -> f64 {
-        self.spans()
-            .iter()
-            .map(|[_, c0, _, c1]| (c1.at - c0.at).num_milliseconds() as f64 / 1000.0)
-            .sum()
+    /// [`spans`](Self::spans) for counts: the first step starts at the run's first pair, and
+    /// during the warm-up that is the one span.
+    fn count_spans(&self) -> Vec<[&Observation; 4]> {
+        let mut out = self.spans();
+        if let Some((b0, c0)) = &self.origin {
+            match (out.first_mut(), &self.last) {
+                (Some(first), _) => {
+                    first[0] = b0;
+                    first[1] = c0;
+                }
+                (None, Some((b1, c1))) => out.push([b0, c0, b1, c1]),
+                (None, None) => {}
+            }
+        }
+        out
     }
 
     /// Every step's (first, last) pairs, earlier steps first, the current one last.
@@ -243,12 +276,21 @@ impl Judge for SequentialJudge {
             return Verdict::Decided(Box::new(e.clone()));
         }
         let first = *self.first_at.get_or_insert(canary.at);
+        if self.origin.is_none() {
+            self.origin = Some((baseline.clone(), canary.clone()));
+        }
         let elapsed = (canary.at - first).to_std().unwrap_or_default();
         if elapsed < self.parameters.warmup {
-            return Verdict::Continue;
+            // Only a catastrophe in the counts decides during the warm-up.
+            self.last = Some((baseline.clone(), canary.clone()));
+            return match self.conclude(false) {
+                Some(e) => Verdict::Decided(Box::new(e)),
+                None => Verdict::Continue,
+            };
         }
         if self.reference.is_none() {
             self.reference = Some((baseline.clone(), canary.clone()));
+            self.last = None;
         }
         self.previous = self.last.replace((baseline.clone(), canary.clone()));
         if self.batch_start.is_none() {
@@ -272,6 +314,8 @@ impl Judge for SequentialJudge {
         }
     }
 
+    /// Its ordinary evidence: a catastrophe may decide sooner, but an arm without traffic
+    /// is not a reason to stop before this.
     fn earliest_decision(&self) -> Duration {
         let p = &self.parameters;
         p.warmup + p.min_evidence.min(p.min_duration)
@@ -370,10 +414,11 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
         let (d, step) = (Duration::from_secs(1800), Duration::from_secs(15));
         let baseline = steady_observations("v1", 400.0, 0.01, HEALTHY_SHARES, start, d, step);
-        let mut canary = steady_observations("v2", 100.0, 0.05, HEALTHY_SHARES, start, d, step);
+        let mut canary = steady_observations("v2", 100.0, 0.025, HEALTHY_SHARES, start, d, step);
         // At the first look allowed to find anything worse (2 minutes of warm-up and 4 of
         // evidence, 15 s apart: look 24) the canary's latency histogram goes down: a fault on
-        // latency (manual review), listed before the errors, which call for a rollback.
+        // latency (manual review), listed before the errors, which call for a rollback (× 2.5:
+        // not a catastrophe, so nothing decided earlier).
         let broken = Histogram::new(vec![(0.1, 0.0), (f64::INFINITY, 0.0)]).unwrap();
         for o in canary.iter_mut().skip(24) {
             o.histograms.insert(names::LATENCY.into(), broken.clone());
@@ -441,6 +486,50 @@ mod tests {
             *margin = f64::INFINITY;
         }
         assert!(bad(no_margin));
+        for ratio in [1.0, 0.5, f64::NAN] {
+            assert!(bad(SequentialParameters {
+                catastrophe_count_ratio: ratio,
+                ..d()
+            }));
+            assert!(bad(SequentialParameters {
+                catastrophe_latency_ratio: ratio,
+                ..d()
+            }));
+        }
+        let matters = |name: &str, ratio: f64| {
+            let mut p = d();
+            p.matters.insert(name.into(), ratio);
+            p
+        };
+        // What matters names a metric of the judge and lies in its worse direction.
+        assert!(bad(matters("latency_p42", 1.5)));
+        assert!(bad(matters("error_rate", 0.5)));
+        assert!(bad(matters("error_rate", f64::INFINITY)));
+        assert!(bad(matters("model_confidence", 1.2)));
+        assert!(bad(matters("model_confidence", 1.0)));
+        assert!(!bad(matters("model_confidence", 0.9)));
+        assert!(!bad(matters("error_rate", 1.5)));
         assert!(!bad(d()));
+    }
+
+    #[test]
+    fn what_matters_defaults_to_the_policys_thresholds_and_the_latency_margin() {
+        let p = SequentialParameters::default();
+        let at = |name: &str| {
+            let i = p.metrics.iter().position(|m| m.name() == name).unwrap();
+            p.matters_for(i)
+        };
+        assert_eq!(at("error_rate"), 2.0);
+        assert_eq!(at("model_confidence"), 0.8);
+        let margin = p.metrics[0].margin();
+        assert_eq!(at("latency"), (1.0 + margin).min(1.5));
+        let mut q = p.clone();
+        q.matters.insert("error_rate".into(), 1.5);
+        let i = q
+            .metrics
+            .iter()
+            .position(|m| m.name() == "error_rate")
+            .unwrap();
+        assert_eq!(q.matters_for(i), 1.5);
     }
 }

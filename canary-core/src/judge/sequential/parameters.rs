@@ -1,5 +1,6 @@
 //! What the sequential judge tests, and its parameters.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use crate::stats::anytime::{RateRatio, Segment};
 
 /// One metric the sequential judge tests.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", tag = "kind")]
 #[non_exhaustive]
 pub enum SequentialMetric {
@@ -92,14 +94,18 @@ impl SequentialMetric {
 }
 
 /// The parameters of [`SequentialJudge`]. The defaults: α = 0.01 in all, 80 % of it for the
-/// critical metrics; two minutes of warm-up excluded; nothing found worse on less than four
-/// minutes of evidence; proceed early no sooner than 5 minutes into a step; decide by 60
-/// minutes; at least 100 requests per arm; prior concentration 30; p50/p95/p99 latency with a
-/// margin of 0.25 (critical), errors per request with a margin of 0.1 (critical), and model
-/// confidence with a margin of 0.02 (not critical). The judge-quality benchmark measured these
-/// (README, "Judge quality"): shorter warm-up and evidence times decide sooner but roll back
-/// healthy canaries whose arms drift apart for a few minutes.
+/// critical metrics; two minutes of warm-up excluded (not for counts); nothing but a
+/// catastrophe (errors × 3, every latency quantile × 2 for a minute) found worse on less than
+/// four minutes of evidence; proceed early no sooner than 3 minutes into a step, once what
+/// matters (the policy's thresholds, the latency margin) would have been caught with 95 %
+/// power; decide by 60 minutes; at least 100 requests per arm; prior concentration 30;
+/// p50/p95/p99 latency with a margin of 0.25 (critical), errors per request with a margin of
+/// 0.1 (critical), and model confidence with a margin of 0.02 (not critical). The
+/// judge-quality benchmark measured these (README, "Judge quality" and "Deciding sooner"):
+/// shorter warm-up and evidence times decide sooner but roll back healthy canaries whose arms
+/// drift apart for a few minutes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct SequentialParameters {
     /// The probability, over the whole run however often it is judged, of declaring any
@@ -108,18 +114,25 @@ pub struct SequentialParameters {
     /// The share of `alpha` the critical metrics get (split equally among them); the rest is
     /// split among the others. With no other metrics the critical ones get all of it.
     pub critical_share: f64,
-    /// Evidence before this much time into the run is left out (a new pod's warm-up).
+    /// Latency and gauge evidence before this much time into the run is left out (a new pod's
+    /// warm-up); counts are judged from the start, as errors in a warm-up are not excused
+    /// (seconds).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub warmup: Duration,
-    /// The earliest a step may proceed, counted from its first judged observation.
+    /// The earliest a step may proceed, counted from its first judged observation (seconds).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub min_duration: Duration,
     /// The earliest anything is found worse, counted from the first judged observation: until
-    /// a few scrapes are in, noise that moves one arm alone cannot show as dispersion.
+    /// a few scrapes are in, noise that moves one arm alone cannot show as dispersion
+    /// (seconds).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub min_evidence: Duration,
-    /// A step's decision is due this long after its first judged observation.
+    /// A step's decision is due this long after its first judged observation (seconds).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub max_duration: Duration,
     /// Each arm needs at least this many events of traffic (requests) for a critical metric
     /// to count as measured.
@@ -134,6 +147,19 @@ pub struct SequentialParameters {
     pub gauge_min_sd: f64,
     /// The metrics.
     pub metrics: Vec<SequentialMetric>,
+    /// What matters, per metric name: the regression the judge must have had the power to
+    /// catch before it promotes early. A ratio on the metric's own scale: a count's rate (the
+    /// policy's `error_rate_threshold`, × 2, by default), a latency metric's every quantile
+    /// (one plus its margin, × 1.25, no looser than `latency_p99_threshold`), a gauge's mean
+    /// (`confidence_threshold`, × 0.8).
+    pub matters: BTreeMap<String, f64>,
+    /// Before the minimum evidence, a count worse than its margin decides only when it is
+    /// also at least this many times the baseline's (a catastrophe); warm-up included.
+    pub catastrophe_count_ratio: f64,
+    /// Before the minimum evidence, a latency metric worse than its margin decides only when
+    /// it has a minute of evidence and every quantile of the canary's is at least this many
+    /// times production's.
+    pub catastrophe_latency_ratio: f64,
 }
 
 impl Default for SequentialParameters {
@@ -142,7 +168,7 @@ impl Default for SequentialParameters {
             alpha: 0.01,
             critical_share: 0.8,
             warmup: Duration::from_secs(120),
-            min_duration: Duration::from_secs(300),
+            min_duration: Duration::from_secs(180),
             min_evidence: Duration::from_secs(240),
             max_duration: Duration::from_secs(3600),
             min_requests: 100.0,
@@ -172,6 +198,9 @@ impl Default for SequentialParameters {
                     critical: false,
                 },
             ],
+            matters: BTreeMap::new(),
+            catastrophe_count_ratio: 3.0,
+            catastrophe_latency_ratio: 2.0,
         }
     }
 }
@@ -215,6 +244,32 @@ impl SequentialParameters {
         }
         if self.metrics.is_empty() {
             return invalid("metrics", "at least one metric");
+        }
+        if !(self.catastrophe_count_ratio.is_finite() && self.catastrophe_count_ratio > 1.0) {
+            return invalid("catastrophe_count_ratio", "must be a finite number > 1");
+        }
+        if !(self.catastrophe_latency_ratio.is_finite() && self.catastrophe_latency_ratio > 1.0) {
+            return invalid("catastrophe_latency_ratio", "must be a finite number > 1");
+        }
+        for (name, ratio) in &self.matters {
+            let Some(m) = self.metrics.iter().find(|m| m.name() == name) else {
+                return invalid(&format!("matters.{name}"), "names no metric of the judge");
+            };
+            let ok = match m {
+                SequentialMetric::Gauge { direction, .. } => {
+                    ratio.is_finite()
+                        && *ratio > 0.0
+                        && (*ratio < 1.0) == (*direction == Direction::HigherIsBetter)
+                        && *ratio != 1.0
+                }
+                _ => ratio.is_finite() && *ratio > 1.0,
+            };
+            if !ok {
+                return invalid(
+                    &format!("matters.{name}"),
+                    "must be a finite ratio in the worse direction (> 1, or < 1 for a gauge where higher is better)",
+                );
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for m in &self.metrics {
@@ -270,6 +325,26 @@ impl SequentialParameters {
             SequentialMetric::Latency { .. } => a / (2.0 * bounds.max(1) as f64),
             _ => a,
         })
+    }
+
+    /// What matters for metric `i` (see [`matters`](Self::matters)): the ratio on its own
+    /// scale the judge must have had the power to catch before promoting early.
+    pub(super) fn matters_for(&self, i: usize) -> f64 {
+        let m = &self.metrics[i];
+        if let Some(r) = self.matters.get(m.name()) {
+            return *r;
+        }
+        let t = crate::RollbackThresholds::default();
+        match m {
+            SequentialMetric::Count { .. } => t.error_rate_threshold,
+            // Its own margin's ratio, no looser than the policy's p99 threshold: as fast to
+            // promote as × 1.5 at the guide's traffic and it misses no slow drift (README).
+            SequentialMetric::Latency { margin, .. } => (1.0 + margin).min(t.latency_p99_threshold),
+            SequentialMetric::Gauge { direction, .. } => match direction {
+                Direction::HigherIsBetter => t.confidence_threshold,
+                Direction::LowerIsBetter => 1.0 / t.confidence_threshold,
+            },
+        }
     }
 
     /// The α `metric` gets of the judge's (its share of the critical or non-critical part),
@@ -383,45 +458,60 @@ pub(super) struct Detection {
 }
 
 impl Detection {
+    fn usable(&self) -> bool {
+        self.baseline_events > 0.0
+            && self.canary_events > 0.0
+            && self.edge.is_finite()
+            && self.placement_sd.is_finite()
+    }
+
+    /// Whether a regression of `d = |ln θ|` in the worse direction is found worse with 95 %
+    /// power: one interval, at the estimate's 5th percentile (sampling and placement noise
+    /// together, close to normal). Cheap enough for every look.
+    pub(super) fn catches(&self, d: f64) -> bool {
+        if !self.usable() || !d.is_finite() {
+            return false;
+        }
+        let (b, c) = (self.baseline_events, self.canary_events);
+        let sign = if self.higher_is_worse { 1.0 } else { -1.0 };
+        let share = c / (b + c);
+        let theta = (sign * d).exp();
+        let x = c * theta;
+        let sd = (1.0 / b + 1.0 / x + self.placement_sd.powi(2)).sqrt();
+        let observed = sign * (d - 1.644_853_626_951_472_2 * sd);
+        // Counts with the expected total whose estimate is that 5th percentile.
+        let total = b + x;
+        let p = Segment {
+            baseline: 0.0,
+            canary: 0.0,
+            canary_share: share,
+        }
+        .canary_probability(observed);
+        let r = RateRatio::new(
+            &[Segment {
+                baseline: total * (1.0 - p),
+                canary: total * p,
+                canary_share: share,
+            }],
+            self.k,
+        );
+        let (lo, hi) = r.interval(self.alpha);
+        if self.higher_is_worse {
+            lo > self.edge
+        } else {
+            hi < -self.edge
+        }
+    }
+
     /// The smallest `|ln θ|` in the worse direction that the test finds worse with 95 %
     /// power: the estimate's 5th percentile (its sampling and placement noise together, close
     /// to normal) must still leave the interval beyond `edge`. `None` if even a ratio 1000
     /// times beyond the edge is not caught.
     pub(super) fn log_ratio(&self) -> Option<f64> {
-        let (b, c) = (self.baseline_events, self.canary_events);
-        if !(b > 0.0 && c > 0.0 && self.edge.is_finite() && self.placement_sd.is_finite()) {
+        if !self.usable() {
             return None;
         }
-        let sign = if self.higher_is_worse { 1.0 } else { -1.0 };
-        let share = c / (b + c);
-        let caught = |d: f64| {
-            let theta = (sign * d).exp();
-            let x = c * theta;
-            let sd = (1.0 / b + 1.0 / x + self.placement_sd.powi(2)).sqrt();
-            let observed = sign * (d - 1.644_853_626_951_472_2 * sd);
-            // Counts with the expected total whose estimate is that 5th percentile.
-            let total = b + x;
-            let p = Segment {
-                baseline: 0.0,
-                canary: 0.0,
-                canary_share: share,
-            }
-            .canary_probability(observed);
-            let r = RateRatio::new(
-                &[Segment {
-                    baseline: total * (1.0 - p),
-                    canary: total * p,
-                    canary_share: share,
-                }],
-                self.k,
-            );
-            let (lo, hi) = r.interval(self.alpha);
-            if self.higher_is_worse {
-                lo > self.edge
-            } else {
-                hi < -self.edge
-            }
-        };
+        let caught = |d: f64| self.catches(d);
         // Fewer canary events make a larger ratio noisier in the lower direction, so being
         // caught is not monotone there at extremes: step up to the first caught ratio, then
         // bisect.
