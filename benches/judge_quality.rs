@@ -84,16 +84,6 @@ fn sequential(s: f64) -> Arc<dyn JudgeFactory> {
     Arc::new(scaled_margins(SequentialParameters::default(), s))
 }
 
-/// The sequential judge deciding sooner: one minute of warm-up and two of evidence.
-fn sequential_fast(s: f64) -> Arc<dyn JudgeFactory> {
-    let p = SequentialParameters {
-        warmup: std::time::Duration::from_secs(60),
-        min_evidence: std::time::Duration::from_secs(120),
-        ..SequentialParameters::default()
-    };
-    Arc::new(scaled_margins(p, s))
-}
-
 fn scaled_margins(mut p: SequentialParameters, s: f64) -> SequentialParameters {
     for m in &mut p.metrics {
         match m {
@@ -106,7 +96,7 @@ fn scaled_margins(mut p: SequentialParameters, s: f64) -> SequentialParameters {
     p
 }
 
-const CONTENDERS: [Contender; 6] = [
+const CONTENDERS: [Contender; 5] = [
     Contender {
         name: "threshold",
         make: threshold,
@@ -126,10 +116,6 @@ const CONTENDERS: [Contender; 6] = [
     Contender {
         name: "sequential",
         make: sequential,
-    },
-    Contender {
-        name: "sequential-fast",
-        make: sequential_fast,
     },
 ];
 
