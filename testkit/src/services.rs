@@ -27,65 +27,96 @@ impl Service {
         self.dir.path()
     }
 
+    /// Starts `program` with the arguments `args` gives for fresh ports (the listening port
+    /// first), until it is ready. A port is free when picked and may be taken by another test
+    /// before the server binds it: a server that exits with "address already in use" is
+    /// started again on new ports.
     fn spawn(
         program: &str,
-        args: Vec<String>,
         dir: TempDir,
-        port: u16,
-        ready_path: &str,
-    ) -> Service {
-        Self::spawn_with(program, args, dir, port, Ready::Http(ready_path))
-    }
-
-    fn spawn_with(
-        program: &str,
-        args: Vec<String>,
-        dir: TempDir,
-        port: u16,
         ready: Ready<'_>,
+        args: impl Fn() -> (u16, Vec<String>),
     ) -> Service {
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(program)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {program}: {e}; run ./scripts/test.sh, which installs it")
-            });
-        let mut service = Service {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            child,
-            dir,
-        };
-        service.wait_ready(program, ready);
-        service
-    }
-
-    fn wait_ready(&mut self, program: &str, ready: Ready<'_>) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{program} exited with {status}:\n{}", self.log());
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let (port, args) = args();
+            let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+            let mut child = Command::new(program)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {program}: {e}; run ./scripts/test.sh, which installs it")
+                });
+            match wait_ready(&mut child, port, dir.path(), ready) {
+                Ok(()) => {
+                    return Service {
+                        url: format!("http://127.0.0.1:{port}"),
+                        port,
+                        child,
+                        dir,
+                    }
+                }
+                Err(Exit::Clash) if attempt < ATTEMPTS => continue,
+                Err(Exit::Clash | Exit::Exited) => {
+                    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                    panic!("{program} exited with {status}:\n{}", read_log(dir.path()));
+                }
+                Err(Exit::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "{program} was not ready within 60 s:\n{}",
+                        read_log(dir.path())
+                    );
+                }
             }
-            let is_ready = match ready {
-                Ready::Http(path) => matches!(get(self.port, path), Ok((200, _))),
-                Ready::LogLine(line) => self.log().contains(line),
-            };
-            if is_ready {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("{program} was not ready within 60 s:\n{}", self.log());
+        unreachable!("the last attempt returns or panics")
     }
 
     /// What the server logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        read_log(self.dir.path())
     }
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// Why a server did not become ready.
+enum Exit {
+    /// It exited because its port was taken meanwhile.
+    Clash,
+    /// It exited for another reason.
+    Exited,
+    /// It ran but was not ready within 60 s.
+    Timeout,
+}
+
+fn wait_ready(child: &mut Child, port: u16, dir: &Path, ready: Ready<'_>) -> Result<(), Exit> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Err(if read_log(dir).contains("address already in use") {
+                Exit::Clash
+            } else {
+                Exit::Exited
+            });
+        }
+        let is_ready = match ready {
+            Ready::Http(path) => matches!(get(port, path), Ok((200, _))),
+            Ready::LogLine(line) => read_log(dir).contains(line),
+        };
+        if is_ready {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(Exit::Timeout)
 }
 
 impl Drop for Service {
@@ -164,15 +195,17 @@ pub fn prometheus_with_rules(openmetrics: &str, rules: Option<&Path>) -> Service
     }
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).expect("write config");
-    let port = free_port();
-    let args = vec![
-        format!("--config.file={}", config_path.display()),
-        format!("--storage.tsdb.path={}", data.display()),
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        "--storage.tsdb.retention.time=100y".into(),
-        "--web.enable-lifecycle".into(),
-    ];
-    Service::spawn("prometheus", args, dir, port, "/-/ready")
+    Service::spawn("prometheus", dir, Ready::Http("/-/ready"), || {
+        let port = free_port();
+        let args = vec![
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.tsdb.path={}", data.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--storage.tsdb.retention.time=100y".into(),
+            "--web.enable-lifecycle".into(),
+        ];
+        (port, args)
+    })
 }
 
 /// Starts Prometheus serving HTTPS with `tls`'s server certificate.
@@ -191,38 +224,44 @@ pub fn prometheus_tls(openmetrics: &str, tls: &crate::tls::TestCa) -> Service {
         ),
     )
     .expect("write web config");
-    let port = free_port();
-    let args = vec![
-        format!("--config.file={}", config.display()),
-        format!("--storage.tsdb.path={}", data.display()),
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!("--web.config.file={}", web.display()),
-        "--storage.tsdb.retention.time=100y".into(),
-    ];
-    let mut service = Service::spawn_with(
+    let mut service = Service::spawn(
         "prometheus",
-        args,
         dir,
-        port,
         Ready::LogLine("Server is ready to receive web requests."),
+        || {
+            let port = free_port();
+            let args = vec![
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", data.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--web.config.file={}", web.display()),
+                "--storage.tsdb.retention.time=100y".into(),
+            ];
+            (port, args)
+        },
     );
-    service.url = format!("https://127.0.0.1:{port}");
+    service.url = format!("https://127.0.0.1:{}", service.port);
     service
 }
 
 /// Starts a Pushgateway.
 pub fn pushgateway() -> Service {
     let dir = TempDir::new().expect("temp dir");
-    let port = free_port();
     // Debian's build persists to /var/lib/prometheus by default; each test gets its own file.
-    let args = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!(
-            "--persistence.file={}",
-            dir.path().join("pushgateway.data").display()
-        ),
-    ];
-    Service::spawn("prometheus-pushgateway", args, dir, port, "/-/ready")
+    let persistence = dir.path().join("pushgateway.data");
+    Service::spawn(
+        "prometheus-pushgateway",
+        dir,
+        Ready::Http("/-/ready"),
+        || {
+            let port = free_port();
+            let args = vec![
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--persistence.file={}", persistence.display()),
+            ];
+            (port, args)
+        },
+    )
 }
 
 /// Starts an Alertmanager with one do-nothing receiver.
@@ -234,13 +273,52 @@ pub fn alertmanager() -> Service {
         "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n",
     )
     .expect("write config");
-    let port = free_port();
-    let cluster = free_port();
-    let args = vec![
-        format!("--config.file={}", config.display()),
-        format!("--storage.path={}", dir.path().join("data").display()),
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!("--cluster.listen-address=127.0.0.1:{cluster}"),
-    ];
-    Service::spawn("prometheus-alertmanager", args, dir, port, "/-/ready")
+    let storage = dir.path().join("data");
+    Service::spawn(
+        "prometheus-alertmanager",
+        dir,
+        Ready::Http("/-/ready"),
+        || {
+            let port = free_port();
+            let cluster = free_port();
+            let args = vec![
+                format!("--config.file={}", config.display()),
+                format!("--storage.path={}", storage.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--cluster.listen-address=127.0.0.1:{cluster}"),
+            ];
+            (port, args)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_taken_before_the_server_binds_it_is_picked_again() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = taken.local_addr().unwrap().port();
+        let dir = TempDir::new().unwrap();
+        let persistence = dir.path().join("pushgateway.data");
+        let picks = std::cell::Cell::new(0);
+        let service = Service::spawn(
+            "prometheus-pushgateway",
+            dir,
+            Ready::Http("/-/ready"),
+            || {
+                picks.set(picks.get() + 1);
+                let port = if picks.get() == 1 { busy } else { free_port() };
+                let args = vec![
+                    format!("--web.listen-address=127.0.0.1:{port}"),
+                    format!("--persistence.file={}", persistence.display()),
+                ];
+                (port, args)
+            },
+        );
+        assert_eq!(picks.get(), 2);
+        assert_ne!(service.port, busy);
+        assert!(matches!(get(service.port, "/-/ready"), Ok((200, _))));
+    }
 }
