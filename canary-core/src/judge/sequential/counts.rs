@@ -197,10 +197,7 @@ impl SequentialJudge {
         excluded: &[String],
         pod: Option<&str>,
     ) -> Vec<Segment> {
-        let spans = match counting {
-            Counting::Count { .. } => self.count_spans(),
-            Counting::Bound { .. } => self.spans(),
-        };
+        let spans = self.spans_for(counting);
         spans
             .into_iter()
             .filter_map(|[b0, c0, b1, c1]| {
@@ -447,12 +444,18 @@ impl SequentialJudge {
         }
     }
 
-    /// Seconds of evidence the spans of `counting` cover.
-    pub(super) fn span_seconds(&self, counting: Counting<'_>) -> f64 {
-        let spans = match counting {
+    /// The spans `counting` is judged over: counts from the run's start, bounds after the
+    /// warm-up.
+    fn spans_for(&self, counting: Counting<'_>) -> Vec<[&Observation; 4]> {
+        match counting {
             Counting::Count { .. } => self.count_spans(),
             Counting::Bound { .. } => self.spans(),
-        };
+        }
+    }
+
+    /// Seconds of evidence the spans of `counting` cover.
+    pub(super) fn span_seconds(&self, counting: Counting<'_>) -> f64 {
+        let spans = self.spans_for(counting);
         spans
             .iter()
             .map(|[_, c0, _, c1]| (c1.at - c0.at).num_milliseconds() as f64 / 1000.0)

@@ -94,7 +94,7 @@ impl SequentialJudge {
             paired
                 .precision(alpha, batch, min_sd)
                 .map(|(r, se)| super::power::Seen::Gauge {
-                    needed: margin + r + 1.644_853_626_951_472_2 * se,
+                    needed: margin + r + super::power::Z_POWER * se,
                     baseline_mean: paired.sum_baseline / paired.n,
                     higher_is_better: direction == Direction::HigherIsBetter,
                 });

@@ -478,7 +478,7 @@ impl Detection {
         let theta = (sign * d).exp();
         let x = c * theta;
         let sd = (1.0 / b + 1.0 / x + self.placement_sd.powi(2)).sqrt();
-        let observed = sign * (d - 1.644_853_626_951_472_2 * sd);
+        let observed = sign * (d - super::power::Z_POWER * sd);
         // Counts with the expected total whose estimate is that 5th percentile.
         let total = b + x;
         let p = Segment {

@@ -4,6 +4,10 @@
 
 use super::parameters::Detection;
 
+/// z(0.95): a regression is caught with 95 % power when its estimate, 1.645 standard errors
+/// below the truth, still clears what the test needs.
+pub(super) const Z_POWER: f64 = 1.644_853_626_951_472_2;
+
 /// What one test would have caught at the traffic (and dispersion) seen so far.
 #[derive(Clone, Debug)]
 pub(super) enum Seen {
