@@ -35,6 +35,7 @@
 //! |---|---|---|
 //! | `test-util` | no | [`test_util`]: in-memory fakes of the three traits, a manual clock, proptest strategies, mockall mocks and the conformance suites every adapter runs |
 
+pub mod backtest;
 pub mod business;
 pub mod clock;
 pub mod deployer;

@@ -36,6 +36,7 @@ mod model;
 mod openmetrics;
 mod pods;
 
+use canary_core::backtest::{History, PodHistory};
 use canary_core::observation::{names, Histogram, Observation};
 use canary_core::source::Arm;
 use canary_core::Version;
@@ -489,4 +490,83 @@ fn normal(rng: &mut fastrand::Rng) -> f64 {
     let u1 = 1.0 - rng.f64(); // in (0, 1]
     let u2 = rng.f64();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+impl Simulation {
+    /// Every pod of both arms as one version's history, as `canary backtest` reads production's
+    /// from Prometheus: each pod reset-corrected, on the grid `start + k × step` from the run's
+    /// first scrape (a lost scrape is NaN), named as its `pod` label. A run built by hand,
+    /// without pods, is an error.
+    pub fn history(
+        &self,
+        version: &str,
+        step: std::time::Duration,
+    ) -> canary_core::Result<History> {
+        let invalid = |reason: &str| canary_core::Error::InvalidConfig {
+            field: "history".into(),
+            reason: reason.to_owned(),
+        };
+        let pods: Vec<&PodSeries> = self.pods.baseline.iter().chain(&self.pods.canary).collect();
+        let start = self
+            .baseline
+            .first()
+            .map(|o| o.at)
+            .ok_or_else(|| invalid("the run has no scrape"))?;
+        if pods.is_empty() || step.is_zero() {
+            return Err(invalid(
+                "a history needs the run's pods and a positive step",
+            ));
+        }
+        let step_ms = step.as_millis() as i64;
+        let index = |at: DateTime<Utc>| ((at - start).num_milliseconds() / step_ms) as usize;
+        let len = self.baseline.last().map_or(0, |o| index(o.at) + 1);
+        let bounds: Vec<f64> = pods
+            .iter()
+            .flat_map(|p| p.observations.first())
+            .find_map(|o| o.histograms.get(names::LATENCY))
+            .map(|h| h.buckets().iter().map(|b| b.0).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for pod in pods {
+            let corrected = reset_corrected(&pod.observations);
+            let Some(first) = corrected.first().map(|o| index(o.at)) else {
+                continue;
+            };
+            let last = corrected.last().map_or(first, |o| index(o.at));
+            let n = last + 1 - first;
+            let mut h = PodHistory::new(pod.pod.clone(), first);
+            h.requests = vec![f64::NAN; n];
+            h.errors = vec![f64::NAN; n];
+            h.confidence = vec![f64::NAN; n];
+            h.buckets = vec![f64::NAN; n * bounds.len()];
+            for o in &corrected {
+                let k = index(o.at) - first;
+                h.requests[k] = o.counters.get(names::REQUESTS).copied().unwrap_or(f64::NAN);
+                h.errors[k] = o.counters.get(names::ERRORS).copied().unwrap_or(0.0);
+                h.confidence[k] = o
+                    .gauges
+                    .get(names::MODEL_CONFIDENCE)
+                    .copied()
+                    .unwrap_or(f64::NAN);
+                if let Some(hist) = o.histograms.get(names::LATENCY) {
+                    for (j, &(_, c)) in hist.buckets().iter().enumerate().take(bounds.len()) {
+                        h.buckets[k * bounds.len() + j] = c;
+                    }
+                }
+            }
+            out.push(h);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        let history = History {
+            version: Version::new(version)?,
+            start,
+            step,
+            len,
+            bounds,
+            pods: out,
+            notes: Vec::new(),
+        };
+        history.validate()?;
+        Ok(history)
+    }
 }
