@@ -181,7 +181,7 @@ fn sample(names: BTreeSet<&str>, max: usize) -> Vec<&str> {
 }
 
 /// A bucket's `le` label as a bound: a number, or `+Inf`.
-fn parse_bound(le: &str) -> Option<f64> {
+pub(crate) fn parse_bound(le: &str) -> Option<f64> {
     if le == "+Inf" {
         Some(f64::INFINITY)
     } else {

@@ -3,6 +3,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+pub mod history;
+
 use async_trait::async_trait;
 use canary_core::{CanaryMetrics, MetricSeries, MetricsQuery, MetricsSource};
 use chrono::{DateTime, Utc};
