@@ -476,6 +476,9 @@ fn judge(
     }
 }
 
+/// One run's outcomes (per injection, then per judge) and its canary's traffic share.
+type RunOutcomes = (Vec<Vec<Outcome>>, f64);
+
 /// Every contender's outcomes on every run: `[run][injection (0: none)][judge]`.
 fn outcomes(
     history: &History,
@@ -492,8 +495,8 @@ fn outcomes(
     .clamp(1, runs.len().max(1));
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut results: Vec<Option<(Vec<Vec<Outcome>>, f64)>> = vec![None; runs.len()];
-    let chunks: Vec<Vec<(usize, (Vec<Vec<Outcome>>, f64))>> = std::thread::scope(|scope| {
+    let mut results: Vec<Option<RunOutcomes>> = vec![None; runs.len()];
+    let chunks: Vec<Vec<(usize, RunOutcomes)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -534,12 +537,10 @@ fn outcomes(
     }
     let mut share = 0.0;
     let mut all = Vec::with_capacity(runs.len());
-    for r in results {
-        // A worker that panicked leaves its runs out rather than guessing them.
-        if let Some((per, s)) = r {
-            share += s;
-            all.push(per);
-        }
+    // A worker that panicked leaves its runs out rather than guessing them.
+    for (per, s) in results.into_iter().flatten() {
+        share += s;
+        all.push(per);
     }
     let n = all.len().max(1) as f64;
     (all, share / n)

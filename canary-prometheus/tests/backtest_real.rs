@@ -2,8 +2,8 @@
 //! Prometheus and read back as a backtest's history: the history equals the simulator's, the
 //! backtest through Prometheus equals the in-memory one, and both agree with the benchmark.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use canary_core::backtest::{backtest, BacktestConfig, Contender, History, Injection, Rate};
@@ -86,7 +86,12 @@ fn same(a: f64, b: f64) -> bool {
 fn assert_same_history(got: &History, want: &History) {
     assert_eq!(got.start, want.start);
     assert_eq!(got.bounds, want.bounds);
-    assert!(got.len.abs_diff(want.len) <= 1, "{} vs {}", got.len, want.len);
+    assert!(
+        got.len.abs_diff(want.len) <= 1,
+        "{} vs {}",
+        got.len,
+        want.len
+    );
     let names = |h: &History| h.pods.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(got), names(want));
     for (g, w) in got.pods.iter().zip(&want.pods) {
@@ -94,9 +99,17 @@ fn assert_same_history(got: &History, want: &History) {
         let n = g.len().min(w.len());
         assert!(g.len().abs_diff(w.len()) <= 1, "{}", g.name);
         for k in 0..n {
-            assert!(same(g.requests[k], w.requests[k]), "{} requests at {k}", g.name);
+            assert!(
+                same(g.requests[k], w.requests[k]),
+                "{} requests at {k}",
+                g.name
+            );
             assert!(same(g.errors[k], w.errors[k]), "{} errors at {k}", g.name);
-            assert!(same(g.confidence[k], w.confidence[k]), "{} confidence at {k}", g.name);
+            assert!(
+                same(g.confidence[k], w.confidence[k]),
+                "{} confidence at {k}",
+                g.name
+            );
         }
         let nb = got.bounds.len();
         for k in 0..n * nb {
@@ -178,15 +191,29 @@ async fn a_week_of_production_backtests_the_same_through_prometheus() {
         );
         eprintln!("{}: benchmark A/A {aa:?}, power {power:?}", j.judge);
         let fr = &j.healthy.false_rollback;
-        assert!(overlap(fr, &aa), "{}: backtest {fr:?} vs benchmark {aa:?}", j.judge);
+        assert!(
+            overlap(fr, &aa),
+            "{}: backtest {fr:?} vs benchmark {aa:?}",
+            j.judge
+        );
         let caught = &j.injected[0].caught;
-        assert!(overlap(caught, &power), "{}: {caught:?} vs {power:?}", j.judge);
+        assert!(
+            overlap(caught, &power),
+            "{}: {caught:?} vs {power:?}",
+            j.judge
+        );
     }
     eprintln!("all {:?}", t.elapsed());
 
     // Too short a period for one run: what is needed, said.
     let short = source
-        .history(&version, until - chrono::Duration::minutes(30), until, STEP, &|_, _| {})
+        .history(
+            &version,
+            until - chrono::Duration::minutes(30),
+            until,
+            STEP,
+            &|_, _| {},
+        )
         .await
         .unwrap();
     let err = backtest(&short, &contenders(), &config, &|_, _| {}).unwrap_err();

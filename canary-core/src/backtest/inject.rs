@@ -111,7 +111,9 @@ impl Injection {
             _ => return Err(bad("not a known injection")),
         };
         match change {
-            Change::Latency { factor } | Change::Tail { factor } if !(factor > 0.0) => {
+            Change::Latency { factor } | Change::Tail { factor }
+                if factor.is_nan() || factor <= 0.0 =>
+            {
                 return Err(bad("the factor must be positive"))
             }
             Change::ErrorsPlus { share } if share > 1.0 => {
@@ -220,7 +222,7 @@ impl Shape {
     fn new(bounds: &[f64], cumulative: &[f64]) -> Option<Self> {
         let total = *cumulative.last()?;
         let finite = bounds.len().checked_sub(1)?;
-        if !(total > 0.0) || finite == 0 {
+        if total.is_nan() || total <= 0.0 || finite == 0 {
             return None;
         }
         let mut empty_below = f64::NEG_INFINITY;
@@ -375,9 +377,9 @@ impl Transfer {
         let k = buckets.len().min(self.cumulative.len());
         let mut out = vec![0.0; buckets.len()];
         let mut below = 0.0;
-        for i in 0..k {
-            let n = (buckets[i] - below).max(0.0);
-            below = buckets[i].max(below);
+        for (i, &b) in buckets.iter().enumerate().take(k) {
+            let n = (b - below).max(0.0);
+            below = b.max(below);
             if n == 0.0 {
                 continue;
             }

@@ -80,13 +80,13 @@ impl PrometheusSource {
         let start_ms = since.timestamp_millis().div_euclid(step_ms) * step_ms;
         let len = usize::try_from((until.timestamp_millis() - start_ms) / step_ms + 1)
             .unwrap_or(usize::MAX);
-        let start = Utc
-            .timestamp_millis_opt(start_ms)
-            .single()
-            .ok_or_else(|| Error::InvalidConfig {
-                field: "history",
-                reason: "the period's start is out of range".into(),
-            })?;
+        let start =
+            Utc.timestamp_millis_opt(start_ms)
+                .single()
+                .ok_or_else(|| Error::InvalidConfig {
+                    field: "history",
+                    reason: "the period's start is out of range".into(),
+                })?;
         let o = &self.config.observation_queries;
         let label = self.label_for(version, Arm::Baseline);
         let t = &self.observation_templates;
@@ -126,7 +126,10 @@ impl PrometheusSource {
                     end: at(b),
                     step,
                 };
-                let m = match self.range_matrix(metric, &query, q.start, q.end, step).await {
+                let m = match self
+                    .range_matrix(metric, &query, q.start, q.end, step)
+                    .await
+                {
                     // Many pods or buckets: shorter queries until an answer fits.
                     Err(Error::BodyTooLarge { .. }) if size > MIN_POINTS_PER_QUERY => {
                         size /= 2;
@@ -146,7 +149,9 @@ impl PrometheusSource {
                     };
                     if metric == "model_confidence" {
                         let target = match (per_pod, instance_of(&s.labels)) {
-                            (true, Some(pod)) => index.get(&pod).map(|&p| &mut pods[p].1.confidence),
+                            (true, Some(pod)) => {
+                                index.get(&pod).map(|&p| &mut pods[p].1.confidence)
+                            }
                             _ => {
                                 confidence_series = confidence_series.max(1);
                                 Some(&mut shared_confidence)
@@ -233,7 +238,7 @@ impl PrometheusSource {
         let mut notes = Vec::new();
         if !pods.is_empty() && confidence_series > 0 {
             notes.push(format!(
-                    "the confidence query gives no per-pod series (it is not a plain avg(...) of \
+                "the confidence query gives no per-pod series (it is not a plain avg(...) of \
                      the {:?} label's series): every pod shares one gauge, so the pseudo-canary's \
                      confidence equals the baseline's and a confidence regression is seen only \
                      when injected",
@@ -246,7 +251,13 @@ impl PrometheusSource {
         if !sorted.is_empty() && sorted.last() != Some(&f64::INFINITY) {
             return Err(Error::InvalidResponse {
                 metric: "latency_buckets".into(),
-                query: self.render("latency_buckets", &t.latency_buckets, &label, Arm::Baseline, step)?,
+                query: self.render(
+                    "latency_buckets",
+                    &t.latency_buckets,
+                    &label,
+                    Arm::Baseline,
+                    step,
+                )?,
                 reason: "the buckets have no le=\"+Inf\" series".into(),
             });
         }
@@ -307,9 +318,7 @@ impl PrometheusSource {
                 let narrow = BTreeMap::from([(instance.clone(), pod.clone())]);
                 let requests = t.requests.render_selecting(&label, window, &narrow)?;
                 let errors = t.errors.render_selecting(&label, window, &narrow)?;
-                let expr = format!(
-                    "sum(rate({errors}[1m])) / sum(rate({requests}[1m]))"
-                );
+                let expr = format!("sum(rate({errors}[1m])) / sum(rate({requests}[1m]))");
                 q.append_pair(&format!("g{g}.expr"), &expr);
                 q.append_pair(&format!("g{g}.tab"), "0");
                 q.append_pair(&format!("g{g}.range_input"), &format!("{range}s"));
@@ -403,7 +412,7 @@ impl Pending {
         h.buckets = Vec::with_capacity(n * nb);
         let (mut r, mut e) = (0.0, 0.0);
         let mut b = vec![0.0; nb];
-        for i in 0..=last {
+        for (i, &shared_at) in shared.iter().enumerate().take(last + 1) {
             r += self.requests[i];
             e += self.errors[i];
             for (k, &j) in order.iter().enumerate() {
@@ -416,7 +425,11 @@ impl Pending {
             let or_nan = |v: f64| if fresh { v } else { f64::NAN };
             h.requests.push(or_nan(r));
             h.errors.push(or_nan(e));
-            let c = if self.confidence[i].is_nan() { shared[i] } else { self.confidence[i] };
+            let c = if self.confidence[i].is_nan() {
+                shared_at
+            } else {
+                self.confidence[i]
+            };
             h.confidence.push(or_nan(c));
             h.buckets.extend(b.iter().map(|&v| or_nan(v)));
         }
