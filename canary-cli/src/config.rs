@@ -44,6 +44,13 @@ pub struct CanaryConfig {
     /// `matters: {error_rate: 1.5}` promotes early only once errors × 1.5 would have been
     /// caught with 95 % power.
     pub sequential: canary_core::judge::SequentialParameters,
+    /// Flagger's analysis parameters (`judge: flagger`), e.g. as `canary backtest --calibrate`
+    /// writes them.
+    pub flagger: canary_core::judge::FlaggerParameters,
+    /// Argo Rollouts' analysis parameters (`judge: argo`).
+    pub argo: canary_core::judge::ArgoParameters,
+    /// Kayenta's judge parameters (`judge: kayenta`), e.g. `confidence_level`.
+    pub kayenta: canary_core::judge::KayentaParameters,
     /// Regions analysed and deployed one after another; a rollback in one rolls back all.
     /// Empty: one region, with `prometheus` and `helm` as they are.
     pub regions: Vec<RegionConfig>,
@@ -301,6 +308,19 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
             }
             other => format!("sequential: {other}"),
         })?;
+        let judges: [(&str, &dyn canary_core::judge::JudgeFactory); 3] = [
+            ("flagger", &config.flagger),
+            ("argo", &config.argo),
+            ("kayenta", &config.kayenta),
+        ];
+        for (name, factory) in judges {
+            factory.start().map_err(|e| match e {
+                canary_core::Error::InvalidConfig { field, reason } => {
+                    format!("{name}.{field}: {reason}")
+                }
+                other => format!("{name}: {other}"),
+            })?;
+        }
         Ok(config)
     });
     checked.map_err(|e| short(&read.scrub(&e)))

@@ -14,6 +14,8 @@ use canary_core::{Evaluation, ValidationReport};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+pub mod backtest;
+
 /// Production's colour in charts and the legend.
 const BASELINE: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 /// The canary's colour.
@@ -44,6 +46,11 @@ figure{margin:0}figcaption{font-size:12px;color:#555;margin-top:2px}\
 code,pre{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:12px}\
 pre{white-space:pre-wrap;word-break:break-all;margin:0}\
 .muted{color:#666;font-size:12px}";
+
+/// A backtest as HTML (see [`backtest::page`]).
+pub fn backtest(a: &crate::backtest::Answer) -> String {
+    backtest::page(a)
+}
 
 /// The whole report as HTML.
 pub fn report(report: &ValidationReport) -> String {
@@ -183,6 +190,36 @@ pub fn evaluation(e: &Evaluation, series: &[SeriesPair]) -> String {
     conditions(&mut h, e);
     queries(&mut h, e);
     h.push_str("</main></body></html>\n");
+    h
+}
+
+/// A judge's retrospective (`canary analyze --judge`) as HTML: the decision, the evidence, the
+/// charts over the judged run, and the judge's evidence over time.
+pub fn retrospective(r: &crate::retrospective::Retrospective, series: &[SeriesPair]) -> String {
+    let mut h = match &r.evaluation {
+        Some(e) => evaluation(e, series),
+        None => {
+            let mut h = head(&format!("{} judge", r.judge));
+            let _ = writeln!(
+                h,
+                "<header class=\"banner rollback_manual\"><h1>ROLLBACK MANUAL</h1><p>{}</p></header>\
+                 </main></body></html>",
+                esc(r.reason.as_deref().unwrap_or("undecided"))
+            );
+            h
+        }
+    };
+    let mut extra = format!(
+        "<section><h2>Judged by {}</h2><p>From {} to {}, {} looks.</p></section>",
+        esc(&r.judge),
+        r.start.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.end.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.looks
+    );
+    sequence_section(&mut extra, &r.sequence);
+    if let Some(at) = h.find("</main>") {
+        h.insert_str(at, &extra);
+    }
     h
 }
 
@@ -536,32 +573,53 @@ fn sequences(h: &mut String, steps: &[StepReport]) {
          An interval wholly beyond the margin is a finding.</p>",
     );
     for s in steps.iter().filter(|s| !s.sequence.is_empty()) {
-        let _ = write!(h, "<h3>{}</h3><div class=\"charts\">", step_title(s));
-        let mut names: Vec<&str> = Vec::new();
-        for p in &s.sequence {
-            if !names.contains(&p.metric.as_str()) {
-                names.push(&p.metric);
-            }
-        }
-        for name in names {
-            let points: Vec<&SequencePoint> =
-                s.sequence.iter().filter(|p| p.metric == name).collect();
-            let statistic = points
-                .last()
-                .map(|p| p.interval.statistic.clone())
-                .unwrap_or_default();
-            let svg = sequence_chart(&points)
-                .unwrap_or_else(|e| format!("<p class=\"muted\">chart failed: {}</p>", esc(&e)));
-            let _ = write!(
-                h,
-                "<figure>{svg}<figcaption>{}: {}</figcaption></figure>",
-                esc(name),
-                esc(&statistic)
-            );
-        }
-        h.push_str("</div>");
+        sequence_charts(h, Some(&step_title(s)), &s.sequence);
     }
     h.push_str("</section>");
+}
+
+/// One run's evidence over time as its own section (nothing without a sequence).
+fn sequence_section(h: &mut String, sequence: &[SequencePoint]) {
+    if sequence.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<section><h2>Evidence over time</h2><p class=\"muted\">Each statistic's estimate and \
+         its anytime-valid interval at every look; the dashed line is the practical margin. \
+         An interval wholly beyond the margin is a finding.</p>",
+    );
+    sequence_charts(h, None, sequence);
+    h.push_str("</section>");
+}
+
+/// A chart per metric of one run's sequence, under `title` (HTML, already escaped).
+fn sequence_charts(h: &mut String, title: Option<&str>, sequence: &[SequencePoint]) {
+    if let Some(t) = title {
+        let _ = write!(h, "<h3>{t}</h3>");
+    }
+    h.push_str("<div class=\"charts\">");
+    let mut names: Vec<&str> = Vec::new();
+    for p in sequence {
+        if !names.contains(&p.metric.as_str()) {
+            names.push(&p.metric);
+        }
+    }
+    for name in names {
+        let points: Vec<&SequencePoint> = sequence.iter().filter(|p| p.metric == name).collect();
+        let statistic = points
+            .last()
+            .map(|p| p.interval.statistic.clone())
+            .unwrap_or_default();
+        let svg = sequence_chart(&points)
+            .unwrap_or_else(|e| format!("<p class=\"muted\">chart failed: {}</p>", esc(&e)));
+        let _ = write!(
+            h,
+            "<figure>{svg}<figcaption>{}: {}</figcaption></figure>",
+            esc(name),
+            esc(&statistic)
+        );
+    }
+    h.push_str("</div>");
 }
 
 fn sequence_chart(points: &[&SequencePoint]) -> Result<String, String> {

@@ -38,10 +38,12 @@ use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+pub mod backtest;
 pub mod config;
 pub use canary_core::duration;
 pub mod html;
 pub mod progress;
+pub mod retrospective;
 
 /// Exit code: promote.
 pub const EXIT_PROCEED: i32 = 0;
@@ -84,7 +86,9 @@ pub enum Command {
         "Examples:\n",
         "  canary analyze --prometheus-url http://prometheus:9090 --baseline v1.2.0 --canary v1.3.0\n",
         "  canary analyze --prometheus-url $PROMETHEUS_URL --baseline v1 --canary v2 --window 10m --output json\n",
-        "  canary analyze ... --at 2026-11-28T12:00:00Z   (judge a past window)\n\n",
+        "  canary analyze ... --at 2026-11-28T12:00:00Z   (judge a past window)\n",
+        "  canary analyze ... --judge sequential --since 2026-11-28T11:00:00Z --until 2026-11-28T12:00:00Z\n",
+        "      (replay a past canary run through any judge, as Kayenta's retrospective analysis)\n\n",
         "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error."
     ))]
     Analyze(AnalyzeArgs),
@@ -134,6 +138,20 @@ pub enum Command {
         "Exit codes: 0 stopped by SIGTERM, SIGHUP or Ctrl-C (requests in flight finished), 3 error."
     ))]
     Serve(ServeArgs),
+    /// Measure the judges on production's own history: pseudo-canary runs of its pods (A/A),
+    /// injected regressions, a CI gate, and calibration.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary backtest --config canary.yaml --version v1.2.0 --since 14d\n",
+        "  canary backtest --config canary.yaml --version v1.2.0 --since 14d --judge sequential,threshold \\\n",
+        "      --inject latency+10%,errors*2 --max-false-rollback 0.05\n",
+        "  canary backtest --config canary.yaml --version v1.2.0 --since 28d --calibrate 0.01 --output markdown\n\n",
+        "Each run takes --canary-pods of the pods running then (seeded) as the canary and the rest as\n",
+        "the baseline, and judges it as `canary run` would (warm-up, steps, validator.max_duration).\n",
+        "Exit codes: 0 done (and within --max-false-rollback), 1 the configured judge's false-rollback\n",
+        "upper bound is above --max-false-rollback, 3 error (too little history, one pod, Prometheus)."
+    ))]
+    Backtest(backtest::BacktestArgs),
     /// Print a shell completion script.
     #[command(after_help = concat!(
         "Examples:\n",
@@ -212,6 +230,17 @@ pub struct AnalyzeArgs {
     /// The end of the window: RFC 3339 or unix seconds (default: now).
     #[arg(long, value_parser = instant)]
     pub at: Option<DateTime<Utc>>,
+    /// Judge the canary's run with this judge instead of one look at the window: replayed
+    /// from `--since` (default: where the canary's series begin in `serve.start_lookback`)
+    /// to `--until` or the validator's maximum duration.
+    #[arg(long, value_enum, conflicts_with = "window")]
+    pub judge: Option<JudgeName>,
+    /// The canary run's start, for `--judge` (RFC 3339 or unix seconds).
+    #[arg(long, value_parser = instant, requires = "judge")]
+    pub since: Option<DateTime<Utc>>,
+    /// The last instant judged, for `--judge` (default: `--at`, else now).
+    #[arg(long, value_parser = instant, requires = "judge", conflicts_with = "at")]
+    pub until: Option<DateTime<Utc>>,
     /// How to print the evaluation.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -428,6 +457,10 @@ fn execute(cli: Cli) -> Result<i32, String> {
             run_flow(args, display)
         }
         Command::Report(args) => report(args),
+        Command::Backtest(args) => {
+            logging(cli.verbose, cli.quiet, None);
+            backtest::run(args)
+        }
         Command::Serve(args) => {
             logging(cli.verbose, cli.quiet, None);
             serve(args)
@@ -470,6 +503,9 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
         .or(file.as_ref().map(|f| f.validator.analysis_window))
         .unwrap_or(ValidatorConfig::default().analysis_window);
     let output = if args.json { Output::Json } else { args.output };
+    if let Some(judge) = args.judge {
+        return retrospective(&runtime, file.as_ref(), prometheus, judge, &args, output);
+    }
     let (evaluation, series) = runtime.block_on(async {
         let source =
             PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?;
@@ -501,6 +537,79 @@ fn analyze(args: AnalyzeArgs) -> Result<i32, String> {
     };
     print(&text)?;
     Ok(exit_code(evaluation.decision))
+}
+
+/// `canary analyze --judge`: see [`retrospective`](crate::retrospective).
+fn retrospective(
+    runtime: &tokio::runtime::Runtime,
+    file: Option<&config::CanaryConfig>,
+    prometheus: PrometheusConfig,
+    judge: JudgeName,
+    args: &AnalyzeArgs,
+    output: Output,
+) -> Result<i32, String> {
+    let until = args.until.or(args.at).unwrap_or_else(Utc::now);
+    let (r, series) = runtime.block_on(async {
+        let source =
+            PrometheusSource::new(prometheus).map_err(|e| canary_core::error::chain(&e))?;
+        let r = retrospective::judge_run(
+            &source,
+            file,
+            judge,
+            &args.baseline,
+            &args.canary,
+            args.since,
+            until,
+        )
+        .await?;
+        let series = if output == Output::Html {
+            retrospective::series(&source, &r, &args.baseline, &args.canary).await
+        } else {
+            Vec::new()
+        };
+        Ok::<_, String>((r, series))
+    })?;
+    let heading = format!(
+        "{} judge over {} to {} ({} looks)",
+        r.judge,
+        r.start.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.end.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.looks
+    );
+    let undecided = || {
+        format!(
+            "{}: {}",
+            RollbackDecision::RollbackManual.as_str(),
+            r.reason.as_deref().unwrap_or("undecided")
+        )
+    };
+    let text = match output {
+        Output::Json => {
+            let mut v = match &r.evaluation {
+                Some(e) => serde_json::to_value(e).map_err(|e| e.to_string())?,
+                None => serde_json::json!({
+                    "decision": RollbackDecision::RollbackManual.as_str(),
+                    "primary_reason": r.reason,
+                }),
+            };
+            v["retrospective"] = serde_json::json!({
+                "judge": r.judge, "start": r.start, "end": r.end, "looks": r.looks,
+                "reason": r.reason, "sequence": r.sequence,
+            });
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+        }
+        Output::Markdown => match &r.evaluation {
+            Some(e) => format!("_{heading}_\n\n{}", e.to_markdown()),
+            None => format!("_{heading}_\n\n**{}**\n", undecided()),
+        },
+        Output::Table => match &r.evaluation {
+            Some(e) => format!("{heading}\n{}", table(e, colour())),
+            None => format!("{heading}\n{}\n", undecided()),
+        },
+        Output::Html => html::retrospective(&r, &series),
+    };
+    print(&text)?;
+    Ok(exit_code(r.decision()))
 }
 
 /// `text` in the ANSI style `code` when `colour` is on.
@@ -762,9 +871,15 @@ fn judge_factory(
         JudgeName::Sequential => Some(Arc::new(
             file.map_or_else(SequentialParameters::default, |f| f.sequential.clone()),
         )),
-        JudgeName::Flagger => Some(Arc::new(FlaggerParameters::default())),
-        JudgeName::Argo => Some(Arc::new(ArgoParameters::default())),
-        JudgeName::Kayenta => Some(Arc::new(KayentaParameters::default())),
+        JudgeName::Flagger => Some(Arc::new(
+            file.map_or_else(FlaggerParameters::default, |f| f.flagger.clone()),
+        )),
+        JudgeName::Argo => Some(Arc::new(
+            file.map_or_else(ArgoParameters::default, |f| f.argo.clone()),
+        )),
+        JudgeName::Kayenta => Some(Arc::new(
+            file.map_or_else(KayentaParameters::default, |f| f.kayenta.clone()),
+        )),
     }
 }
 

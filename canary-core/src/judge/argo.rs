@@ -19,11 +19,13 @@ use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 /// the conditions (Argo has no defaults for them) follow Argo's documented example
 /// (`result[0] >= 0.95` succeeds) with a failure bound beside it: success rate ≥ 95 % succeeds
 /// and < 90 % fails; p99 ≤ 500 ms succeeds and > 1000 ms fails.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArgoParameters {
     /// Time between measurements, and each query's window.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub interval: Duration,
     /// Measurements per metric; all successful is a Successful analysis.
     pub count: u32,

@@ -17,11 +17,13 @@ use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 /// promotion after `maxWeight: 50` is reached in steps of `stepWeight: 10` (five passing
 /// checks). Flagger's own default `threshold` is 1 when the field is left out; set it here to
 /// judge like that.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlaggerParameters {
     /// How often the checks run (`analysis.interval`), and the window each queries.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub interval: Duration,
     /// Failed checks before rollback (`analysis.threshold`).
     pub threshold: u32,

@@ -12,6 +12,7 @@ use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 use crate::stats::rank_sum;
 
 /// One metric of a Kayenta canary config.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KayentaMetric {
@@ -32,17 +33,21 @@ pub struct KayentaMetric {
 /// lifetime judged every 10 minutes over the growing window; Mann-Whitney at 98 %; tolerance
 /// 0.25; thresholds pass 95 / marginal 75; three metrics in three groups: p99 latency (fails if
 /// higher), error rate (critical, fails if higher), model confidence (fails if lower).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KayentaParameters {
     /// The metrics' resolution (`step` of the query).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub step: Duration,
     /// Time between judgements (`analysisIntervalMins`).
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub interval: Duration,
     /// The whole analysis (`lifetimeDuration`); the judgement at its end is the last.
     #[serde(with = "crate::seconds")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub lifetime: Duration,
     /// Mann-Whitney's confidence level.
     pub confidence_level: f64,

@@ -1,0 +1,440 @@
+//! `canary backtest`: every judge replayed over pseudo-canary runs cut from production's own
+//! history (A/A: both arms are the same version), with injected regressions for power, a CI
+//! gate on the configured judge's false-rollback rate, and held-out calibration that prints
+//! the config to use.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use canary_core::backtest::{
+    backtest, calibrate, BacktestConfig, BacktestReport, Contender, Injection, Tunable,
+};
+use canary_core::judge::ThresholdParameters;
+use canary_core::{ValidatorConfig, Version};
+use canary_prometheus::PrometheusSource;
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::{config, html, print, required_prometheus, JudgeName, Output};
+
+/// The longest history a backtest reads: 90 days.
+pub const MAX_PERIOD: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// The injections measured with `--calibrate` when `--inject` gives none: the power a
+/// calibration keeps is part of its answer.
+pub const DEFAULT_CALIBRATION_INJECTIONS: &str = "latency+25%,errors*2";
+
+/// `canary backtest`.
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// The config file (`canary.yaml`): Prometheus, queries, thresholds, judge, validator.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Prometheus's base URL (default: the config file's `prometheus.url`).
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// The production version whose history is replayed (its pods' version label).
+    #[arg(long, value_parser = crate::version)]
+    pub version: Version,
+    /// The start of the history: a span back from `--until` (14d, 36h, 90m) or an instant
+    /// (RFC 3339 or unix seconds).
+    #[arg(long)]
+    pub since: String,
+    /// The end of the history: RFC 3339 or unix seconds (default: now).
+    #[arg(long, value_parser = crate::instant)]
+    pub until: Option<DateTime<Utc>>,
+    /// The judges to measure, comma-separated (default: all five). The config's judge is the
+    /// one `--max-false-rollback` gates; if the list leaves it out, the first listed stands
+    /// for it.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub judge: Vec<JudgeName>,
+    /// Pods taken as the pseudo-canary in each run (the others are the baseline).
+    #[arg(long, default_value_t = 1)]
+    pub canary_pods: usize,
+    /// Pseudo-canary runs per judge, spread over the period.
+    #[arg(long, default_value_t = 500)]
+    pub runs: usize,
+    /// The seed of the pods' choice: the same seed, the same runs.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Synthetic regressions applied to the pseudo-canary, comma-separated: latency+25%,
+    /// latency*1.25, tail+20%, errors*2, errors+1%, confidence-0.05, confidence*0.9.
+    #[arg(long, value_parser = injections)]
+    pub inject: Option<Injections>,
+    /// Calibrate each judge to at most this false-rollback rate (e.g. 0.01) on the first half
+    /// of the history, report it on the second, and print the config to use.
+    #[arg(long, value_parser = rate_in_open_unit)]
+    pub calibrate: Option<f64>,
+    /// Exit 1 when the configured judge's false-rollback rate's 95 % upper bound is above
+    /// this (e.g. 0.05).
+    #[arg(long, value_parser = rate_in_unit)]
+    pub max_false_rollback: Option<f64>,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// `--inject`'s list.
+#[derive(Clone, Debug)]
+pub struct Injections(pub Vec<Injection>);
+
+fn injections(text: &str) -> Result<Injections, String> {
+    Injection::parse_list(text)
+        .map(Injections)
+        .map_err(|e| e.to_string())
+}
+
+fn rate_in_unit(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("{text:?} is not a rate between 0 and 1, e.g. 0.05"))
+}
+
+fn rate_in_open_unit(text: &str) -> Result<f64, String> {
+    rate_in_unit(text)
+        .ok()
+        .filter(|r| *r > 0.0 && *r < 1.0)
+        .ok_or_else(|| format!("{text:?} is not a rate strictly between 0 and 1, e.g. 0.01"))
+}
+
+/// `--since`: a span back from `until` (`14d`, `36h`, `1h30m`) or an instant.
+pub fn since(text: &str, until: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let span = match text.strip_suffix('d') {
+        Some(days) if !days.is_empty() && days.bytes().all(|b| b.is_ascii_digit()) => days
+            .parse::<u64>()
+            .ok()
+            .and_then(|d| d.checked_mul(86_400))
+            .map(Duration::from_secs),
+        _ => canary_core::duration::parse(text).ok(),
+    };
+    let start = match span {
+        Some(span) if span > MAX_PERIOD => {
+            return Err(format!(
+                "--since {text} is longer than the longest history a backtest reads (90d)"
+            ))
+        }
+        Some(span) => chrono::Duration::from_std(span)
+            .ok()
+            .and_then(|s| until.checked_sub_signed(s)),
+        None => Some(canary_core::duration::instant(text).map_err(|_| {
+            format!("--since {text:?} is neither a span like 14d or 36h nor an instant (RFC 3339 or unix seconds)")
+        })?),
+    }
+    .ok_or_else(|| format!("--since {text}: before the start of time"))?;
+    if start >= until {
+        return Err(format!(
+            "--since {start} is not before --until {until}: the period is empty"
+        ));
+    }
+    if (until - start).to_std().unwrap_or(Duration::MAX) > MAX_PERIOD {
+        return Err(format!(
+            "the period {start} to {until} is longer than the longest history a backtest reads (90d)"
+        ));
+    }
+    Ok(start)
+}
+
+/// The parameters each judge runs with: the config's, as `canary run` would use them.
+pub fn tunable(
+    name: JudgeName,
+    file: Option<&config::CanaryConfig>,
+    policy: &canary_core::RollbackPolicy,
+    validator: &ValidatorConfig,
+) -> Tunable {
+    match name {
+        JudgeName::Threshold => Tunable::Threshold(ThresholdParameters {
+            policy: policy.clone(),
+            warmup: validator.warmup,
+            window: validator.analysis_window,
+        }),
+        JudgeName::Sequential => {
+            Tunable::Sequential(file.map(|f| f.sequential.clone()).unwrap_or_default())
+        }
+        JudgeName::Flagger => Tunable::Flagger(file.map(|f| f.flagger.clone()).unwrap_or_default()),
+        JudgeName::Argo => Tunable::Argo(file.map(|f| f.argo.clone()).unwrap_or_default()),
+        JudgeName::Kayenta => Tunable::Kayenta(file.map(|f| f.kayenta.clone()).unwrap_or_default()),
+    }
+}
+
+/// The config file's lines that select `t`: `judge:` and the judge's own section.
+pub fn snippet(t: &Tunable) -> Result<String, String> {
+    fn section<T: Serialize>(judge: &str, key: &str, value: &T) -> Result<String, String> {
+        #[derive(Serialize)]
+        struct Snippet<'a, T> {
+            judge: &'a str,
+            #[serde(flatten)]
+            section: std::collections::BTreeMap<&'a str, &'a T>,
+        }
+        let s = Snippet {
+            judge,
+            section: [(key, value)].into_iter().collect(),
+        };
+        serde_yaml::to_string(&s).map_err(|e| format!("cannot write the config snippet: {e}"))
+    }
+    match t {
+        Tunable::Threshold(p) => section("threshold", "thresholds", p.policy.thresholds()),
+        Tunable::Sequential(p) => section("sequential", "sequential", p),
+        Tunable::Flagger(p) => section("flagger", "flagger", p),
+        Tunable::Argo(p) => section("argo", "argo", p),
+        Tunable::Kayenta(p) => section("kayenta", "kayenta", p),
+    }
+}
+
+/// A backtest's whole answer: the report, and per calibration the config to use.
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    /// The report.
+    #[serde(flatten)]
+    pub report: BacktestReport,
+    /// Per calibrated judge, the YAML to put in `canary.yaml`.
+    pub config_snippets: std::collections::BTreeMap<String, String>,
+    /// The CI gate, when `--max-false-rollback` was given.
+    pub gate: Option<Gate>,
+}
+
+/// `--max-false-rollback`'s verdict.
+#[derive(Debug, Serialize)]
+pub struct Gate {
+    /// The judge it checks.
+    pub judge: String,
+    /// The limit.
+    pub max_false_rollback: f64,
+    /// The judge's false-rollback rate's 95 % upper bound.
+    pub upper_bound: f64,
+    /// Whether the judge is within the limit.
+    pub passed: bool,
+}
+
+/// A progress bar on a terminal; nothing elsewhere (CI logs get the result).
+fn bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg:24} [{bar:40}] {pos}/{len} ({eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn report_progress(bar: &ProgressBar) -> impl Fn(usize, usize) + Sync + '_ {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}
+
+/// Runs `canary backtest`.
+pub fn run(args: BacktestArgs) -> Result<i32, String> {
+    let file = args.config.as_deref().map(config::load).transpose()?;
+    let prometheus = required_prometheus(file.as_ref(), args.prometheus_url.as_deref())?;
+    let policy = config::policy(file.as_ref())?;
+    let validator = file
+        .as_ref()
+        .map_or_else(ValidatorConfig::default, |f| f.validator.clone());
+    let until = args.until.unwrap_or_else(Utc::now);
+    let since = since(&args.since, until)?;
+    let configured_name = file.as_ref().map(|f| f.judge).unwrap_or_default();
+    let names: Vec<JudgeName> = if args.judge.is_empty() {
+        vec![
+            JudgeName::Threshold,
+            JudgeName::Sequential,
+            JudgeName::Flagger,
+            JudgeName::Argo,
+            JudgeName::Kayenta,
+        ]
+    } else {
+        let mut n = args.judge.clone();
+        n.dedup();
+        n
+    };
+    let gated = if names.contains(&configured_name) {
+        configured_name
+    } else {
+        names[0]
+    };
+    let tunables: Vec<(JudgeName, Tunable)> = names
+        .iter()
+        .map(|&n| (n, tunable(n, file.as_ref(), &policy, &validator)))
+        .collect();
+    let contenders: Vec<Contender> = tunables
+        .iter()
+        .map(|(n, t)| Contender {
+            name: t.name().to_owned(),
+            factory: t.factory(),
+            configured: *n == gated,
+        })
+        .collect();
+    let injections = match (&args.inject, args.calibrate) {
+        (Some(i), _) => i.0.clone(),
+        (None, Some(_)) => {
+            Injection::parse_list(DEFAULT_CALIBRATION_INJECTIONS).map_err(|e| e.to_string())?
+        }
+        (None, None) => Vec::new(),
+    };
+    let settings = BacktestConfig {
+        runs: args.runs,
+        canary_pods: args.canary_pods,
+        seed: args.seed,
+        max_duration: validator.max_duration,
+        injections,
+        ..BacktestConfig::default()
+    };
+    let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let source = PrometheusSource::new(prometheus).map_err(|e| chain(&e))?;
+    let bar = bar();
+    bar.set_message("fetching history");
+    let history = runtime
+        .block_on(source.history(
+            &args.version,
+            since,
+            until,
+            validator.judge_step,
+            &report_progress(&bar),
+        ))
+        .map_err(|e| chain(&e))?;
+    bar.set_message("judging");
+    let mut report = backtest(&history, &contenders, &settings, &report_progress(&bar))
+        .map_err(|e| chain(&e))?;
+    let mut snippets = std::collections::BTreeMap::new();
+    if let Some(target) = args.calibrate {
+        for (_, t) in &tunables {
+            bar.set_message(format!("calibrating {}", t.name()));
+            let c = calibrate(&history, t, target, &settings, &report_progress(&bar))
+                .map_err(|e| chain(&e))?;
+            snippets.insert(c.judge.clone(), snippet(&c.parameters)?);
+            report.calibrations.push(c);
+        }
+    }
+    bar.finish_and_clear();
+    let link = |pods: &[String], start, end| source.graph_link(&args.version, pods, start, end);
+    for j in &mut report.judges {
+        for f in &mut j.failures {
+            f.link = link(&f.canary_pods, f.start, f.decided_at);
+        }
+    }
+    for c in &mut report.calibrations {
+        for j in [&mut c.native, &mut c.calibrated] {
+            for f in &mut j.failures {
+                f.link = link(&f.canary_pods, f.start, f.decided_at);
+            }
+        }
+    }
+    let gate = args.max_false_rollback.and_then(|max| {
+        report.configured().map(|j| Gate {
+            judge: j.judge.clone(),
+            max_false_rollback: max,
+            upper_bound: j.healthy.false_rollback.high,
+            passed: j.healthy.false_rollback.high <= max,
+        })
+    });
+    let answer = Answer {
+        report,
+        config_snippets: snippets,
+        gate,
+    };
+    print(&render(&answer, args.output)?)?;
+    Ok(match &answer.gate {
+        Some(g) if !g.passed => crate::EXIT_ROLLBACK,
+        _ => 0,
+    })
+}
+
+/// The answer in `output`'s format.
+pub fn render(a: &Answer, output: Output) -> Result<String, String> {
+    let text = |markdown: bool| {
+        let mut out = if markdown {
+            a.report.to_markdown()
+        } else {
+            a.report.to_text()
+        };
+        for (judge, yaml) in &a.config_snippets {
+            if markdown {
+                out +=
+                    &format!("\n#### canary.yaml for {judge} (calibrated)\n\n```yaml\n{yaml}```\n");
+            } else {
+                out += &format!("\ncanary.yaml for {judge} (calibrated):\n{yaml}");
+            }
+        }
+        if let Some(g) = &a.gate {
+            out += &format!("\n{}\n", gate_line(g));
+        }
+        out
+    };
+    Ok(match output {
+        Output::Json => {
+            serde_json::to_string_pretty(a).map_err(|e| format!("cannot write JSON: {e}"))?
+        }
+        Output::Markdown => text(true),
+        Output::Table => text(false),
+        Output::Html => html::backtest(a),
+    })
+}
+
+/// The gate's verdict in one line.
+pub fn gate_line(g: &Gate) -> String {
+    format!(
+        "{}: {}'s false rollbacks are at most {:.1} % (95 % upper bound), {} the limit {:.1} %",
+        if g.passed { "PASS" } else { "FAIL" },
+        g.judge,
+        g.upper_bound * 100.0,
+        if g.passed { "within" } else { "above" },
+        g.max_false_rollback * 100.0
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_days_durations_and_instants() {
+        let until = canary_core::duration::instant("2026-12-01T00:00:00Z").unwrap();
+        assert_eq!(
+            since("14d", until).unwrap().to_rfc3339(),
+            "2026-11-17T00:00:00+00:00"
+        );
+        assert_eq!(
+            since("36h", until).unwrap().to_rfc3339(),
+            "2026-11-29T12:00:00+00:00"
+        );
+        assert_eq!(
+            since("2026-11-30T00:00:00Z", until).unwrap().to_rfc3339(),
+            "2026-11-30T00:00:00+00:00"
+        );
+        assert!(since("91d", until).unwrap_err().contains("90d"));
+        assert!(since("2026-12-02T00:00:00Z", until)
+            .unwrap_err()
+            .contains("not before"));
+        assert!(since("yesterday", until).unwrap_err().contains("neither"));
+        assert!(since("99999999999999999999d", until).is_err());
+    }
+
+    #[test]
+    fn every_snippet_is_a_valid_config_that_selects_its_judge() {
+        let policy = canary_core::RollbackPolicy::default();
+        let v = ValidatorConfig::default();
+        for n in [
+            JudgeName::Threshold,
+            JudgeName::Sequential,
+            JudgeName::Flagger,
+            JudgeName::Argo,
+            JudgeName::Kayenta,
+        ] {
+            let t = tunable(n, None, &policy, &v).at(1.7);
+            let yaml = snippet(&t).unwrap();
+            let parsed = config::parse(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(parsed.judge, n, "{yaml}");
+            let back = tunable(n, Some(&parsed), &parsed.policy().unwrap(), &v);
+            assert_eq!(back, t, "{yaml}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `canary analyze --judge NAME [--since T] [--until U]`: any judge over a past (or running)
+//! canary's run, replayed from its start exactly as `canary serve` and the validator judge it.
+//! The outputs and exit codes are `analyze`'s.
+
+use std::time::Duration;
+
+use canary_core::judge::replay::{replay, run_start, ReplayBounds, Replayed};
+use canary_core::judge::SequencePoint;
+use canary_core::observation::{ObservationQuery, ObservationSource};
+use canary_core::report::SeriesPair;
+use canary_core::{Arm, Evaluation, MetricsQuery, RollbackDecision, ValidatorConfig, Version};
+use canary_prometheus::PrometheusSource;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{config, JudgeName};
+
+/// What a retrospective found.
+#[derive(Debug, Serialize)]
+pub struct Retrospective {
+    /// The judge.
+    pub judge: String,
+    /// The run's start (given, or where the canary's series begin).
+    pub start: DateTime<Utc>,
+    /// The last instant judged.
+    pub end: DateTime<Utc>,
+    /// Observation pairs fed to the judge.
+    pub looks: u64,
+    /// The decision and its evidence; `None` when the judge had not decided by `end` or had
+    /// nothing to judge (a person decides: exit 2).
+    pub evaluation: Option<Evaluation>,
+    /// Why there is no evaluation.
+    pub reason: Option<String>,
+    /// The judge's evidence over time (the sequential judge's intervals at each look).
+    pub sequence: Vec<SequencePoint>,
+}
+
+impl Retrospective {
+    /// The decision it stands for: undecided or nothing to judge is a person's call.
+    pub fn decision(&self) -> RollbackDecision {
+        self.evaluation
+            .as_ref()
+            .map_or(RollbackDecision::RollbackManual, |e| e.decision)
+    }
+}
+
+/// Replays `judge` over the canary's run from `since` (default: where its series begin in
+/// the `serve.start_lookback` before `until`) to `until` or the maximum duration.
+#[allow(clippy::too_many_arguments)]
+pub async fn judge_run(
+    source: &PrometheusSource,
+    file: Option<&config::CanaryConfig>,
+    judge: JudgeName,
+    baseline: &Version,
+    canary: &Version,
+    since: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
+) -> Result<Retrospective, String> {
+    let chain = |e: canary_core::Error| canary_core::error::chain(&e);
+    let validator = file.map_or_else(ValidatorConfig::default, |f| f.validator.clone());
+    let policy = config::policy(file)?;
+    let tunable = crate::backtest::tunable(judge, file, &policy, &validator);
+    let mut judge = tunable.factory().start().map_err(chain)?;
+    let step = validator.judge_step;
+    let lookback = file.map_or_else(
+        || canary_serve::ServeConfig::default().start_lookback,
+        |f| f.serve.start_lookback,
+    );
+    let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let start = match since {
+        Some(s) if s >= until => {
+            return Err(format!("--since {s} is not before --until {until}"));
+        }
+        Some(s) => s,
+        None => {
+            let from = until.checked_sub_signed(span(lookback)).unwrap_or(until);
+            let q = ObservationQuery::new(canary.clone(), Arm::Canary, from, until, step);
+            let c = source.observe(&q).await.map_err(chain)?;
+            match run_start(&c, from, until, step) {
+                Some(s) => s.at,
+                None => {
+                    return Ok(Retrospective {
+                        judge: judge.name().to_owned(),
+                        start: from,
+                        end: until,
+                        looks: 0,
+                        evaluation: None,
+                        reason: Some(format!(
+                            "insufficient data: the canary {canary} has no series in the {} \
+                             before {until}; give --since",
+                            canary_core::format::duration(lookback.as_secs_f64())
+                        )),
+                        sequence: Vec::new(),
+                    })
+                }
+            }
+        }
+    };
+    let bounds = ReplayBounds {
+        start,
+        at: until,
+        max_duration: validator.max_duration,
+    };
+    let end = bounds.end();
+    let cq = ObservationQuery::new(canary.clone(), Arm::Canary, start, end, step);
+    let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start, end, step);
+    let (c, b) = futures::join!(source.observe(&cq), source.observe(&bq));
+    let (c, b) = (c.map_err(chain)?, b.map_err(chain)?);
+    let (evaluation, reason, looks) = match replay(judge.as_mut(), &b, &c, bounds) {
+        Replayed::Decided { evaluation, looks } => (Some(*evaluation), None, looks),
+        Replayed::Continue { looks, remaining } => (
+            None,
+            Some(format!(
+                "still collecting evidence: {looks} looks from {start} to {end}; the {} judge \
+                 decides within another {} (a later --until)",
+                judge.name(),
+                canary_core::format::duration(remaining.as_secs_f64())
+            )),
+            looks,
+        ),
+        Replayed::Insufficient { reason, looks } => (None, Some(reason), looks),
+    };
+    Ok(Retrospective {
+        judge: judge.name().to_owned(),
+        start,
+        end,
+        looks,
+        evaluation,
+        reason,
+        sequence: judge.sequence(),
+    })
+}
+
+/// The charts' series over the judged run (a chart is never evidence: none on failure).
+pub async fn series(
+    source: &PrometheusSource,
+    r: &Retrospective,
+    baseline: &Version,
+    canary: &Version,
+) -> Vec<SeriesPair> {
+    let window = (r.end - r.start).to_std().unwrap_or_default();
+    if window < Duration::from_secs(1) {
+        return Vec::new();
+    }
+    let b = MetricsQuery::new(baseline.clone(), Arm::Baseline, window).at(r.end);
+    let c = MetricsQuery::new(canary.clone(), Arm::Canary, window).at(r.end);
+    SeriesPair::fetch(source, &b, &c, ValidatorConfig::default().judge_step)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("warning: no charts: {}", canary_core::error::chain(&e));
+            Vec::new()
+        })
+}
