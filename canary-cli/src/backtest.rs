@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use canary_core::backtest::{
-    backtest, calibrate, BacktestConfig, BacktestReport, Contender, Injection, Tunable,
+    backtest, calibrate, BacktestConfig, BacktestReport, Contender, History, Injection, Tunable,
 };
 use canary_core::judge::ThresholdParameters;
 use canary_core::{ValidatorConfig, Version};
@@ -221,69 +221,172 @@ fn bar() -> ProgressBar {
     bar
 }
 
-fn report_progress(bar: &ProgressBar) -> impl Fn(usize, usize) + Sync + '_ {
-    move |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
+/// What to measure: the judges, which one the gate checks, and how.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Each judge with its parameters (the config's).
+    pub judges: Vec<(JudgeName, Tunable)>,
+    /// The judge `max_false_rollback` checks.
+    pub gated: JudgeName,
+    /// Runs, pods, seed, maximum duration, injections.
+    pub settings: BacktestConfig,
+    /// Calibrate every judge to this false-rollback rate.
+    pub calibrate: Option<f64>,
+    /// The gate's limit on the checked judge's upper bound.
+    pub max_false_rollback: Option<f64>,
+}
+
+/// Every judge (the default of `--judge`).
+pub const ALL_JUDGES: [JudgeName; 5] = [
+    JudgeName::Threshold,
+    JudgeName::Sequential,
+    JudgeName::Flagger,
+    JudgeName::Argo,
+    JudgeName::Kayenta,
+];
+
+impl Setup {
+    /// `judges` (empty: all five) with the config's parameters; the config's judge is gated,
+    /// or the first listed when the list leaves it out. Without `injections`, a calibration
+    /// measures [`DEFAULT_CALIBRATION_INJECTIONS`].
+    pub fn new(
+        file: Option<&config::CanaryConfig>,
+        judges: &[JudgeName],
+        mut settings: BacktestConfig,
+        calibrate: Option<f64>,
+        max_false_rollback: Option<f64>,
+    ) -> Result<Setup, String> {
+        if let Some(r) = calibrate {
+            rate_in_open_unit(&r.to_string()).map_err(|e| format!("calibrate: {e}"))?;
+        }
+        if let Some(r) = max_false_rollback {
+            rate_in_unit(&r.to_string()).map_err(|e| format!("max_false_rollback: {e}"))?;
+        }
+        let policy = config::policy(file)?;
+        let validator = file.map_or_else(ValidatorConfig::default, |f| f.validator.clone());
+        let mut names: Vec<JudgeName> = Vec::new();
+        for n in if judges.is_empty() {
+            &ALL_JUDGES[..]
+        } else {
+            judges
+        } {
+            if !names.contains(n) {
+                names.push(*n);
+            }
+        }
+        let configured = file.map(|f| f.judge).unwrap_or_default();
+        let gated = if names.contains(&configured) {
+            configured
+        } else {
+            names[0]
+        };
+        if settings.injections.is_empty() && calibrate.is_some() {
+            settings.injections =
+                Injection::parse_list(DEFAULT_CALIBRATION_INJECTIONS).map_err(|e| e.to_string())?;
+        }
+        settings.max_duration = validator.max_duration;
+        Ok(Setup {
+            judges: names
+                .iter()
+                .map(|&n| (n, tunable(n, file, &policy, &validator)))
+                .collect(),
+            gated,
+            settings,
+            calibrate,
+            max_false_rollback,
+        })
     }
+}
+
+/// Where a failed run's link points: the pseudo-canary's pods from its start to its decision.
+pub type Linker<'a> = &'a dyn Fn(&[String], DateTime<Utc>, DateTime<Utc>) -> Option<String>;
+
+/// Measures `setup`'s judges over `history`: the backtest, the calibrations with their config
+/// snippets, the links and the gate. `progress(what, done, total)`.
+pub fn measure(
+    history: &History,
+    setup: &Setup,
+    link: Linker<'_>,
+    progress: &(dyn Fn(&str, usize, usize) + Sync),
+) -> canary_core::Result<Answer> {
+    let contenders: Vec<Contender> = setup
+        .judges
+        .iter()
+        .map(|(n, t)| Contender {
+            name: t.name().to_owned(),
+            factory: t.factory(),
+            configured: *n == setup.gated,
+        })
+        .collect();
+    let mut report = backtest(history, &contenders, &setup.settings, &|d, t| {
+        progress("judging", d, t)
+    })?;
+    let mut snippets = std::collections::BTreeMap::new();
+    if let Some(target) = setup.calibrate {
+        for (_, t) in &setup.judges {
+            let what = format!("calibrating {}", t.name());
+            let c = calibrate(history, t, target, &setup.settings, &|d, n| {
+                progress(&what, d, n)
+            })?;
+            let yaml =
+                snippet(&c.parameters).map_err(|reason| canary_core::Error::InvalidConfig {
+                    field: "calibrate".into(),
+                    reason,
+                })?;
+            snippets.insert(c.judge.clone(), yaml);
+            report.calibrations.push(c);
+        }
+    }
+    let runs = report.judges.iter_mut().chain(
+        report
+            .calibrations
+            .iter_mut()
+            .flat_map(|c| [&mut c.native, &mut c.calibrated]),
+    );
+    for j in runs {
+        for f in &mut j.failures {
+            f.link = link(&f.canary_pods, f.start, f.decided_at);
+        }
+    }
+    let gate = setup.max_false_rollback.and_then(|max| {
+        report.configured().map(|j| Gate {
+            judge: j.judge.clone(),
+            max_false_rollback: max,
+            upper_bound: j.healthy.false_rollback.high,
+            passed: j.healthy.false_rollback.high <= max,
+        })
+    });
+    Ok(Answer {
+        report,
+        config_snippets: snippets,
+        gate,
+    })
 }
 
 /// Runs `canary backtest`.
 pub fn run(args: BacktestArgs) -> Result<i32, String> {
     let file = args.config.as_deref().map(config::load).transpose()?;
     let prometheus = required_prometheus(file.as_ref(), args.prometheus_url.as_deref())?;
-    let policy = config::policy(file.as_ref())?;
-    let validator = file
-        .as_ref()
-        .map_or_else(ValidatorConfig::default, |f| f.validator.clone());
     let until = args.until.unwrap_or_else(Utc::now);
     let since = since(&args.since, until)?;
-    let configured_name = file.as_ref().map(|f| f.judge).unwrap_or_default();
-    let names: Vec<JudgeName> = if args.judge.is_empty() {
-        vec![
-            JudgeName::Threshold,
-            JudgeName::Sequential,
-            JudgeName::Flagger,
-            JudgeName::Argo,
-            JudgeName::Kayenta,
-        ]
-    } else {
-        let mut n = args.judge.clone();
-        n.dedup();
-        n
-    };
-    let gated = if names.contains(&configured_name) {
-        configured_name
-    } else {
-        names[0]
-    };
-    let tunables: Vec<(JudgeName, Tunable)> = names
-        .iter()
-        .map(|&n| (n, tunable(n, file.as_ref(), &policy, &validator)))
-        .collect();
-    let contenders: Vec<Contender> = tunables
-        .iter()
-        .map(|(n, t)| Contender {
-            name: t.name().to_owned(),
-            factory: t.factory(),
-            configured: *n == gated,
-        })
-        .collect();
-    let injections = match (&args.inject, args.calibrate) {
-        (Some(i), _) => i.0.clone(),
-        (None, Some(_)) => {
-            Injection::parse_list(DEFAULT_CALIBRATION_INJECTIONS).map_err(|e| e.to_string())?
-        }
-        (None, None) => Vec::new(),
-    };
     let settings = BacktestConfig {
         runs: args.runs,
         canary_pods: args.canary_pods,
         seed: args.seed,
-        max_duration: validator.max_duration,
-        injections,
+        injections: args.inject.map(|i| i.0).unwrap_or_default(),
         ..BacktestConfig::default()
     };
+    let setup = Setup::new(
+        file.as_ref(),
+        &args.judge,
+        settings,
+        args.calibrate,
+        args.max_false_rollback,
+    )?;
+    let step = file
+        .as_ref()
+        .map_or_else(ValidatorConfig::default, |f| f.validator.clone())
+        .judge_step;
     let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -293,59 +396,25 @@ pub fn run(args: BacktestArgs) -> Result<i32, String> {
     let bar = bar();
     bar.set_message("fetching history");
     let history = runtime
-        .block_on(source.history(
-            &args.version,
-            since,
-            until,
-            validator.judge_step,
-            &report_progress(&bar),
-        ))
+        .block_on(source.history(&args.version, since, until, step, &|d, t| show(&bar, d, t)))
         .map_err(|e| chain(&e))?;
-    bar.set_message("judging");
-    let mut report = backtest(&history, &contenders, &settings, &report_progress(&bar))
-        .map_err(|e| chain(&e))?;
-    let mut snippets = std::collections::BTreeMap::new();
-    if let Some(target) = args.calibrate {
-        for (_, t) in &tunables {
-            bar.set_message(format!("calibrating {}", t.name()));
-            let c = calibrate(&history, t, target, &settings, &report_progress(&bar))
-                .map_err(|e| chain(&e))?;
-            snippets.insert(c.judge.clone(), snippet(&c.parameters)?);
-            report.calibrations.push(c);
-        }
-    }
-    bar.finish_and_clear();
     let link = |pods: &[String], start, end| source.graph_link(&args.version, pods, start, end);
-    for j in &mut report.judges {
-        for f in &mut j.failures {
-            f.link = link(&f.canary_pods, f.start, f.decided_at);
-        }
-    }
-    for c in &mut report.calibrations {
-        for j in [&mut c.native, &mut c.calibrated] {
-            for f in &mut j.failures {
-                f.link = link(&f.canary_pods, f.start, f.decided_at);
-            }
-        }
-    }
-    let gate = args.max_false_rollback.and_then(|max| {
-        report.configured().map(|j| Gate {
-            judge: j.judge.clone(),
-            max_false_rollback: max,
-            upper_bound: j.healthy.false_rollback.high,
-            passed: j.healthy.false_rollback.high <= max,
-        })
-    });
-    let answer = Answer {
-        report,
-        config_snippets: snippets,
-        gate,
-    };
+    let answer = measure(&history, &setup, &link, &|what, d, t| {
+        bar.set_message(what.to_owned());
+        show(&bar, d, t);
+    })
+    .map_err(|e| chain(&e))?;
+    bar.finish_and_clear();
     print(&render(&answer, args.output)?)?;
     Ok(match &answer.gate {
         Some(g) if !g.passed => crate::EXIT_ROLLBACK,
         _ => 0,
     })
+}
+
+fn show(bar: &ProgressBar, done: usize, total: usize) {
+    bar.set_length(total as u64);
+    bar.set_position(done as u64);
 }
 
 /// The answer in `output`'s format.

@@ -561,7 +561,8 @@ fn retrospective(
             args.since,
             until,
         )
-        .await?;
+        .await
+        .map_err(|e| canary_core::error::chain(&e))?;
         let series = if output == Output::Html {
             retrospective::series(&source, &r, &args.baseline, &args.canary).await
         } else {
@@ -585,18 +586,7 @@ fn retrospective(
     };
     let text = match output {
         Output::Json => {
-            let mut v = match &r.evaluation {
-                Some(e) => serde_json::to_value(e).map_err(|e| e.to_string())?,
-                None => serde_json::json!({
-                    "decision": RollbackDecision::RollbackManual.as_str(),
-                    "primary_reason": r.reason,
-                }),
-            };
-            v["retrospective"] = serde_json::json!({
-                "judge": r.judge, "start": r.start, "end": r.end, "looks": r.looks,
-                "reason": r.reason, "sequence": r.sequence,
-            });
-            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&retrospective::to_json(&r)?).map_err(|e| e.to_string())?
         }
         Output::Markdown => match &r.evaluation {
             Some(e) => format!("_{heading}_\n\n{}", e.to_markdown()),

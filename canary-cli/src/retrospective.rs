@@ -55,12 +55,15 @@ pub async fn judge_run(
     canary: &Version,
     since: Option<DateTime<Utc>>,
     until: DateTime<Utc>,
-) -> Result<Retrospective, String> {
-    let chain = |e: canary_core::Error| canary_core::error::chain(&e);
+) -> canary_core::Result<Retrospective> {
+    let invalid = |field: &str, reason: String| canary_core::Error::InvalidConfig {
+        field: field.into(),
+        reason,
+    };
     let validator = file.map_or_else(ValidatorConfig::default, |f| f.validator.clone());
-    let policy = config::policy(file)?;
+    let policy = config::policy(file).map_err(|e| invalid("thresholds", e))?;
     let tunable = crate::backtest::tunable(judge, file, &policy, &validator);
-    let mut judge = tunable.factory().start().map_err(chain)?;
+    let mut judge = tunable.factory().start()?;
     let step = validator.judge_step;
     let lookback = file.map_or_else(
         || canary_serve::ServeConfig::default().start_lookback,
@@ -69,13 +72,16 @@ pub async fn judge_run(
     let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     let start = match since {
         Some(s) if s >= until => {
-            return Err(format!("--since {s} is not before --until {until}"));
+            return Err(invalid(
+                "since",
+                format!("{s} is not before the end, {until}"),
+            ));
         }
         Some(s) => s,
         None => {
             let from = until.checked_sub_signed(span(lookback)).unwrap_or(until);
             let q = ObservationQuery::new(canary.clone(), Arm::Canary, from, until, step);
-            let c = source.observe(&q).await.map_err(chain)?;
+            let c = source.observe(&q).await?;
             match run_start(&c, from, until, step) {
                 Some(s) => s.at,
                 None => {
@@ -105,7 +111,7 @@ pub async fn judge_run(
     let cq = ObservationQuery::new(canary.clone(), Arm::Canary, start, end, step);
     let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start, end, step);
     let (c, b) = futures::join!(source.observe(&cq), source.observe(&bq));
-    let (c, b) = (c.map_err(chain)?, b.map_err(chain)?);
+    let (c, b) = (c?, b?);
     let (evaluation, reason, looks) = match replay(judge.as_mut(), &b, &c, bounds) {
         Replayed::Decided { evaluation, looks } => (Some(*evaluation), None, looks),
         Replayed::Continue { looks, remaining } => (
@@ -129,6 +135,23 @@ pub async fn judge_run(
         reason,
         sequence: judge.sequence(),
     })
+}
+
+/// The JSON of `canary analyze --judge`: the evaluation's (as `analyze` prints it; a
+/// `rollback_manual` with the reason when there is none) and a `retrospective` object.
+pub fn to_json(r: &Retrospective) -> Result<serde_json::Value, String> {
+    let mut v = match &r.evaluation {
+        Some(e) => serde_json::to_value(e).map_err(|e| e.to_string())?,
+        None => serde_json::json!({
+            "decision": RollbackDecision::RollbackManual.as_str(),
+            "primary_reason": r.reason,
+        }),
+    };
+    v["retrospective"] = serde_json::json!({
+        "judge": r.judge, "start": r.start, "end": r.end, "looks": r.looks,
+        "reason": r.reason, "sequence": r.sequence,
+    });
+    Ok(v)
 }
 
 /// The charts' series over the judged run (a chart is never evidence: none on failure).

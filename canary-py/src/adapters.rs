@@ -251,6 +251,75 @@ impl PyPrometheus {
         )
     }
 
+    /// `canary analyze`'s JSON data: one look at the window with the guide's policy, or with
+    /// `judge` the canary's run replayed through it from `since` (default: where its series
+    /// begin) to `until` (or `at`, or now).
+    #[pyo3(signature = (baseline, canary, duration_minutes = None, at = None, judge = None, since = None, until = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn analyze(
+        &self,
+        baseline: &str,
+        canary: &str,
+        duration_minutes: Option<&Bound<'_, PyAny>>,
+        at: Option<DateTime<Utc>>,
+        judge: Option<&Bound<'_, PyAny>>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> PyResult<Pending> {
+        let (baseline, canary) = (version(baseline)?, version(canary)?);
+        let source = self.source.clone();
+        let judge = judge
+            .filter(|j| !j.is_none())
+            .map(crate::backtest::judge_name)
+            .transpose()?;
+        let Some(judge) = judge else {
+            if since.is_some() || until.is_some() {
+                return Err(errors::invalid("since and until need a judge"));
+            }
+            let w = self.window(duration_minutes)?;
+            let when = at.unwrap_or_else(Utc::now);
+            let b = MetricsQuery::new(baseline, Arm::Baseline, w).at(when);
+            let c = MetricsQuery::new(canary, Arm::Canary, w).at(when);
+            return Pending::spawn(
+                async move {
+                    let (b, c) = canary_core::fetch_pair(source.as_ref(), &b, &c).await;
+                    let (b, c) = (b.map_err(errors::core)?, c.map_err(errors::core)?);
+                    let e = canary_core::RollbackPolicy::default()
+                        .try_evaluate(&b, &c)
+                        .map_err(errors::core)?;
+                    Ok(Pythonized(e))
+                },
+                None,
+            );
+        };
+        if duration_minutes.is_some_and(|d| !d.is_none()) {
+            return Err(errors::invalid(
+                "duration_minutes does not apply with a judge: it judges the run from since",
+            ));
+        }
+        let until = until.or(at).unwrap_or_else(Utc::now);
+        Pending::spawn(
+            async move {
+                let r = canary_cli::retrospective::judge_run(
+                    source.as_ref(),
+                    None,
+                    judge,
+                    &baseline,
+                    &canary,
+                    since,
+                    until,
+                )
+                .await
+                .map_err(errors::core)?;
+                Ok(Pythonized(
+                    canary_cli::retrospective::to_json(&r)
+                        .map_err(|e| errors::config("result", e))?,
+                ))
+            },
+            None,
+        )
+    }
+
     /// The current query templates, by metric.
     fn queries(&self) -> Vec<(String, String)> {
         self.source

@@ -9,6 +9,7 @@
 use pyo3::prelude::*;
 
 mod adapters;
+mod backtest;
 mod cli;
 mod config;
 mod errors;
@@ -25,6 +26,7 @@ fn _canary(m: &Bound<'_, PyModule>) -> PyResult<()> {
     adapters::register(m)?;
     validation::register(m)?;
     cli::register(m)?;
+    backtest::register(m)?;
     config::register(m)?;
     m.add_class::<pending::Pending>()?;
     logging::install(m)?;

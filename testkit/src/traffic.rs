@@ -21,6 +21,8 @@ pub struct Traffic {
     pub cumulative: [f64; 7],
     /// The confidence gauge's value; `None` exports no gauge.
     pub confidence: Option<f64>,
+    /// A `pod` label, for production versions on several pods (backtests).
+    pub pod: Option<String>,
 }
 
 impl Traffic {
@@ -32,6 +34,7 @@ impl Traffic {
             error_ratio: 0.01,
             cumulative: [0.5, 0.8, 0.95, 0.995, 1.0, 1.0, 1.0],
             confidence: Some(0.9),
+            pod: None,
         }
     }
 
@@ -113,6 +116,14 @@ pub fn production_and_two_canaries() -> Vec<Traffic> {
     ]
 }
 
+/// `,pod="..."` when the traffic names its pod.
+fn pod_label(t: &Traffic) -> String {
+    t.pod
+        .as_deref()
+        .map(|p| format!(",pod=\"{}\"", escape(p)))
+        .unwrap_or_default()
+}
+
 /// Seconds since the epoch, now.
 pub fn now_secs() -> i64 {
     SystemTime::now()
@@ -142,6 +153,7 @@ pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> Strin
     for (t, start) in runs {
         let (start, times) = (*start, times_of(*start));
         let v = escape(&t.version);
+        let p = pod_label(t);
         for (i, le) in BUCKETS
             .iter()
             .map(|b| b.to_string())
@@ -153,7 +165,7 @@ pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> Strin
                 let n = t.rps * (ts - start) as f64 * share;
                 let _ = writeln!(
                     out,
-                    "http_request_duration_seconds_bucket{{le=\"{le}\",version=\"{v}\"}} {n} {ts}"
+                    "http_request_duration_seconds_bucket{{le=\"{le}\",version=\"{v}\"{p}}} {n} {ts}"
                 );
             }
         }
@@ -161,14 +173,14 @@ pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> Strin
             let n = t.rps * (ts - start) as f64;
             let _ = writeln!(
                 out,
-                "http_request_duration_seconds_count{{version=\"{v}\"}} {n} {ts}"
+                "http_request_duration_seconds_count{{version=\"{v}\"{p}}} {n} {ts}"
             );
         }
         for &ts in &times {
             let n = t.rps * (ts - start) as f64 * 0.2;
             let _ = writeln!(
                 out,
-                "http_request_duration_seconds_sum{{version=\"{v}\"}} {n} {ts}"
+                "http_request_duration_seconds_sum{{version=\"{v}\"{p}}} {n} {ts}"
             );
         }
     }
@@ -177,12 +189,13 @@ pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> Strin
     for (t, start) in runs {
         let (start, times) = (*start, times_of(*start));
         let v = escape(&t.version);
+        let p = pod_label(t);
         for (status, share) in [("200", 1.0 - t.error_ratio), ("500", t.error_ratio)] {
             for &ts in &times {
                 let n = t.rps * (ts - start) as f64 * share;
                 let _ = writeln!(
                     out,
-                    "http_requests_total{{status=\"{status}\",version=\"{v}\"}} {n} {ts}"
+                    "http_requests_total{{status=\"{status}\",version=\"{v}\"{p}}} {n} {ts}"
                 );
             }
         }
@@ -193,10 +206,11 @@ pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> Strin
         let times = times_of(*start);
         if let Some(c) = t.confidence {
             let v = escape(&t.version);
+            let p = pod_label(t);
             for &ts in &times {
                 let _ = writeln!(
                     out,
-                    "model_prediction_confidence{{version=\"{v}\"}} {c} {ts}"
+                    "model_prediction_confidence{{version=\"{v}\"{p}}} {c} {ts}"
                 );
             }
         }

@@ -30,6 +30,7 @@ from ._canary import (
     ArgoJudge,
     KayentaJudge,
     SequentialJudge,
+    backtest,
 )
 from ._reasoning import Condition, Reasoning
 from .alerts import AlertManager
@@ -77,6 +78,7 @@ __all__ = [
     "KayentaJudge",
     "SequentialJudge",
     "ValidationResult",
+    "backtest",
     "canary_analyzer",
     "evaluate_canary",
     "evaluate_metrics",

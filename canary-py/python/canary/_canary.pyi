@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, f
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "backtest",
     "cli_main",
     "ConfigSettings",
     "load_config",
@@ -255,6 +256,16 @@ class PrometheusSource:
     def fetch_pair(
         self, baseline: str, canary: str, duration_minutes: Optional[float] = None, at: Optional[datetime] = None
     ) -> Pending: ...
+    def analyze(
+        self,
+        baseline: str,
+        canary: str,
+        duration_minutes: Optional[float] = None,
+        at: Optional[datetime] = None,
+        judge: Optional[str] = None,
+        since: Optional[datetime] = None,
+        until: Optional[datetime] = None,
+    ) -> Pending: ...
     def queries(self) -> List[Tuple[str, str]]: ...
     def set_query(self, metric: str, template: str) -> None: ...
     def remove_query(self, metric: str) -> None: ...
@@ -335,6 +346,27 @@ def check_validator_options(
     baseline: Optional[str] = None,
 ) -> None: ...
 def _stop_logging() -> None: ...
+
+def backtest(
+    version: str,
+    since: Union[str, datetime],
+    *,
+    until: Optional[datetime] = None,
+    prometheus_url: Optional[str] = None,
+    config: Optional[Union[str, "os.PathLike[str]"]] = None,
+    judges: Optional[Sequence[str]] = None,
+    canary_pods: int = 1,
+    runs: int = 500,
+    seed: int = 7,
+    inject: Optional[str] = None,
+    calibrate: Optional[float] = None,
+    max_false_rollback: Optional[float] = None,
+) -> Dict[str, Any]:
+    """`canary backtest`: the judges replayed over pseudo-canary runs cut from `version`'s own
+    history (A/A), with `inject`'s regressions, the `max_false_rollback` gate and `calibrate`'s
+    held-out calibration; returns the data `canary backtest --output json` prints. The GIL is
+    released while it runs."""
+    ...
 
 def cli_main(argv: List[str]) -> int:
     """Runs the `canary` command line `argv` (the first item is the program's name) and returns

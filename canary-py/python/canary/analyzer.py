@@ -126,6 +126,29 @@ class CanaryAnalyzer:
         )
         return pair
 
+    async def analyze(
+        self,
+        baseline: str,
+        canary: str,
+        duration_minutes: Optional[float] = None,
+        *,
+        at: Optional[datetime] = None,
+        judge: Optional[str] = None,
+        since: Optional[datetime] = None,
+        until: Optional[datetime] = None,
+    ) -> Dict[str, Any]:
+        """The data ``canary analyze --output json`` prints: one look at the window with the
+        guide's policy; with ``judge`` (``sequential``, ``threshold``, ``flagger``, ``argo``,
+        ``kayenta``), the canary's run replayed through that judge from ``since`` (default:
+        where its series begin) to ``until`` (or ``at``, or now), as Kayenta's retrospective
+        analysis does, with a ``retrospective`` entry (the judge, the span, its evidence over
+        time)."""
+        self._check_open()
+        result: Dict[str, Any] = await wait(
+            self._source.analyze(baseline, canary, duration_minutes, at, judge, since, until)
+        )
+        return result
+
     async def close(self) -> None:
         """Releases the analyzer; later fetches raise ``CanaryError``."""
         self._closed = True

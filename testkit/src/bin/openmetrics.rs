@@ -1,7 +1,7 @@
 //! Prints deterministic OpenMetrics traffic for other languages' tests (the Python suite).
 //!
 //! `openmetrics SPAN_S STEP_S END_UNIX 'JSON'`, where JSON is a list of
-//! `{"version", "rps", "error_ratio"?, "confidence"?, "cumulative"?}`.
+//! `{"version", "rps", "error_ratio"?, "confidence"?, "cumulative"?, "pod"?}`.
 
 use testkit::traffic::{openmetrics, Traffic};
 
@@ -35,6 +35,9 @@ fn main() {
                         x.confidence = Some(c);
                     }
                 }
+            }
+            if let Some(p) = t["pod"].as_str() {
+                x.pod = Some(p.to_owned());
             }
             if let Some(c) = t["cumulative"].as_array() {
                 for (slot, v) in x.cumulative.iter_mut().zip(c) {
