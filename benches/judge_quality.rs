@@ -10,12 +10,13 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
+use canary_core::backtest::Tunable;
 use canary_core::judge::{
     ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, SequentialMetric,
     SequentialParameters, ThresholdParameters, Verdict,
 };
 use canary_core::stats::wilson_interval;
-use canary_core::{RollbackDecision, RollbackPolicy, RollbackThresholds};
+use canary_core::RollbackDecision;
 use canary_sim::{catalog, simulate, Case, Family, Simulation};
 use plotters::prelude::*;
 
@@ -32,68 +33,33 @@ struct Contender {
     make: fn(f64) -> Arc<dyn JudgeFactory>,
 }
 
-/// The threshold policy's knob is its manual-review band (the proceed tolerance and the warning
-/// ratios), which is what sends healthy canaries to a person; its rollback thresholds stay.
+// Each judge's knob is `Tunable::at`'s, the one `canary backtest --calibrate` turns.
 fn threshold(s: f64) -> Arc<dyn JudgeFactory> {
-    let d = RollbackThresholds::default();
-    let ratio = |r: f64| (1.0 + (r - 1.0) * s).min(100.0);
-    let t = RollbackThresholds {
-        proceed_tolerance: ratio(d.proceed_tolerance),
-        latency_p95_warning: ratio(d.latency_p95_warning),
-        error_rate_warning: ratio(d.error_rate_warning),
-        latency_p50_warning: ratio(d.latency_p50_warning),
-        ..d
-    };
-    Arc::new(ThresholdParameters {
-        policy: RollbackPolicy::new(t).expect("scaled thresholds stay valid"),
-        ..ThresholdParameters::default()
-    })
+    Tunable::Threshold(ThresholdParameters::default())
+        .at(s)
+        .factory()
 }
 
 fn flagger(s: f64) -> Arc<dyn JudgeFactory> {
-    let d = FlaggerParameters::default();
-    Arc::new(FlaggerParameters {
-        min_success_rate_percent: (100.0 - (100.0 - d.min_success_rate_percent) * s).max(0.0),
-        max_p99_ms: d.max_p99_ms * s,
-        ..d
-    })
+    Tunable::Flagger(FlaggerParameters::default())
+        .at(s)
+        .factory()
 }
 
 fn argo(s: f64) -> Arc<dyn JudgeFactory> {
-    let d = ArgoParameters::default();
-    let rate = |r: f64| (100.0 - (100.0 - r) * s).max(0.0);
-    Arc::new(ArgoParameters {
-        success_rate_success_percent: rate(d.success_rate_success_percent),
-        success_rate_failure_percent: rate(d.success_rate_failure_percent),
-        p99_success_ms: d.p99_success_ms * s,
-        p99_failure_ms: d.p99_failure_ms * s,
-        ..d
-    })
+    Tunable::Argo(ArgoParameters::default()).at(s).factory()
 }
 
 fn kayenta(s: f64) -> Arc<dyn JudgeFactory> {
-    let d = KayentaParameters::default();
-    Arc::new(KayentaParameters {
-        confidence_level: (1.0 - (1.0 - d.confidence_level) / s).clamp(0.51, 1.0 - 1e-9),
-        ..d
-    })
+    Tunable::Kayenta(KayentaParameters::default())
+        .at(s)
+        .factory()
 }
 
-/// The sequential judge's knob is its margins δ (its α stays): larger is more tolerant.
 fn sequential(s: f64) -> Arc<dyn JudgeFactory> {
-    Arc::new(scaled_margins(SequentialParameters::default(), s))
-}
-
-fn scaled_margins(mut p: SequentialParameters, s: f64) -> SequentialParameters {
-    for m in &mut p.metrics {
-        match m {
-            SequentialMetric::Count { margin, .. }
-            | SequentialMetric::Latency { margin, .. }
-            | SequentialMetric::Gauge { margin, .. } => *margin *= s,
-            _ => {}
-        }
-    }
-    p
+    Tunable::Sequential(SequentialParameters::default())
+        .at(s)
+        .factory()
 }
 
 const CONTENDERS: [Contender; 5] = [
