@@ -12,6 +12,11 @@ use crate::judge::{
 use crate::policy::RollbackPolicy;
 use crate::thresholds::RollbackThresholds;
 
+/// `x` to six significant digits (as printed and read back, exactly).
+fn tidy(x: f64) -> f64 {
+    format!("{x:.5e}").parse().unwrap_or(x)
+}
+
 /// A judge's parameters, with one knob: the sensitivity `s`, 1 for the parameters as given,
 /// larger for more tolerant (fewer healthy canaries held), smaller for stricter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,13 +58,14 @@ impl Tunable {
         }
     }
 
-    /// The parameters at sensitivity `s` (clamped to stay valid).
+    /// The parameters at sensitivity `s` (clamped to stay valid), each moved value rounded to
+    /// six significant digits so that the config written is the config measured.
     pub fn at(&self, s: f64) -> Tunable {
         let s = if s.is_finite() && s > 0.0 { s } else { 1.0 };
         match self {
             Tunable::Threshold(p) => {
                 let d = p.policy.thresholds().clone();
-                let ratio = |r: f64| (1.0 + (r - 1.0) * s).min(100.0);
+                let ratio = |r: f64| tidy(1.0 + (r - 1.0) * s).min(100.0);
                 let t = RollbackThresholds {
                     proceed_tolerance: ratio(d.proceed_tolerance),
                     latency_p95_warning: ratio(d.latency_p95_warning),
@@ -75,23 +81,24 @@ impl Tunable {
                 })
             }
             Tunable::Flagger(p) => Tunable::Flagger(FlaggerParameters {
-                min_success_rate_percent: (100.0 - (100.0 - p.min_success_rate_percent) * s)
+                min_success_rate_percent: tidy(100.0 - (100.0 - p.min_success_rate_percent) * s)
                     .max(0.0),
-                max_p99_ms: p.max_p99_ms * s,
+                max_p99_ms: tidy(p.max_p99_ms * s),
                 ..p.clone()
             }),
             Tunable::Argo(p) => {
-                let rate = |r: f64| (100.0 - (100.0 - r) * s).max(0.0);
+                let rate = |r: f64| tidy(100.0 - (100.0 - r) * s).max(0.0);
                 Tunable::Argo(ArgoParameters {
                     success_rate_success_percent: rate(p.success_rate_success_percent),
                     success_rate_failure_percent: rate(p.success_rate_failure_percent),
-                    p99_success_ms: p.p99_success_ms * s,
-                    p99_failure_ms: p.p99_failure_ms * s,
+                    p99_success_ms: tidy(p.p99_success_ms * s),
+                    p99_failure_ms: tidy(p.p99_failure_ms * s),
                     ..p.clone()
                 })
             }
             Tunable::Kayenta(p) => Tunable::Kayenta(KayentaParameters {
-                confidence_level: (1.0 - (1.0 - p.confidence_level) / s).clamp(0.51, 1.0 - 1e-9),
+                confidence_level: tidy(1.0 - (1.0 - p.confidence_level) / s)
+                    .clamp(0.51, 1.0 - 1e-9),
                 ..p.clone()
             }),
             Tunable::Sequential(p) => {
@@ -100,7 +107,7 @@ impl Tunable {
                     match m {
                         SequentialMetric::Count { margin, .. }
                         | SequentialMetric::Latency { margin, .. }
-                        | SequentialMetric::Gauge { margin, .. } => *margin *= s,
+                        | SequentialMetric::Gauge { margin, .. } => *margin = tidy(*margin * s),
                     }
                 }
                 Tunable::Sequential(p)
