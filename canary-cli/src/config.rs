@@ -167,7 +167,7 @@ fn add_file_fields(value: &mut serde_json::Value) {
 }
 
 /// The commented example (`examples/canary.yaml`): the guide's setup.
-pub const EXAMPLE: &str = include_str!("../../examples/canary.yaml");
+pub const EXAMPLE: &str = include_str!("../canary.yaml");
 
 /// The largest config file read: 1 MiB (the example is 5 kB).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;

@@ -12,7 +12,7 @@ use pyo3::types::PyDict;
 
 use crate::adapters::{PyHelm, PyPrometheus, PySlack};
 use crate::errors;
-use crate::validation::judge_object;
+use crate::judges::judge_object;
 use crate::values::PyPolicy;
 
 /// What the file configures beyond the objects the validator exposes: the whole validator

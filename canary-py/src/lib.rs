@@ -13,6 +13,7 @@ mod backtest;
 mod cli;
 mod config;
 mod errors;
+mod judges;
 mod logging;
 mod pending;
 mod validation;
@@ -24,6 +25,7 @@ fn _canary(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     values::register(m)?;
     adapters::register(m)?;
+    judges::register(m)?;
     validation::register(m)?;
     cli::register(m)?;
     backtest::register(m)?;

@@ -48,7 +48,7 @@ pre{white-space:pre-wrap;word-break:break-all;margin:0}\
 .muted{color:#666;font-size:12px}";
 
 /// A backtest as HTML (see [`backtest::page`]).
-pub fn backtest(a: &crate::backtest::Answer) -> String {
+pub fn backtest(a: &crate::commands::backtest::Answer) -> String {
     backtest::page(a)
 }
 
@@ -195,7 +195,10 @@ pub fn evaluation(e: &Evaluation, series: &[SeriesPair]) -> String {
 
 /// A judge's retrospective (`canary analyze --judge`) as HTML: the decision, the evidence, the
 /// charts over the judged run, and the judge's evidence over time.
-pub fn retrospective(r: &crate::retrospective::Retrospective, series: &[SeriesPair]) -> String {
+pub fn retrospective(
+    r: &crate::commands::retrospective::Retrospective,
+    series: &[SeriesPair],
+) -> String {
     let mut h = match &r.evaluation {
         Some(e) => evaluation(e, series),
         None => {

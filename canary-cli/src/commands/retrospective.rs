@@ -62,7 +62,7 @@ pub async fn judge_run(
     };
     let validator = file.map_or_else(ValidatorConfig::default, |f| f.validator.clone());
     let policy = config::policy(file).map_err(|e| invalid("thresholds", e))?;
-    let tunable = crate::backtest::tunable(judge, file, &policy, &validator);
+    let tunable = crate::commands::backtest::tunable(judge, file, &policy, &validator);
     let mut judge = tunable.factory().start()?;
     let step = validator.judge_step;
     let lookback = file.map_or_else(

@@ -4,20 +4,22 @@
 //! the config to use.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use canary_core::backtest::{
     backtest, calibrate, BacktestConfig, BacktestReport, Contender, History, Injection, Tunable,
 };
 use canary_core::judge::ThresholdParameters;
-use canary_core::{ValidatorConfig, Version};
+use canary_core::ValidatorConfig;
 use canary_prometheus::PrometheusSource;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::{config, html, print, required_prometheus, JudgeName, Output};
+use crate::args::{rate_in_open_unit, rate_in_unit};
+use crate::output::{html, print};
+use crate::wiring::required_prometheus;
+use crate::{config, BacktestArgs, JudgeName, Output};
 
 /// The longest history a backtest reads: 90 days.
 pub const MAX_PERIOD: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -25,81 +27,6 @@ pub const MAX_PERIOD: Duration = Duration::from_secs(90 * 24 * 3600);
 /// The injections measured with `--calibrate` when `--inject` gives none: the power a
 /// calibration keeps is part of its answer.
 pub const DEFAULT_CALIBRATION_INJECTIONS: &str = "latency+25%,errors*2";
-
-/// `canary backtest`.
-#[derive(Debug, clap::Args)]
-pub struct BacktestArgs {
-    /// The config file (`canary.yaml`): Prometheus, queries, thresholds, judge, validator.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Prometheus's base URL (default: the config file's `prometheus.url`).
-    #[arg(long, env = "PROMETHEUS_URL")]
-    pub prometheus_url: Option<String>,
-    /// The production version whose history is replayed (its pods' version label).
-    #[arg(long, value_parser = crate::version)]
-    pub version: Version,
-    /// The start of the history: a span back from `--until` (14d, 36h, 90m) or an instant
-    /// (RFC 3339 or unix seconds).
-    #[arg(long)]
-    pub since: String,
-    /// The end of the history: RFC 3339 or unix seconds (default: now).
-    #[arg(long, value_parser = crate::instant)]
-    pub until: Option<DateTime<Utc>>,
-    /// The judges to measure, comma-separated (default: all five). The config's judge is the
-    /// one `--max-false-rollback` gates; if the list leaves it out, the first listed stands
-    /// for it.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub judge: Vec<JudgeName>,
-    /// Pods taken as the pseudo-canary in each run (the others are the baseline).
-    #[arg(long, default_value_t = 1)]
-    pub canary_pods: usize,
-    /// Pseudo-canary runs per judge, spread over the period.
-    #[arg(long, default_value_t = 500)]
-    pub runs: usize,
-    /// The seed of the pods' choice: the same seed, the same runs.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// Synthetic regressions applied to the pseudo-canary, comma-separated: latency+25%,
-    /// latency*1.25, tail+20%, errors*2, errors+1%, confidence-0.05, confidence*0.9.
-    #[arg(long, value_parser = injections)]
-    pub inject: Option<Injections>,
-    /// Calibrate each judge to at most this false-rollback rate (e.g. 0.01) on the first half
-    /// of the history, report it on the second, and print the config to use.
-    #[arg(long, value_parser = rate_in_open_unit)]
-    pub calibrate: Option<f64>,
-    /// Exit 1 when the configured judge's false-rollback rate's 95 % upper bound is above
-    /// this (e.g. 0.05).
-    #[arg(long, value_parser = rate_in_unit)]
-    pub max_false_rollback: Option<f64>,
-    /// How to print the result.
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
-}
-
-/// `--inject`'s list.
-#[derive(Clone, Debug)]
-pub struct Injections(pub Vec<Injection>);
-
-fn injections(text: &str) -> Result<Injections, String> {
-    Injection::parse_list(text)
-        .map(Injections)
-        .map_err(|e| e.to_string())
-}
-
-fn rate_in_unit(text: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|r| (0.0..=1.0).contains(r))
-        .ok_or_else(|| format!("{text:?} is not a rate between 0 and 1, e.g. 0.05"))
-}
-
-fn rate_in_open_unit(text: &str) -> Result<f64, String> {
-    rate_in_unit(text)
-        .ok()
-        .filter(|r| *r > 0.0 && *r < 1.0)
-        .ok_or_else(|| format!("{text:?} is not a rate strictly between 0 and 1, e.g. 0.01"))
-}
 
 /// `--since`: a span back from `until` (`14d`, `36h`, `1h30m`) or an instant.
 pub fn since(text: &str, until: DateTime<Utc>) -> Result<DateTime<Utc>, String> {

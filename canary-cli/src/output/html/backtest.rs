@@ -9,7 +9,7 @@ use canary_core::backtest::{JudgeBacktest, Rate, Times};
 use canary_core::format;
 
 use super::{esc, head};
-use crate::backtest::{gate_line, Answer};
+use crate::commands::backtest::{gate_line, Answer};
 
 const STYLE: &str = "<style>\
 .bar{position:relative;height:18px;background:#eef0f3;border-radius:3px;min-width:240px}\
