@@ -1,6 +1,7 @@
 //! The guide's deploy script in Rust: deploy the canary with helm, wait, analyse against
 //! production in Prometheus, promote or roll back, and tell Slack. It is `canary run` (the
-//! `canary` command's flow), kept so that scripts written against the example carry over.
+//! `canary` command's flow) with the guide's judge (the threshold policy's single look, unless
+//! `--judge` or `--config` chooses), kept so that scripts written against the example carry over.
 //!
 //! ```text
 //! cargo run --example deploy -- --version v1.3.0 [--production-version v1.2.0]
@@ -18,14 +19,22 @@
 fn main() {
     // The example has always printed the Markdown report; `--output` still overrides it.
     let given: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let markdown = !given
-        .iter()
-        .any(|a| a.to_string_lossy().starts_with("--output"));
+    let given_flag = |flag: &str| given.iter().any(|a| a.to_string_lossy().starts_with(flag));
+    let markdown = !given_flag("--output");
+    // The guide's script looks once after the warm-up: the threshold policy, unless `--judge`
+    // (or a config file) says otherwise. `canary run` itself defaults to the sequential judge.
+    let guide_judge = !given_flag("--judge") && !given_flag("--config");
     let args = ["canary", "run"]
         .into_iter()
         .chain(
             markdown
                 .then_some(["--output", "markdown"])
+                .into_iter()
+                .flatten(),
+        )
+        .chain(
+            guide_judge
+                .then_some(["--judge", "threshold"])
                 .into_iter()
                 .flatten(),
         )

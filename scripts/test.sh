@@ -70,6 +70,17 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 log "cargo doc (warnings are errors; as docs.rs builds it, with all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 
+log "actionlint (.github/workflows)"
+"$root/.venv/bin/actionlint" -version | head -1
+"$root/.venv/bin/actionlint" .github/workflows/*.yml
+
+log "release metadata: one repository URL, the image named after it, a CHANGELOG entry"
+python3 scripts/check_release.py urls
+
+log "cargo package (every published crate, built from its .crate as crates.io would)"
+cargo package --workspace --exclude canary-py --exclude testkit --locked --allow-dirty --quiet
+python3 scripts/check_release.py crates
+
 # --- Rust tests -------------------------------------------------------------------------
 log "Rust tests (unit, integration, property, doc)"
 rust_log=$(mktemp)
@@ -98,6 +109,13 @@ set -e
 py_passed=$( (grep -Eo '[0-9]+ passed' "$py_log" || true) | tail -1 | awk '{print $1}')
 py_failed=$( (grep -Eo '[0-9]+ failed' "$py_log" || true) | tail -1 | awk '{print $1}')
 py_passed=${py_passed:-0}; py_failed=${py_failed:-0}
+
+log "maturin build: the abi3 wheel and its metadata"
+rm -rf target/wheels-check
+(cd canary-py && "$root/.venv/bin/maturin" build -q --out "$root/target/wheels-check")
+wheel=$(ls target/wheels-check/*.whl)
+echo "$(basename "$wheel")"
+python3 scripts/check_release.py wheel "$wheel"
 
 log "quickstart example"
 out=$(cargo run -q --example quickstart)

@@ -55,7 +55,7 @@ pub enum Command {
         "  canary run --version v1.3.0 --chart ./chart --values-file values-canary.yaml\n",
         "  canary run --version v1.3.0 --progressive --report-file report.json --summary-file \"$GITHUB_STEP_SUMMARY\"\n",
         "  canary run --version v1.3.0 --production-version v1.2.0 --dry-run   (print the helm commands)\n",
-        "  canary run --version v1.3.0 --judge sequential   (judge at every scrape; decide as soon as certain)\n\n",
+        "  canary run --version v1.3.0 --judge threshold   (the guide's single look after the warm-up)\n\n",
         "Environment: PROMETHEUS_URL, SLACK_WEBHOOK_URL, CANARY_TIME_SCALE (multiplies every wait; 0 for none).\n",
         "Exit codes: 0 promoted, 1 rolled back, 2 held for manual review, 3 error (the canary rolled back\n",
         "where it had been deployed), 130/143 cancelled by Ctrl-C/SIGTERM (the canary rolled back)."
@@ -211,10 +211,11 @@ pub struct AnalyzeArgs {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum JudgeName {
-    /// The guide's policy, one look after the warm-up (the default).
-    #[default]
+    /// The guide's policy, one look after the warm-up (the Python API's, as the guide says).
     Threshold,
-    /// The sequential, anytime-valid judge, at every scrape.
+    /// The sequential, anytime-valid judge, at every scrape: the command's, the service's and
+    /// a config file's default (it wins the benchmark; see the README's "Which judge").
+    #[default]
     Sequential,
     /// Flagger's analysis.
     Flagger,
@@ -237,7 +238,8 @@ pub struct ServeArgs {
     /// Where to listen (default: the config's, else 0.0.0.0:8080).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// The judge (default: the config's, else the guide's threshold policy).
+    /// The judge (default: the config's, else the sequential judge; `threshold` is the guide's
+    /// single look).
     #[arg(long, value_enum)]
     pub judge: Option<JudgeName>,
 }
@@ -276,7 +278,8 @@ pub struct RunArgs {
     /// Progressive traffic: 5, 10, 25, 50 %.
     #[arg(long)]
     pub progressive: bool,
-    /// Which judge decides (default: the config's, else `threshold`).
+    /// Which judge decides (default: the config's, else `sequential`; `threshold` is the
+    /// guide's single look after the warm-up).
     #[arg(long, value_enum)]
     pub judge: Option<JudgeName>,
     /// Write the report as JSON here.

@@ -38,8 +38,10 @@ pub struct CanaryConfig {
     pub validator: ValidatorConfig,
     /// How to run helm.
     pub helm: HelmConfig,
-    /// Which judge decides.
-    pub judge: JudgeName,
+    /// Which judge decides, if the file says. Unsaid, the `canary` command and `canary serve`
+    /// use the sequential judge ([`CanaryConfig::judge`]); Python's
+    /// `CanaryValidator.from_config` keeps the guide's single look, as the guide's API does.
+    pub judge: Option<JudgeName>,
     /// The sequential judge's parameters (`judge: sequential`), e.g. what matters per metric:
     /// `matters: {error_rate: 1.5}` promotes early only once errors × 1.5 would have been
     /// caught with 95 % power.
@@ -362,6 +364,11 @@ pub fn policy(file: Option<&CanaryConfig>) -> Result<RollbackPolicy, String> {
 }
 
 impl CanaryConfig {
+    /// The judge the command and the service use: the file's, else the default (sequential).
+    pub fn judge(&self) -> JudgeName {
+        self.judge.unwrap_or_default()
+    }
+
     /// The file's webhooks and Alertmanager (Slack apart: see [`slack_webhook`]).
     pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, String> {
         let chain = |e: &(dyn std::error::Error + 'static)| canary_core::error::chain(e);

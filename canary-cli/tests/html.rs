@@ -73,7 +73,15 @@ fn the_html_report_shows_the_decision_and_a_chart_per_metric_in_chromium() {
     let saved = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_canary"))
         .args(["run", "--version", "v2", "--production-version", "v1"])
-        .args(["--wait-minutes", "0", "--output", "html", "--report-file"])
+        .args([
+            "--judge",
+            "threshold",
+            "--wait-minutes",
+            "0",
+            "--output",
+            "html",
+        ])
+        .arg("--report-file")
         .arg(&saved)
         .args(["--chart", root().join("examples/chart").to_str().unwrap()])
         .env("PATH", fake.path_env())

@@ -23,6 +23,7 @@ async fn regions_webhooks_and_alertmanager_come_from_the_file() {
         &config,
         format!(
             "prometheus:\n  url: http://127.0.0.1:1\nhelm:\n  chart: {chart}\n\
+             judge: threshold\n\
              validator:\n  warmup: 0\n\
              regions:\n\
              \x20 - name: eu\n    prometheus_url: {p}\n    kube_context: eu-1\n    namespace: prod-eu\n\

@@ -27,7 +27,18 @@ fn data() -> String {
     )
 }
 
+/// `canary run` with `args`; the guide's single look unless `args` name a judge (these tests
+/// are about the flow around a decision, which one look at backfilled data makes at once).
 fn run(fake: &FakeHelm, prometheus: &str, scale: &str, args: &[&str]) -> Command {
+    let mut c = default_judge(fake, prometheus, scale, args);
+    if !args.contains(&"--judge") {
+        c.args(["--judge", "threshold"]);
+    }
+    c
+}
+
+/// `canary run` with `args` as given: the command's own default judge.
+fn default_judge(fake: &FakeHelm, prometheus: &str, scale: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_canary"));
     c.arg("run")
         .args(args)
@@ -98,29 +109,35 @@ fn a_canary_without_data_is_held_with_exit_2_and_both_files_written() {
 }
 
 #[test]
-fn the_sequential_judge_is_chosen_by_name() {
+fn the_sequential_judge_is_the_default_and_the_threshold_policy_one_flag_away() {
     let prometheus = testkit::services::prometheus(&data());
     let fake = FakeHelm::new();
     fake.seed_release("default", "apex-inference", "v1");
-    let out = run(
-        &fake,
-        &prometheus.url,
-        "0",
-        &[
-            "--version",
-            "v2",
-            "--wait-minutes",
-            "0",
-            "--judge",
-            "sequential",
-            "--output",
-            "json",
-        ],
-    )
-    .output()
-    .unwrap();
+    let args = ["--version", "v2", "--wait-minutes", "0", "--output", "json"];
+    // `--judge threshold`: one look at the trailing window, which holds a healthy canary.
+    let out = run(&fake, &prometheus.url, "0", &args).output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["outcome"], "promoted", "{report}");
+    assert_eq!(out.status.code(), Some(0));
+    // No `--judge`, and `--judge sequential`: the same judge, at every scrape from the run's
+    // start.
+    fake.seed_release("default", "apex-inference", "v1");
+    let named = [&args[..], &["--judge", "sequential"]].concat();
+    for args in [&args[..], &named[..]] {
+        let out = default_judge(&fake, &prometheus.url, "0", args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            report_of(&out)["steps"][0]["judge"],
+            "sequential",
+            "{args:?}"
+        );
+    }
+    let out = default_judge(&fake, &prometheus.url, "0", &args)
+        .output()
+        .unwrap();
+    let report = report_of(&out);
     // The data lies before the run: the judge never sees a judged observation, and says so.
     assert_eq!(report["decision"], "rollback_manual", "{report}");
     assert!(
@@ -224,7 +241,7 @@ fn waits_show_progress_as_log_lines_in_ci_and_as_a_bar_on_a_terminal() {
     assert!(line.starts_with("20"), "timestamped: {line}");
     // A terminal: `script` gives the command a pseudo-terminal; the bar names the step.
     let cmd = format!(
-        "{} run --version v2 --production-version v1 --wait-minutes 1 --chart {} --output json",
+        "{} run --version v2 --production-version v1 --wait-minutes 1 --judge threshold --chart {} --output json",
         env!("CARGO_BIN_EXE_canary"),
         chart()
     );
@@ -343,4 +360,9 @@ fn a_deployed_baseline_is_installed_and_removed_even_on_sigterm() {
         fake.operations().is_empty(),
         "a dry run runs no cluster command"
     );
+}
+
+fn report_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }

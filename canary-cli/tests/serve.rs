@@ -30,13 +30,13 @@ fn terminate(mut child: Child) -> i32 {
     child.wait().unwrap().code().unwrap_or(-1)
 }
 
-#[test]
-fn flags_alone_serve_the_default_policy_and_sigterm_stops_it() {
-    let (prometheus, end) = common::prometheus();
+/// `canary serve` from flags alone, with `extra` flags, ready on its port.
+fn serve_flags(prometheus: &str, extra: &[&str]) -> (Child, u16) {
     let port = testkit::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(["serve", "--prometheus-url", &prometheus.url, "--listen"])
+        .args(["serve", "--prometheus-url", prometheus, "--listen"])
         .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
         .env_remove("PROMETHEUS_URL")
         .env_remove("CANARY_AUTH_TOKEN")
         .stdout(Stdio::null())
@@ -44,16 +44,37 @@ fn flags_alone_serve_the_default_policy_and_sigterm_stops_it() {
         .spawn()
         .unwrap();
     wait_ready(port, &mut child);
+    (child, port)
+}
+
+fn analysis(port: u16, canary: &str, end: i64) -> serde_json::Value {
+    let (status, body) = testkit::services::get(
+        port,
+        &format!("/v1/analysis?baseline=v1&canary={canary}&at={end}"),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let body = body.split("\r\n\r\n").last().unwrap();
+    serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[test]
+fn flags_alone_serve_the_sequential_judge_and_sigterm_stops_it() {
+    let (prometheus, end) = common::prometheus();
+    // The default judge: the sequential judge over the canary's run so far. Twenty minutes of
+    // a healthy canary at 10 % of production's traffic are not yet enough to promote; 8 %
+    // failing requests are enough to roll back.
+    let (child, port) = serve_flags(&prometheus.url, &[]);
+    let healthy = analysis(port, "v2", end);
+    assert_eq!(healthy["judge"], "sequential", "{healthy}");
+    assert_eq!(healthy["decision"], "continue", "{healthy}");
+    let failing = analysis(port, "v3", end);
+    assert_eq!(failing["decision"], "rollback_auto", "{failing}");
+    assert_eq!(terminate(child), 0);
+    // The guide's single look, one flag away: the trailing window decides at once.
+    let (child, port) = serve_flags(&prometheus.url, &["--judge", "threshold"]);
     for (canary, decision) in [("v2", "proceed"), ("v3", "rollback_auto")] {
-        let (status, body) = testkit::services::get(
-            port,
-            &format!("/v1/analysis?baseline=v1&canary={canary}&at={end}"),
-        )
-        .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let body = body.split("\r\n\r\n").last().unwrap();
-        let answer: serde_json::Value =
-            serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let answer = analysis(port, canary, end);
         assert_eq!(answer["decision"], decision, "{answer}");
     }
     assert_eq!(terminate(child), 0);
@@ -197,7 +218,14 @@ async fn sighup_drains_requests_in_flight_like_sigterm() {
     let listen = format!("127.0.0.1:{port}");
     let mut child = spawn_serve(
         &[],
-        &["--prometheus-url", &slow.url, "--listen", &listen],
+        &[
+            "--prometheus-url",
+            &slow.url,
+            "--listen",
+            &listen,
+            "--judge",
+            "threshold",
+        ],
         &dir.path().join("stderr"),
     );
     wait_ready(port, &mut child);

@@ -35,30 +35,44 @@
 //! |---|---|---|
 //! | `test-util` | no | [`test_util`]: in-memory fakes of the three traits, a manual clock, proptest strategies, mockall mocks and the conformance suites every adapter runs |
 
-pub mod backtest;
+// In the order of the flow: source -> observations -> judge -> decision -> deploy -> notify
+// -> report, the validator that runs it, then what they share.
+
+// Where evidence comes from: one look (metrics) or evidence over time (observations).
+pub mod metrics;
+pub mod observation;
+pub mod source;
+pub mod version;
+
+// Who decides: the judges, and the guide's rule they share.
+pub mod judge;
+pub mod policy;
+pub mod thresholds;
+
+// What is done about it, who hears, and what is kept.
+pub mod deployer;
+pub mod notifier;
+pub mod report;
+
+// The flow that runs the steps above, and what drives it.
 pub mod business;
 pub mod clock;
-pub mod deployer;
+pub mod progress;
+pub mod validator;
+
+// A judge measured on a service's own history.
+pub mod backtest;
+
+// Shared: errors, formats, retries, secrets, statistics, Prometheus' arithmetic, telemetry.
 pub mod duration;
 pub mod error;
 pub mod format;
-pub mod judge;
-pub mod metrics;
-pub mod notifier;
-pub mod observation;
-pub mod policy;
-pub mod progress;
 pub mod promql;
-pub mod report;
 pub mod retry;
 pub mod seconds;
 pub mod secret;
-pub mod source;
 pub mod stats;
 pub mod telemetry;
-pub mod thresholds;
-pub mod validator;
-pub mod version;
 
 #[cfg(feature = "test-util")]
 pub mod test_util;

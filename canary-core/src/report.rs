@@ -56,6 +56,10 @@ pub struct StepReport {
     pub started_at: DateTime<Utc>,
     /// How long the step waited before the analysis.
     pub waited_seconds: f64,
+    /// The judge that decided: `threshold` for the guide's single look, else the judge's name
+    /// (e.g. `sequential`). Absent in reports written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
     /// The analysis, with its evidence.
     pub evaluation: Evaluation,
     /// A sequential judge's evidence over time during the step: each statistic's estimate,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use canary_cli::JudgeName;
 use canary_core::{Notifier, ValidatorConfig};
 use canary_helm::HelmDeployer;
 use canary_notify::SlackNotifier;
@@ -104,7 +105,14 @@ fn load_config<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDic
     )?;
     out.set_item("max_duration_minutes", v.max_duration.as_secs_f64() / 60.0)?;
     out.set_item("baseline", v.baseline.as_str())?;
-    out.set_item("judge", judge_object(py, file.judge, &file.sequential)?)?;
+    out.set_item(
+        "judge",
+        judge_object(
+            py,
+            file.judge.unwrap_or(JudgeName::Threshold),
+            &file.sequential,
+        )?,
+    )?;
     out.set_item(
         "settings",
         PySettings {

@@ -66,12 +66,13 @@ def test_backtest_returns_what_the_command_prints(pods):
     assert got == want
     assert sorted(got["pods"]) == ["p0", "p1", "p2"]
     assert [j["judge"] for j in got["judges"]] == ["threshold", "sequential"]
-    assert got["judges"][0]["configured"] is True
+    # No config: the command's default judge, sequential, is the configured one and is gated.
+    assert [j["configured"] for j in got["judges"]] == [False, True]
     # The pod with three times the errors is the pseudo-canary in about a third of the runs:
     # the guide's policy rolls those back.
     threshold = got["judges"][0]["healthy"]["false_rollback"]
     assert 3 <= threshold["count"] <= 20, threshold
-    assert got["gate"]["judge"] == "threshold"
+    assert got["gate"]["judge"] == "sequential"
     assert got["gate"]["passed"] == (code == 0)
     assert got["judges"][1]["injected"][0]["injection"] == "errors*2"
 

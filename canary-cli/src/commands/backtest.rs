@@ -201,7 +201,7 @@ impl Setup {
                 names.push(*n);
             }
         }
-        let configured = file.map(|f| f.judge).unwrap_or_default();
+        let configured = file.map(|f| f.judge()).unwrap_or_default();
         let gated = if names.contains(&configured) {
             configured
         } else {
@@ -428,7 +428,7 @@ mod tests {
             let t = tunable(n, None, &policy, &v).at(1.7);
             let yaml = snippet(&t).unwrap();
             let parsed = config::parse(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
-            assert_eq!(parsed.judge, n, "{yaml}");
+            assert_eq!(parsed.judge, Some(n), "{yaml}");
             let back = tunable(n, Some(&parsed), &parsed.policy().unwrap(), &v);
             assert_eq!(back, t, "{yaml}");
         }

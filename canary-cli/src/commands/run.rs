@@ -38,7 +38,7 @@ pub(crate) fn run(args: RunArgs, display: Option<Arc<progress::Display>>) -> Res
     let policy = config::policy(file.as_ref())?;
     let judge = args
         .judge
-        .or(file.as_ref().map(|f| f.judge))
+        .or(file.as_ref().map(|f| f.judge()))
         .unwrap_or_default();
     let prometheus = prometheus_config(file.as_ref(), args.prometheus_url.as_deref());
     let production = args.production_version.clone().and_then(|p| p.0);

@@ -28,7 +28,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<i32, String> {
     }
     let judge = args
         .judge
-        .or(file.as_ref().map(|f| f.judge))
+        .or(file.as_ref().map(|f| f.judge()))
         .unwrap_or_default();
     let policy = config::policy(file.as_ref())?;
     let validator = file

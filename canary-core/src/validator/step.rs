@@ -88,6 +88,7 @@ impl CanaryValidator {
         let evaluation = self.policy.evaluate(&b, &c);
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, "analysis");
         Ok(ctx.record(
+            "threshold",
             started_at,
             warmup.as_secs_f64(),
             evaluation,
@@ -193,6 +194,7 @@ impl CanaryValidator {
             .into_iter()
             .filter(|p| p.seconds > shown)
             .collect();
+        let name = judge.name().to_owned();
         *carried = Some(judge);
         // The charts cover the step as judged, up to the longest analysis window.
         let now = self.clock.now();
@@ -200,7 +202,7 @@ impl CanaryValidator {
         let bq = MetricsQuery::new(baseline.clone(), Arm::Baseline, span).at(now);
         let cq = MetricsQuery::new(request.version.clone(), Arm::Canary, span).at(now);
         let series = self.series(region, &bq, &cq).await;
-        Ok(ctx.record(started_at, waited, evaluation, sequence, series))
+        Ok(ctx.record(&name, started_at, waited, evaluation, sequence, series))
     }
 
     pub(super) fn progress(&self, event: &ProgressEvent<'_>) {
@@ -262,6 +264,7 @@ impl StepContext<'_> {
     /// Keeps the step's analysis in the journal, and hands it back.
     fn record(
         &self,
+        judge: &str,
         started_at: chrono::DateTime<chrono::Utc>,
         waited_seconds: f64,
         evaluation: Evaluation,
@@ -274,6 +277,7 @@ impl StepContext<'_> {
             weight: self.weight,
             started_at,
             waited_seconds,
+            judge: Some(judge.to_owned()),
             evaluation: evaluation.clone(),
             sequence,
             series,
