@@ -119,9 +119,11 @@ python3 scripts/check_release.py wheel "$wheel"
 
 log "quickstart example"
 out=$(cargo run -q --example quickstart)
-grep -q "=> v1.5.0: promoted" <<<"$out" || { echo "quickstart: v1.5.0 was not promoted" >&2; echo "$out" >&2; exit 1; }
-grep -q "=> v1.6.0: rolled_back" <<<"$out" || { echo "quickstart: v1.6.0 was not rolled back" >&2; echo "$out" >&2; exit 1; }
-echo "quickstart: healthy canary promoted, regressing canary rolled back"
+for judge in threshold sequential; do
+  grep -q "=> v1.5.0: promoted by the $judge judge" <<<"$out" || { echo "quickstart: v1.5.0 was not promoted by the $judge judge" >&2; echo "$out" >&2; exit 1; }
+  grep -q "=> v1.6.0: rolled_back by the $judge judge" <<<"$out" || { echo "quickstart: v1.6.0 was not rolled back by the $judge judge" >&2; echo "$out" >&2; exit 1; }
+done
+echo "quickstart: healthy canary promoted, regressing canary rolled back, by both judges"
 
 cd "$root"
 log "summary"
