@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use canary_sim::{simulate, Effect, MetricNames, Pods, Scenario};
 use chrono::{DateTime, TimeZone, Utc};
+use testkit::screenshot::{near, pixels, screenshot};
 use testkit::traffic::now_secs;
 
 const DAY: i64 = 86_400;
@@ -313,7 +314,7 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     let html_file = dir.path().join("backtest.html");
     std::fs::write(&html_file, &page).unwrap();
     let shot = dir.path().join("backtest.png");
-    screenshot(&html_file, &shot, dir.path());
+    screenshot(&html_file, &shot, dir.path(), (1100, 1400));
     let (w, h, px) = pixels(&shot);
     assert_eq!((w, h), (1100, 1400));
     let count = |c: [u8; 3], tol: i32| px.iter().filter(|p| near(**p, c, tol)).count();
@@ -436,58 +437,4 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("--judge"), "{}", stderr(&out));
-}
-
-fn chromium() -> PathBuf {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        })
-        .expect("chromium is installed (./scripts/test.sh installs Debian's chromium)")
-}
-
-fn screenshot(page: &Path, shot: &Path, dir: &Path) {
-    let status = Command::new(chromium())
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            "--window-size=1100,1400",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(
-        shot.is_file(),
-        "no screenshot: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-}
-
-fn pixels(png_file: &Path) -> (u32, u32, Vec<[u8; 3]>) {
-    let decoder = png::Decoder::new(std::fs::File::open(png_file).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = info.color_type.samples();
-    let px = buf[..info.buffer_size()]
-        .chunks(step)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    (info.width, info.height, px)
-}
-
-fn near(p: [u8; 3], c: [u8; 3], tolerance: i32) -> bool {
-    p.iter()
-        .zip(c)
-        .all(|(a, b)| (*a as i32 - b as i32).abs() <= tolerance)
 }

@@ -10,6 +10,7 @@ use std::process::Command;
 use canary_sim::{simulate, Effect, MetricNames, Scenario};
 use chrono::{TimeZone, Utc};
 use testkit::fake_helm::FakeHelm;
+use testkit::screenshot::{near, pixels, screenshot};
 use testkit::traffic::now_secs;
 
 fn root() -> PathBuf {
@@ -29,39 +30,6 @@ fn regression() -> testkit::services::Service {
         .unwrap();
     let run = simulate(&scenario).unwrap().starting_at(start);
     testkit::services::prometheus(&run.to_openmetrics(&MetricNames::default()))
-}
-
-fn chromium() -> PathBuf {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        })
-        .expect("chromium is installed (./scripts/test.sh installs Debian's chromium)")
-}
-
-/// A PNG's pixels as RGB.
-fn pixels(png_file: &Path) -> (u32, u32, Vec<[u8; 3]>) {
-    let decoder = png::Decoder::new(std::fs::File::open(png_file).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = info.color_type.samples();
-    let px = buf[..info.buffer_size()]
-        .chunks(step)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    (info.width, info.height, px)
-}
-
-fn near(p: [u8; 3], c: [u8; 3], tolerance: i32) -> bool {
-    p.iter()
-        .zip(c)
-        .all(|(a, b)| (*a as i32 - b as i32).abs() <= tolerance)
 }
 
 #[test]
@@ -142,28 +110,7 @@ fn the_html_report_shows_the_decision_and_a_chart_per_metric_in_chromium() {
     );
 
     let shot = dir.path().join("report.png");
-    let status = Command::new(chromium())
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            "--window-size=1100,1500",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html_file.display()))
-        .output()
-        .unwrap();
-    assert!(
-        shot.is_file(),
-        "no screenshot: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    screenshot(&html_file, &shot, dir.path(), (1100, 1500));
     let (w, h, px) = pixels(&shot);
     assert_eq!((w, h), (1100, 1500));
     let count = |c: [u8; 3], tol: i32| px.iter().filter(|p| near(**p, c, tol)).count();

@@ -7,11 +7,13 @@
 //!   Slack or webhook receiver, or a faulty Prometheus.
 //! - [`fake_helm`]: a recording fake of the helm CLI, and where the real one is.
 //! - [`logs`]: captured `tracing` output, to check that no secret is logged.
+//! - [`screenshot`]: headless Chromium's screenshot of a page, and its pixels.
 //! - [`tls`]: a throw-away CA and a server certificate for 127.0.0.1, made with openssl.
 
 pub mod fake_helm;
 pub mod http;
 pub mod logs;
+pub mod screenshot;
 pub mod services;
 pub mod tls;
 pub mod traffic;
