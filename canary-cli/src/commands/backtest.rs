@@ -183,6 +183,13 @@ impl Setup {
         calibrate: Option<f64>,
         max_false_rollback: Option<f64>,
     ) -> Result<Setup, String> {
+        // Checked before any history is fetched: a mistake costs no query.
+        if settings.runs == 0 {
+            return Err("runs must be at least 1 (--runs)".into());
+        }
+        if settings.canary_pods == 0 {
+            return Err("canary pods must be at least 1 (--canary-pods)".into());
+        }
         if let Some(r) = calibrate {
             rate_in_open_unit(&r.to_string()).map_err(|e| format!("calibrate: {e}"))?;
         }
@@ -412,6 +419,20 @@ mod tests {
             .contains("not before"));
         assert!(since("yesterday", until).unwrap_err().contains("neither"));
         assert!(since("99999999999999999999d", until).is_err());
+    }
+
+    #[test]
+    fn no_runs_or_no_canary_pods_is_refused_before_anything_is_fetched() {
+        let settings = |runs, canary_pods| BacktestConfig {
+            runs,
+            canary_pods,
+            ..BacktestConfig::default()
+        };
+        let e = Setup::new(None, &[], settings(0, 1), None, None).unwrap_err();
+        assert!(e.contains("--runs"), "{e}");
+        let e = Setup::new(None, &[], settings(10, 0), None, None).unwrap_err();
+        assert!(e.contains("--canary-pods"), "{e}");
+        assert!(Setup::new(None, &[], settings(10, 1), None, None).is_ok());
     }
 
     #[test]
