@@ -106,6 +106,7 @@ fn a_canary_without_data_is_held_with_exit_2_and_both_files_written() {
         "appended, not replaced"
     );
     assert!(summary.contains("HELD FOR REVIEW"), "{summary}");
+    assert!(summary.contains("**Judge:** threshold"), "{summary}");
 }
 
 #[test]

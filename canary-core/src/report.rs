@@ -318,6 +318,15 @@ impl ValidationReport {
                 self.baseline_version.as_deref().unwrap_or("production's version")
             );
         }
+        let mut judges: Vec<&str> = Vec::new();
+        for j in self.steps.iter().filter_map(|s| s.judge.as_deref()) {
+            if !judges.contains(&j) {
+                judges.push(j);
+            }
+        }
+        if !judges.is_empty() {
+            let _ = writeln!(md, "**Judge:** {}\n", md_text(&judges.join(", ")));
+        }
         if let Some(e) = &self.evaluation {
             let _ = writeln!(md, "**Recommendation:** {}\n", md_text(&e.recommendation));
         }
