@@ -254,17 +254,7 @@ fn established_to(pid: u32, port: u16) -> u64 {
 }
 
 fn wait_ready(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = testkit::services::get(port, "/readyz") {
-            return;
-        }
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!("the service exited: {s}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the service did not become ready");
+    testkit::services::wait_until_ready(port, "/readyz", child, Duration::from_secs(30));
 }
 
 /// The sum of a Prometheus counter's samples whose labels contain `filter`.

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The shared objects distroless' `cc` image holds (the loader, glibc's, libgcc): a binary
 /// needing anything else would not start in the image.
@@ -167,17 +167,7 @@ fn text(out: &Output) -> String {
 }
 
 fn wait_ready(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = testkit::services::get(port, "/readyz") {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("canary serve exited in the image: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("canary serve did not become ready in the image");
+    testkit::services::wait_until_ready(port, "/readyz", child, Duration::from_secs(20));
 }
 
 #[test]

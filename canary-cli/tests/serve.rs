@@ -6,20 +6,10 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn wait_ready(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = testkit::services::get(port, "/healthz") {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("canary serve exited: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("canary serve did not start");
+    testkit::services::wait_until_ready(port, "/healthz", child, Duration::from_secs(20));
 }
 
 fn terminate(mut child: Child) -> i32 {

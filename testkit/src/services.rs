@@ -292,6 +292,22 @@ pub fn alertmanager() -> Service {
     )
 }
 
+/// Waits up to `within` for `GET path` on `port` to answer 200 (a probe such as `/readyz`);
+/// panics, naming the exit status, if `child` exits first, or if the time runs out.
+pub fn wait_until_ready(port: u16, path: &str, child: &mut std::process::Child, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = get(port, path) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the process serving port {port} exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("port {port} did not answer 200 on {path} within {within:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
