@@ -5,12 +5,14 @@
 //! headless Chromium (`CANARY_UPDATE_DOCS=1` writes `docs/backtest.png`), and a retrospective
 //! of the canary's run through every judge.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use canary_sim::{simulate, Effect, MetricNames, Pods, Scenario};
 use chrono::{DateTime, TimeZone, Utc};
+use common::{canary, stderr, stdout};
 use testkit::screenshot::{near, pixels, screenshot};
 use testkit::traffic::now_secs;
 
@@ -18,23 +20,6 @@ const DAY: i64 = 86_400;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn canary(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(args)
-        .env_remove("PROMETHEUS_URL")
-        .env_remove("SLACK_WEBHOOK_URL")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Two days ending ten minutes ago at 30 s: production v1 on three pods, the canary v2 on one,

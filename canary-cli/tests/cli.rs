@@ -4,28 +4,11 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use canary_core::test_util::{healthy_metrics, ManualClock, RecordingDeployer, ScriptedSource};
 use canary_core::{CanaryValidator, ValidationRequest, Version};
-
-fn canary(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(args)
-        .env_remove("PROMETHEUS_URL")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{canary, stderr, stdout};
 
 #[test]
 fn help_and_version_answer_with_exit_0() {
@@ -216,7 +199,7 @@ fn analyze_exit_codes_and_outputs_follow_the_decision() {
     );
 
     // The URL may come from the environment, as the deploy script's does.
-    let from_env = Command::new(env!("CARGO_BIN_EXE_canary"))
+    let from_env = common::command()
         .args([
             "analyze",
             "--baseline",

@@ -7,14 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::stderr;
+
 use testkit::fake_helm::FakeHelm;
 
 fn canary(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_canary"))
+    common::command()
         .args(args)
-        .env_remove("PROMETHEUS_URL")
-        .env_remove("SLACK_WEBHOOK_URL")
-        .env("NO_COLOR", "1")
         .current_dir(root())
         .output()
         .unwrap()
@@ -22,10 +21,6 @@ fn canary(args: &[&str]) -> Output {
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn check(text: &str) -> Output {
@@ -152,11 +147,10 @@ fn flags_override_the_file_and_the_file_overrides_the_defaults() {
             "--dry-run",
         ];
         args.extend_from_slice(extra);
-        Command::new(env!("CARGO_BIN_EXE_canary"))
+        common::command()
             .args(&args)
             .env("PATH", fake.path_env())
             .env("PROMETHEUS_URL", "http://127.0.0.1:9")
-            .env_remove("SLACK_WEBHOOK_URL")
             .output()
             .unwrap()
     };
@@ -279,10 +273,8 @@ fn check_with_env(text: &str, vars: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("canary.yaml");
     std::fs::write(&file, text).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_canary"));
-    c.args(["config", "check", file.to_str().unwrap()])
-        .env_remove("PROMETHEUS_URL")
-        .env("NO_COLOR", "1");
+    let mut c = common::command();
+    c.args(["config", "check", file.to_str().unwrap()]);
     for (k, v) in vars {
         c.env(k, v);
     }

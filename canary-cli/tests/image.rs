@@ -246,15 +246,7 @@ fn canary_serve_runs_from_the_image_against_prometheus() {
     wait_ready(port, &mut child);
     // Twenty minutes of a healthy canary: not yet enough to promote; 8 % failing: roll back.
     for (canary, decision) in [("v2", "continue"), ("v3", "rollback_auto")] {
-        let (status, body) = testkit::services::get(
-            port,
-            &format!("/v1/analysis?baseline=v1&canary={canary}&at={end}"),
-        )
-        .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let body = body.split("\r\n\r\n").last().unwrap();
-        let answer: serde_json::Value =
-            serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let answer = common::analysis(port, canary, end);
         assert_eq!(answer["decision"], decision, "{answer}");
     }
     // The process is the binary itself (unshare, sh and chroot exec it): SIGTERM drains it.

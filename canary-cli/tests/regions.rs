@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use testkit::fake_helm::FakeHelm;
 use testkit::http::Server;
 
@@ -38,15 +36,12 @@ async fn regions_webhooks_and_alertmanager_come_from_the_file() {
     )
     .unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_canary"))
+        common::command()
             .args(["run", "--config", config.to_str().unwrap()])
             .args(["--version", "v3", "--output", "json"])
             .env("PATH", fake.path_env())
             .env("CANARY_TIME_SCALE", "0")
             .env("CANARY_TEST_HOOK_TOKEN", "Bearer hook-s3cret")
-            .env("NO_COLOR", "1")
-            .env_remove("PROMETHEUS_URL")
-            .env_remove("SLACK_WEBHOOK_URL")
             .output()
             .map(|o| (o, fake))
     })

@@ -23,29 +23,16 @@ fn terminate(mut child: Child) -> i32 {
 /// `canary serve` from flags alone, with `extra` flags, ready on its port.
 fn serve_flags(prometheus: &str, extra: &[&str]) -> (Child, u16) {
     let port = testkit::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+    let mut child = common::command()
         .args(["serve", "--prometheus-url", prometheus, "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .args(extra)
-        .env_remove("PROMETHEUS_URL")
-        .env_remove("CANARY_AUTH_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_ready(port, &mut child);
     (child, port)
-}
-
-fn analysis(port: u16, canary: &str, end: i64) -> serde_json::Value {
-    let (status, body) = testkit::services::get(
-        port,
-        &format!("/v1/analysis?baseline=v1&canary={canary}&at={end}"),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
-    let body = body.split("\r\n\r\n").last().unwrap();
-    serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 #[test]
@@ -55,16 +42,16 @@ fn flags_alone_serve_the_sequential_judge_and_sigterm_stops_it() {
     // a healthy canary at 10 % of production's traffic are not yet enough to promote; 8 %
     // failing requests are enough to roll back.
     let (child, port) = serve_flags(&prometheus.url, &[]);
-    let healthy = analysis(port, "v2", end);
+    let healthy = common::analysis(port, "v2", end);
     assert_eq!(healthy["judge"], "sequential", "{healthy}");
     assert_eq!(healthy["decision"], "continue", "{healthy}");
-    let failing = analysis(port, "v3", end);
+    let failing = common::analysis(port, "v3", end);
     assert_eq!(failing["decision"], "rollback_auto", "{failing}");
     assert_eq!(terminate(child), 0);
     // The guide's single look, one flag away: the trailing window decides at once.
     let (child, port) = serve_flags(&prometheus.url, &["--judge", "threshold"]);
     for (canary, decision) in [("v2", "proceed"), ("v3", "rollback_auto")] {
-        let answer = analysis(port, canary, end);
+        let answer = common::analysis(port, canary, end);
         assert_eq!(answer["decision"], decision, "{answer}");
     }
     assert_eq!(terminate(child), 0);
@@ -84,11 +71,9 @@ fn the_config_files_serve_section_and_a_token_from_the_environment() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+    let mut child = common::command()
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("CANARY_TEST_SERVE_TOKEN", "tok-from-env")
-        .env_remove("PROMETHEUS_URL")
-        .env_remove("CANARY_AUTH_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -107,10 +92,7 @@ fn the_config_files_serve_section_and_a_token_from_the_environment() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("tok-from-env"));
     // A config the service cannot use is one line and exit 3.
     std::fs::write(&config, "serve:\n  max_concurrent_analyses: 0\n").unwrap();
-    let bad = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let bad = common::canary(&["serve", "--config", config.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("serve.max_concurrent_analyses"));
 }
