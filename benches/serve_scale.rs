@@ -8,12 +8,16 @@
 //!
 //! A real Prometheus is loaded (promtool backfill) with ten minutes of one baseline and N canary
 //! versions; every tenth canary fails 8 % of its requests (the right answer: rollback_auto), the
-//! others are healthy (proceed). The service runs in a child process (this binary again), so its
-//! peak RSS is its own. The burst is fired twice in the same run, with coalescing on and off, by
-//! a small Rust client over loopback. Reported: wall time, p50/p99 latency, errors, wrong
-//! decisions, the queries Prometheus answered (its own `prometheus_http_requests_total`), the
-//! most connections the service had open to Prometheus at once (its established sockets, from
-//! `/proc/<pid>/fd` and `/proc/net/tcp`, sampled every 5 ms) against the configured pool, and the service's peak RSS (`VmHWM`).
+//! others are healthy (proceed; the sequential judge may also go on collecting). The service
+//! runs in a child process (this binary again), so its peak RSS is its own. The burst is fired
+//! three times in the same run by a small Rust client over loopback: the threshold policy with
+//! coalescing on and off, then the service's default judge (sequential, replaying each canary's
+//! run since its start) with coalescing on.
+//! Reported: wall time, p50/p99 latency, errors, wrong decisions, the queries Prometheus
+//! answered (its own `prometheus_http_requests_total`, instant and range), the most connections
+//! the service had open to Prometheus at once (its established sockets, from `/proc/<pid>/fd`
+//! and `/proc/net/tcp`, sampled every 5 ms) against the configured pool, and the service's peak
+//! RSS (`VmHWM`).
 //! The table goes to stdout and `target/serve_scale.md`.
 
 use std::process::{Child, Command, Stdio};
@@ -60,16 +64,19 @@ fn main() {
     );
     let mut rows = Vec::new();
     for coalesce in [true, false] {
-        rows.push(round(&prometheus, canaries, coalesce));
+        rows.push(round(&prometheus, canaries, Judge::Threshold, coalesce));
     }
+    // The service's default judge: each analysis replays the canary's run since its start.
+    rows.push(round(&prometheus, canaries, Judge::Sequential, true));
     let mut table = format!(
         "{canaries} concurrent analyses, one per canary, against one Prometheus (2-core machine, loopback)\n\n\
-         | coalescing | wall time | p50 | p99 | errors | wrong decisions | Prometheus queries | per canary | max connections (pool {POOL}) | service peak RSS |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n"
+         | judge | coalescing | wall time | p50 | p99 | errors | wrong decisions | Prometheus queries | per canary | max connections (pool {POOL}) | service peak RSS |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in &rows {
         table.push_str(&format!(
-            "| {} | {:.2} s | {:.0} ms | {:.0} ms | {} | {} | {} | {:.2} | {} | {:.0} MB |\n",
+            "| {} | {} | {:.2} s | {:.0} ms | {:.0} ms | {} | {} | {} | {:.2} | {} | {:.0} MB |\n",
+            r.judge.name(),
             if r.coalesce { "on" } else { "off" },
             r.wall.as_secs_f64(),
             r.p50 * 1000.0,
@@ -90,6 +97,15 @@ fn main() {
         on.wall.as_secs_f64() / off.wall.as_secs_f64(),
         7 * canaries + 7
     ));
+    let seq = &rows[2];
+    table.push_str(&format!(
+        "The sequential judge (the service's default), coalescing on: {:.2} × the threshold policy's wall time, \
+         {:.2} × its queries, {:.2} × its p99, {:.2} × its peak RSS.\n",
+        seq.wall.as_secs_f64() / on.wall.as_secs_f64(),
+        seq.queries as f64 / on.queries.max(1) as f64,
+        seq.p99 / on.p99,
+        seq.peak_rss_kb as f64 / on.peak_rss_kb.max(1) as f64
+    ));
     print!("{table}");
     let _ = std::fs::create_dir_all("target");
     let _ = std::fs::write("target/serve_scale.md", &table);
@@ -104,7 +120,26 @@ fn bad(i: usize) -> bool {
     i.is_multiple_of(10)
 }
 
+/// Which judge the service runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Judge {
+    /// The guide's single look at the window (`--judge threshold`).
+    Threshold,
+    /// The sequential judge over the run since its start (the service's default).
+    Sequential,
+}
+
+impl Judge {
+    fn name(self) -> &'static str {
+        match self {
+            Judge::Threshold => "threshold",
+            Judge::Sequential => "sequential",
+        }
+    }
+}
+
 struct Row {
+    judge: Judge,
     coalesce: bool,
     wall: Duration,
     p50: f64,
@@ -117,12 +152,17 @@ struct Row {
 }
 
 /// One burst: start the service, fire every analysis at once, measure, stop it.
-fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: bool) -> Row {
+fn round(
+    prometheus: &testkit::services::Service,
+    canaries: usize,
+    judge: Judge,
+    coalesce: bool,
+) -> Row {
     let port = testkit::free_port();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(
             "CANARY_BENCH_SERVE",
-            format!("{}|{port}|{coalesce}", prometheus.url),
+            format!("{}|{port}|{coalesce}|{}", prometheus.url, judge.name()),
         )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -132,7 +172,7 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
     let before = prometheus_metric(
         prometheus.port,
         "prometheus_http_requests_total",
-        "handler=\"/api/v1/query\"",
+        "handler=\"/api/v1/query",
     );
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
@@ -186,7 +226,7 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
     let after = prometheus_metric(
         prometheus.port,
         "prometheus_http_requests_total",
-        "handler=\"/api/v1/query\"",
+        "handler=\"/api/v1/query",
     );
     let peak_rss_kb = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
         .ok()
@@ -207,16 +247,24 @@ fn round(prometheus: &testkit::services::Service, canaries: usize, coalesce: boo
     let wrong = answers
         .iter()
         .filter(|(i, _, d)| {
-            let expected = if bad(*i) { "rollback_auto" } else { "proceed" };
-            d.as_deref().is_some_and(|d| d != expected)
+            // Ten minutes of a healthy canary: the threshold policy proceeds; the sequential
+            // judge proceeds or goes on collecting. A failing one is rolled back by both.
+            let right: &[&str] = match (bad(*i), judge) {
+                (true, _) => &["rollback_auto"],
+                (false, Judge::Threshold) => &["proceed"],
+                (false, Judge::Sequential) => &["proceed", "continue"],
+            };
+            d.as_deref().is_some_and(|d| !right.contains(&d))
         })
         .count();
     eprintln!(
-        "serve_scale: coalescing {}: {:.2} s, {errors} errors, {wrong} wrong",
+        "serve_scale: {} judge, coalescing {}: {:.2} s, {errors} errors, {wrong} wrong",
+        judge.name(),
         if coalesce { "on" } else { "off" },
         wall.as_secs_f64()
     );
     Row {
+        judge,
         coalesce,
         wall,
         p50: q(0.5),
@@ -273,10 +321,11 @@ fn prometheus_metric(port: u16, name: &str, filter: &str) -> u64 {
 /// The child: `canary serve` in process, with the bench's settings.
 fn serve(role: &str) {
     let mut parts = role.split('|');
-    let (url, port, coalesce) = (
+    let (url, port, coalesce, sequential) = (
         parts.next().unwrap().to_owned(),
         parts.next().unwrap().parse::<u16>().unwrap(),
         parts.next().unwrap() == "true",
+        parts.next().unwrap() == "sequential",
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -290,7 +339,10 @@ fn serve(role: &str) {
         let judging = canary_serve::Judging {
             source,
             policy: canary_core::RollbackPolicy::default(),
-            judge: None,
+            judge: sequential.then(|| {
+                Arc::new(canary_core::judge::SequentialParameters::default())
+                    as Arc<dyn canary_core::judge::JudgeFactory>
+            }),
             judge_step: Duration::from_secs(15),
             max_duration: Duration::from_secs(3600),
         };
