@@ -26,8 +26,11 @@
 //! wait up to a limit, then get a 503 with `Retry-After`. The service keeps no state: everything
 //! it needs is in Prometheus and its configuration, so it scales by adding replicas.
 
-mod http;
+mod analysis;
+mod api;
 mod metrics;
+mod routes;
+mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,7 +42,9 @@ use canary_core::{RollbackPolicy, Secret};
 use canary_prometheus::PrometheusSource;
 use serde::{Deserialize, Serialize};
 
-pub use http::{router, serve, Analysis, Decision, Queries, Server, CONFIRM_PROMOTION_KEY};
+pub use api::{Analysis, Decision, Queries, CONFIRM_PROMOTION_KEY};
+pub use routes::router;
+pub use server::{serve, Server};
 
 /// The service's own settings (the `serve` section of `canary.yaml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
