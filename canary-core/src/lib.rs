@@ -35,30 +35,25 @@
 //! |---|---|---|
 //! | `test-util` | no | [`test_util`]: in-memory fakes of the three traits, a manual clock, proptest strategies, mockall mocks and the conformance suites every adapter runs |
 
-// In the order of the flow: source -> observations -> judge -> decision -> deploy -> notify
-// -> report, the validator that runs it, then what they share.
+// The folders follow the flow: evidence (source -> observations) -> decision (judge, policy)
+// -> outcome (deploy, notify, report), and the flow that runs them; what they all share stays
+// at the root. Each module is re-exported, so its path stays `canary_core::<module>`.
+mod decision;
+mod evidence;
+mod flow;
+mod outcome;
 
-// Where evidence comes from: one look (metrics) or evidence over time (observations).
-pub mod metrics;
-pub mod observation;
-pub mod source;
-pub mod version;
+#[doc(inline)]
+pub use evidence::{metrics, observation, source, version};
 
-// Who decides: the judges, and the guide's rule they share.
-pub mod judge;
-pub mod policy;
-pub mod thresholds;
+#[doc(inline)]
+pub use decision::{judge, policy, thresholds};
 
-// What is done about it, who hears, and what is kept.
-pub mod deployer;
-pub mod notifier;
-pub mod report;
+#[doc(inline)]
+pub use outcome::{deployer, notifier, report};
 
-// The flow that runs the steps above, and what drives it.
-pub mod business;
-pub mod clock;
-pub mod progress;
-pub mod validator;
+#[doc(inline)]
+pub use flow::{business, clock, progress, validator};
 
 // A judge measured on a service's own history.
 pub mod backtest;
