@@ -1,0 +1,194 @@
+//! Every judge replayed on every run, with and without each injection, on every core.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{BacktestConfig, History, Injection, PlannedRun};
+use crate::judge::replay::{replay, ReplayBounds, Replayed};
+use crate::judge::JudgeFactory;
+use crate::observation::{names, Observation};
+use crate::policy::RollbackDecision;
+
+/// One judge on one run.
+#[derive(Clone, Debug)]
+pub(super) struct Outcome {
+    pub(super) decision: RollbackDecision,
+    pub(super) seconds: f64,
+    pub(super) reason: String,
+}
+
+/// Both arms of a run, at the instants where both were scraped.
+struct Arms {
+    baseline: Vec<Observation>,
+    canary: Vec<Observation>,
+    share: f64,
+}
+
+fn arms(history: &History, run: &PlannedRun, injection: Option<&Injection>) -> Arms {
+    let b = history.arm(&run.baseline, run.from, run.to, None);
+    let c = history.arm(&run.canary, run.from, run.to, injection);
+    let (mut baseline, mut canary) = (Vec::new(), Vec::new());
+    for (b, c) in b.into_iter().zip(c) {
+        if let (Some(b), Some(c)) = (b, c) {
+            baseline.push(b);
+            canary.push(c);
+        }
+    }
+    let requests = |o: &[Observation]| -> f64 {
+        let at = |o: Option<&Observation>| {
+            o.and_then(|o| o.counters.get(names::REQUESTS).copied())
+                .unwrap_or(0.0)
+        };
+        at(o.last()) - at(o.first())
+    };
+    let (rb, rc) = (requests(&baseline), requests(&canary));
+    Arms {
+        share: if rb + rc > 0.0 { rc / (rb + rc) } else { 0.0 },
+        baseline,
+        canary,
+    }
+}
+
+/// The run's arms with `injection` in the canary's evidence, at `plain`'s instants.
+fn injected(
+    history: &History,
+    run: &PlannedRun,
+    plain: &Arms,
+    injection: &Injection,
+) -> Vec<Observation> {
+    let mut wanted = plain.canary.iter().map(|o| o.at).peekable();
+    let mut canary = Vec::with_capacity(plain.canary.len());
+    for o in history
+        .arm(&run.canary, run.from, run.to, Some(injection))
+        .into_iter()
+        .flatten()
+    {
+        if wanted.peek() == Some(&o.at) {
+            wanted.next();
+            canary.push(o);
+        }
+    }
+    canary
+}
+
+fn judge(
+    factory: &dyn JudgeFactory,
+    history: &History,
+    run: &PlannedRun,
+    baseline: &[Observation],
+    canary: &[Observation],
+) -> Outcome {
+    let start = history.at(run.from);
+    let bounds = ReplayBounds {
+        start,
+        at: history.at(run.to),
+        max_duration: Duration::from_secs_f64(
+            (run.to - run.from) as f64 * history.step.as_secs_f64(),
+        ),
+    };
+    let mut judge = match factory.start() {
+        Ok(j) => j,
+        Err(e) => {
+            return Outcome {
+                decision: RollbackDecision::RollbackManual,
+                seconds: 0.0,
+                reason: format!("the judge could not start: {e}"),
+            }
+        }
+    };
+    let seconds_at = |looks: u64| {
+        let i = (looks as usize).clamp(1, canary.len().max(1)) - 1;
+        canary
+            .get(i)
+            .map_or(0.0, |o| (o.at - start).num_milliseconds() as f64 / 1000.0)
+    };
+    match replay(judge.as_mut(), baseline, canary, bounds) {
+        Replayed::Decided { evaluation, looks } => Outcome {
+            decision: evaluation.decision,
+            seconds: seconds_at(looks),
+            reason: evaluation.primary_reason,
+        },
+        Replayed::Continue { looks, .. } => Outcome {
+            // The bounds end at the deadline, so this is not expected; never a promotion.
+            decision: RollbackDecision::RollbackManual,
+            seconds: seconds_at(looks),
+            reason: "the judge had not decided at the maximum duration".into(),
+        },
+        Replayed::Insufficient { reason, looks } => Outcome {
+            decision: RollbackDecision::RollbackManual,
+            seconds: seconds_at(looks),
+            reason,
+        },
+    }
+}
+
+/// One run's outcomes (per injection, then per judge) and its canary's traffic share.
+type RunOutcomes = (Vec<Vec<Outcome>>, f64);
+
+/// Every contender's outcomes on every run: `[run][injection (0: none)][judge]`.
+pub(super) fn outcomes(
+    history: &History,
+    runs: &[PlannedRun],
+    factories: &[Arc<dyn JudgeFactory>],
+    config: &BacktestConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> (Vec<Vec<Vec<Outcome>>>, f64) {
+    let threads = if config.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        config.threads
+    }
+    .clamp(1, runs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let mut results: Vec<Option<RunOutcomes>> = vec![None; runs.len()];
+    let chunks: Vec<Vec<(usize, RunOutcomes)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(run) = runs.get(i) else { break };
+                        let plain = arms(history, run, None);
+                        let mut per = vec![factories
+                            .iter()
+                            .map(|f| {
+                                judge(f.as_ref(), history, run, &plain.baseline, &plain.canary)
+                            })
+                            .collect::<Vec<_>>()];
+                        for inj in &config.injections {
+                            let c = injected(history, run, &plain, inj);
+                            per.push(
+                                factories
+                                    .iter()
+                                    .map(|f| judge(f.as_ref(), history, run, &plain.baseline, &c))
+                                    .collect(),
+                            );
+                        }
+                        mine.push((i, (per, plain.share)));
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1, runs.len());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in chunks.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    let mut share = 0.0;
+    let mut all = Vec::with_capacity(runs.len());
+    // A worker that panicked leaves its runs out rather than guessing them.
+    for (per, s) in results.into_iter().flatten() {
+        share += s;
+        all.push(per);
+    }
+    let n = all.len().max(1) as f64;
+    (all, share / n)
+}
