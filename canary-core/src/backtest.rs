@@ -99,11 +99,20 @@ pub fn backtest(
     for f in &factories {
         f.start()?;
     }
-    let (per, share) = runs::outcomes(history, &runs, &factories, config, progress);
+    let replays = runs::outcomes(history, &runs, &factories, config, progress);
     let judges = contenders
         .iter()
         .enumerate()
-        .map(|(j, c)| summary::summarise(history, &runs, &per, j, (&c.name, c.configured), config))
+        .map(|(j, c)| {
+            summary::summarise(
+                history,
+                &replays.runs,
+                &replays.per,
+                j,
+                (&c.name, c.configured),
+                config,
+            )
+        })
         .collect();
     Ok(BacktestReport {
         version: history.version.to_string(),
@@ -113,13 +122,13 @@ pub fn backtest(
         max_duration_seconds: config.max_duration.as_secs_f64(),
         pods: history.pods.iter().map(|p| p.name.clone()).collect(),
         canary_pods: config.canary_pods,
-        canary_share: share,
+        canary_share: replays.share,
         runs_requested: config.runs,
-        runs: per.len(),
+        runs: replays.runs.len(),
         skipped,
         seed: config.seed,
         judges,
         calibrations: Vec::new(),
-        notes: summary::notes(history, config, per.len()),
+        notes: summary::notes(history, config, runs.len(), replays.runs.len()),
     })
 }

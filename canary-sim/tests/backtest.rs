@@ -185,3 +185,68 @@ fn too_little_history_or_one_pod_says_what_is_needed() {
     .unwrap_err();
     assert!(err.to_string().contains("pod"), "{err}");
 }
+
+/// A judge that starts once (the backtest's parameter check) and panics on every run after.
+#[derive(Debug, Default)]
+struct PanicsOnRuns(std::sync::atomic::AtomicUsize);
+
+impl JudgeFactory for PanicsOnRuns {
+    fn name(&self) -> &str {
+        "panics"
+    }
+
+    fn start(&self) -> canary_core::Result<Box<dyn canary_core::judge::Judge>> {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            panic!("a bug in the judge");
+        }
+        ThresholdParameters::default().start()
+    }
+}
+
+#[test]
+fn a_judge_that_panics_is_held_for_a_person_and_the_others_are_unchanged() {
+    let history = simulate(&scenario(3, Duration::from_secs(6 * 3600), "v1"))
+        .unwrap()
+        .history("v1", STEP)
+        .unwrap();
+    let config = BacktestConfig {
+        runs: 12,
+        threads: 2,
+        ..BacktestConfig::default()
+    };
+    let threshold = contenders().remove(0);
+    let alone = backtest(
+        &history,
+        std::slice::from_ref(&threshold),
+        &config,
+        &|_, _| {},
+    )
+    .unwrap();
+    let with_panics = backtest(
+        &history,
+        &[
+            threshold,
+            Contender {
+                name: "panics".into(),
+                factory: Arc::new(PanicsOnRuns::default()),
+                configured: true,
+            },
+        ],
+        &config,
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(with_panics.runs, 12);
+    assert_eq!(with_panics.judges[0], alone.judges[0]);
+    let panics = &with_panics.judges[1];
+    assert_eq!(panics.healthy.manual_review.count, 12);
+    assert_eq!(panics.healthy.false_rollback.count, 12);
+    assert!(
+        panics
+            .failures
+            .iter()
+            .all(|f| f.reason == "the judge panicked: a bug in the judge"),
+        "{:?}",
+        panics.failures
+    );
+}

@@ -48,9 +48,9 @@ pub fn calibrate(
     let step_done = AtomicUsize::new(0);
     let rate = |s: f64| -> Healthy {
         let f = vec![tunable.at(s).factory()];
-        let (per, _) = outcomes(history, &early, &f, &aa_only, &|_, _| {});
+        let replays = outcomes(history, &early, &f, &aa_only, &|_, _| {});
         progress(step_done.fetch_add(1, Ordering::Relaxed) + 1, steps);
-        let o: Vec<&Outcome> = per.iter().map(|r| &r[0][0]).collect();
+        let o: Vec<&Outcome> = replays.per.iter().map(|r| &r[0][0]).collect();
         healthy(&o)
     };
     let (mut lo, mut hi) = (-4.0f64, 4.0f64);
@@ -73,9 +73,16 @@ pub fn calibrate(
     };
     let held = |t: &Tunable| {
         let f = vec![t.factory()];
-        let (per, _) = outcomes(history, &late, &f, config, &|_, _| {});
+        let replays = outcomes(history, &late, &f, config, &|_, _| {});
         progress(step_done.fetch_add(1, Ordering::Relaxed) + 1, steps);
-        summarise(history, &late, &per, 0, (t.name(), false), config)
+        summarise(
+            history,
+            &replays.runs,
+            &replays.per,
+            0,
+            (t.name(), false),
+            config,
+        )
     };
     let parameters = tunable.at(s);
     let calibrated = held(&parameters);

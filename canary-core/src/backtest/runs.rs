@@ -1,5 +1,7 @@
 //! Every judge replayed on every run, with and without each injection, on every core.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,7 +74,34 @@ fn injected(
     canary
 }
 
+/// One judge on one run. A judge that panics is held for a person, as the service would
+/// never promote on a failed judge, and the other judges and runs go on.
 fn judge(
+    factory: &dyn JudgeFactory,
+    history: &History,
+    run: &PlannedRun,
+    baseline: &[Observation],
+    canary: &[Observation],
+) -> Outcome {
+    let judged = catch_unwind(AssertUnwindSafe(|| {
+        judge_unguarded(factory, history, run, baseline, canary)
+    }));
+    judged.unwrap_or_else(|panic| Outcome {
+        decision: RollbackDecision::RollbackManual,
+        seconds: 0.0,
+        reason: format!("the judge panicked: {}", panic_message(panic.as_ref())),
+    })
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+fn judge_unguarded(
     factory: &dyn JudgeFactory,
     history: &History,
     run: &PlannedRun,
@@ -123,17 +152,48 @@ fn judge(
     }
 }
 
-/// One run's outcomes (per injection, then per judge) and its canary's traffic share.
-type RunOutcomes = (Vec<Vec<Outcome>>, f64);
+/// One run's outcomes: per injection (0: none), then per judge.
+type RunOutcomes = Vec<Vec<Outcome>>;
 
-/// Every contender's outcomes on every run: `[run][injection (0: none)][judge]`.
+/// The runs replayed, with their outcomes in the same order.
+pub(super) struct Replays {
+    /// The runs that could be replayed (all, unless reading one's history panicked).
+    pub(super) runs: Vec<PlannedRun>,
+    /// `[run][injection (0: none)][judge]`, aligned with `runs`.
+    pub(super) per: Vec<RunOutcomes>,
+    /// The pseudo-canary's mean share of requests.
+    pub(super) share: f64,
+}
+
+/// Every judge on `run`, without and with each injection.
+fn run_outcomes(
+    history: &History,
+    run: &PlannedRun,
+    factories: &[Arc<dyn JudgeFactory>],
+    config: &BacktestConfig,
+) -> (RunOutcomes, f64) {
+    let plain = arms(history, run, None);
+    let judges = |canary: &[Observation]| -> Vec<Outcome> {
+        factories
+            .iter()
+            .map(|f| judge(f.as_ref(), history, run, &plain.baseline, canary))
+            .collect()
+    };
+    let mut per = vec![judges(&plain.canary)];
+    for inj in &config.injections {
+        per.push(judges(&injected(history, run, &plain, inj)));
+    }
+    (per, plain.share)
+}
+
+/// Every contender's outcomes on every run, on every core.
 pub(super) fn outcomes(
     history: &History,
     runs: &[PlannedRun],
     factories: &[Arc<dyn JudgeFactory>],
     config: &BacktestConfig,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> (Vec<Vec<Vec<Outcome>>>, f64) {
+) -> Replays {
     let threads = if config.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -142,8 +202,8 @@ pub(super) fn outcomes(
     .clamp(1, runs.len().max(1));
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut results: Vec<Option<RunOutcomes>> = vec![None; runs.len()];
-    let chunks: Vec<Vec<(usize, RunOutcomes)>> = std::thread::scope(|scope| {
+    let mut results: Vec<Option<(RunOutcomes, f64)>> = vec![None; runs.len()];
+    let chunks: Vec<Vec<(usize, (RunOutcomes, f64))>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -151,23 +211,13 @@ pub(super) fn outcomes(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(run) = runs.get(i) else { break };
-                        let plain = arms(history, run, None);
-                        let mut per = vec![factories
-                            .iter()
-                            .map(|f| {
-                                judge(f.as_ref(), history, run, &plain.baseline, &plain.canary)
-                            })
-                            .collect::<Vec<_>>()];
-                        for inj in &config.injections {
-                            let c = injected(history, run, &plain, inj);
-                            per.push(
-                                factories
-                                    .iter()
-                                    .map(|f| judge(f.as_ref(), history, run, &plain.baseline, &c))
-                                    .collect(),
-                            );
+                        // A run whose history cannot be read is left out, not guessed.
+                        let replayed = catch_unwind(AssertUnwindSafe(|| {
+                            run_outcomes(history, run, factories, config)
+                        }));
+                        if let Ok(r) = replayed {
+                            mine.push((i, r));
                         }
-                        mine.push((i, (per, plain.share)));
                         progress(done.fetch_add(1, Ordering::Relaxed) + 1, runs.len());
                     }
                     mine
@@ -182,13 +232,18 @@ pub(super) fn outcomes(
     for (i, r) in chunks.into_iter().flatten() {
         results[i] = Some(r);
     }
-    let mut share = 0.0;
-    let mut all = Vec::with_capacity(runs.len());
-    // A worker that panicked leaves its runs out rather than guessing them.
-    for (per, s) in results.into_iter().flatten() {
-        share += s;
-        all.push(per);
+    let mut replays = Replays {
+        runs: Vec::with_capacity(runs.len()),
+        per: Vec::with_capacity(runs.len()),
+        share: 0.0,
+    };
+    for (run, result) in runs.iter().zip(results) {
+        if let Some((per, share)) = result {
+            replays.runs.push(run.clone());
+            replays.per.push(per);
+            replays.share += share;
+        }
     }
-    let n = all.len().max(1) as f64;
-    (all, share / n)
+    replays.share /= replays.per.len().max(1) as f64;
+    replays
 }

@@ -134,8 +134,20 @@ pub(super) fn summarise(
     }
 }
 
-pub(super) fn notes(history: &History, config: &BacktestConfig, runs: usize) -> Vec<String> {
+pub(super) fn notes(
+    history: &History,
+    config: &BacktestConfig,
+    planned: usize,
+    runs: usize,
+) -> Vec<String> {
     let mut notes = history.notes.clone();
+    if runs < planned {
+        notes.push(format!(
+            "{} of {planned} planned runs could not be replayed (reading their history failed) \
+             and are left out",
+            planned - runs
+        ));
+    }
     let step = history.step.as_secs_f64();
     let period = history.len as f64 * step;
     let independent = (period / config.max_duration.as_secs_f64()).floor() as usize;
