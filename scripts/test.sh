@@ -17,12 +17,14 @@ for component in rustfmt clippy; do
 done
 cargo --version
 
-log "Prometheus, Pushgateway, Alertmanager, openssl, Chromium (Debian packages)"
+log "Prometheus, Pushgateway, Alertmanager, VictoriaMetrics, openssl, Chromium (Debian packages)"
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+# Live-scraping tests run VictoriaMetrics beside Prometheus.
+command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
 command -v openssl >/dev/null || need_apt+=(openssl)
 # Headless Chromium looks at the HTML report as a person would (a screenshot test).
 command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)

@@ -1081,6 +1081,70 @@ mod judged {
         assert_eq!(rig.deployer.production(), Some(v("v2")));
     }
 
+    /// The evidence rules hold on this path as on the service's, for every judge: a canary
+    /// whose series stop is held for a person, and so is one the store answered about in part.
+    #[tokio::test]
+    async fn evidence_that_stops_or_comes_back_partial_never_promotes_with_any_judge() {
+        let start = ManualClock::default().now();
+        for factory in canary_core::test_util::every_judge() {
+            let stops = observations(0.01);
+            let four_minutes = Duration::from_secs(240);
+            stops.set(
+                "v2",
+                steady_observations(
+                    "v2",
+                    4.0,
+                    0.01,
+                    HEALTHY_SHARES,
+                    start,
+                    four_minutes,
+                    Duration::from_secs(15),
+                ),
+            );
+            let partial = observations(0.01);
+            let mut answered = steady_observations(
+                "v2",
+                4.0,
+                0.01,
+                HEALTHY_SHARES,
+                start,
+                Duration::from_secs(70 * 60),
+                Duration::from_secs(15),
+            );
+            for o in &mut answered {
+                o.store_warnings
+                    .push("partial response: store b unavailable".into());
+            }
+            partial.set("v2", answered);
+            for (case, source) in [("stops", stops), ("partial", partial)] {
+                let rig = Rig::new();
+                let report = validator(&rig, Some(source))
+                    .with_judge(factory.clone())
+                    .validate(request())
+                    .await;
+                let name = factory.start().unwrap().name().to_owned();
+                assert_ne!(
+                    report.outcome,
+                    Outcome::Promoted,
+                    "{name} {case}: {}",
+                    report.reason
+                );
+                let evaluation = &report.steps.last().unwrap().evaluation;
+                let rule = match case {
+                    "stops" => canary_core::policy::Rule::StoppedEvidence,
+                    _ => canary_core::policy::Rule::IncompleteAnswer,
+                };
+                // A judge may decide on the evidence before it stopped; after, only the rule.
+                let before_the_stop =
+                    case == "stops" && report.steps.last().unwrap().waited_seconds <= 300.0;
+                assert!(
+                    evaluation.fired(rule) || before_the_stop,
+                    "{name} {case}: {evaluation:?}"
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_regressing_canary_is_rolled_back() {
         let rig = Rig::new();
@@ -1093,17 +1157,20 @@ mod judged {
     }
 
     #[tokio::test]
-    async fn without_canary_evidence_the_judge_decides_at_the_maximum_duration() {
+    async fn without_canary_evidence_a_person_decides_after_the_first_scrape_grace() {
         let rig = Rig::new();
         let source = observations(0.01);
         source.set("v2", Vec::new());
         let report = validator(&rig, Some(source)).validate(request()).await;
         assert_eq!(report.decision, Some(RollbackDecision::RollbackManual));
         assert_eq!(report.outcome, Outcome::HeldForReview);
-        assert_eq!(
-            report.steps[0].waited_seconds, 3600.0,
-            "told to finish at 60 minutes"
+        let grace = canary_core::judge::replay::first_scrape_grace(Duration::from_secs(15));
+        let waited = report.steps[0].waited_seconds;
+        assert!(
+            waited >= grace.as_secs_f64() && waited < grace.as_secs_f64() + 60.0,
+            "awaited for the grace, not the maximum duration: {waited}"
         );
+        assert!(report.reason.contains("no series"), "{}", report.reason);
         assert!(
             report.reason.starts_with("insufficient data"),
             "{}",

@@ -132,6 +132,23 @@ pub struct PrometheusConfig {
     /// Sharing identical queries between concurrent analyses (single flight and a short
     /// cache): on by default.
     pub coalesce: crate::CoalesceConfig,
+    /// Warnings the server may send that do not mean its answer is incomplete, as substrings
+    /// of the warning's text. Empty by default: every warning (Thanos's and Mimir's "partial
+    /// response", Prometheus's own) keeps a run from being promoted. A warning named here is
+    /// dropped from the evidence and logged at debug level.
+    pub harmless_warnings: Vec<String>,
+    /// How far behind "now" the store's answers are complete, e.g. `30s`: a question about
+    /// now is asked about `now - query_delay`, and observations end there. 0 for Prometheus,
+    /// which answers with what it has scraped. VictoriaMetrics hides the samples of its last
+    /// `-search.latencyOffset` (30 s by default) and repeats the last older value in their
+    /// place, so a counter looks flat there and a series that appeared in it is not there:
+    /// set its offset here. At most an hour.
+    #[serde(with = "canary_core::seconds")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "f64", range(min = 0.0, max = 3600.0))
+    )]
+    pub query_delay: Duration,
 }
 
 impl Default for PrometheusConfig {
@@ -155,6 +172,8 @@ impl Default for PrometheusConfig {
             queries: BTreeMap::new(),
             observation_queries: ObservationQueries::default(),
             coalesce: crate::CoalesceConfig::default(),
+            harmless_warnings: Vec::new(),
+            query_delay: Duration::ZERO,
         }
     }
 }
@@ -175,6 +194,9 @@ impl PrometheusConfig {
                 "timeout",
                 "must be over 0 s and at most a day".into(),
             ));
+        }
+        if self.query_delay > Duration::from_secs(3600) {
+            return Err(invalid("query_delay", "must be at most an hour".into()));
         }
         if !(1024..=Self::MAX_BODY_BYTES).contains(&self.max_body_bytes) {
             return Err(invalid(
@@ -311,6 +333,8 @@ impl fmt::Debug for PrometheusConfig {
             .field("queries", &self.queries)
             .field("observation_queries", &self.observation_queries)
             .field("coalesce", &self.coalesce)
+            .field("harmless_warnings", &self.harmless_warnings)
+            .field("query_delay", &self.query_delay)
             .finish()
     }
 }

@@ -75,14 +75,35 @@ impl<'a> Group<'a> {
         if let Some(h) = counts.and_then(|c| Histogram::new(c).ok()) {
             o.histograms.insert(series::LATENCY.into(), h);
         }
-        for (name, group) in [
-            (series::REQUESTS, &self.requests),
-            (series::ERRORS, &self.errors),
-        ] {
-            if let Some(c) = carried_sum_at(group, at_ms, lookback) {
-                o.counters.insert(name.into(), c);
-            }
-        }
+        let Some(requests) = carried_sum_at(&self.requests, at_ms, lookback) else {
+            return;
+        };
+        o.counters.insert(series::REQUESTS.into(), requests);
+        // A failed-requests series exists only from the first failure on (every official
+        // client creates a label value on first use): where the same instances' requests are
+        // there, a failure series not there yet counts zero, one that stopped its last value.
+        // Without a requests series there is no count to fabricate a zero for.
+        let errors = carried_sum_at(&self.errors, at_ms, Duration::MAX).unwrap_or(0.0);
+        o.counters.insert(series::ERRORS.into(), errors);
+    }
+
+    /// When the group's latest sample at or before `at_ms` was taken, if it is older than
+    /// `lookback`: the group stopped reporting. `None` while it reports (or before it starts).
+    fn silent_since(&self, at_ms: i64, lookback: Duration) -> Option<i64> {
+        let all = self
+            .by_bound
+            .iter()
+            .flat_map(|(_, g)| g.iter())
+            .chain(&self.requests)
+            .chain(&self.errors);
+        let latest = all
+            .filter_map(|s| {
+                let i = s.partition_point(|&(t, _)| t <= at_ms);
+                i.checked_sub(1).map(|i| s[i].0)
+            })
+            .max()?;
+        let oldest = at_ms.saturating_sub(i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX));
+        (latest < oldest).then_some(latest)
     }
 }
 
@@ -108,6 +129,13 @@ pub(crate) fn assemble(
             })
             .collect()
     };
+    // What the store said of any answer holds for every instant built from it.
+    let mut store_warnings: Vec<String> = [buckets, requests, errors, confidence]
+        .iter()
+        .flat_map(|m| m.warnings.iter().cloned())
+        .collect();
+    store_warnings.sort();
+    store_warnings.dedup();
     let (buckets, requests, errors) = (correct(buckets), correct(requests), correct(errors));
     let arm = Group::of(&buckets, &requests, &errors, |_| true);
     let names: BTreeSet<&str> = [&buckets, &requests, &errors]
@@ -144,12 +172,16 @@ pub(crate) fn assemble(
         if let Some(&(_, v)) = gauge {
             o.gauges.insert(series::MODEL_CONFIDENCE.into(), v);
         }
+        o.store_warnings.clone_from(&store_warnings);
         if !(o.histograms.is_empty() && o.counters.is_empty() && o.gauges.is_empty()) {
             // An instance is there once it has started, and stays at its last values after it
             // stops, exactly as it counts in the sum.
             for (name, group) in &pods {
                 let mut p = Observation::new(q.version.clone(), at);
                 group.fill(&mut p, at_ms, Duration::MAX);
+                p.last_sample = group
+                    .silent_since(at_ms, lookback)
+                    .and_then(|t| Utc.timestamp_millis_opt(t).single());
                 if !(p.histograms.is_empty() && p.counters.is_empty()) {
                     o.instances.insert((*name).to_owned(), p);
                 }
@@ -275,6 +307,96 @@ mod tests {
             "stopped: its last value"
         );
         assert!(!out[0].instances.contains_key("b"), "not started yet");
+    }
+
+    #[test]
+    fn failures_that_never_happened_count_zero_and_a_late_failure_series_counts_from_zero() {
+        // As prometheus_client exports it: pod a's status="500" series appears with its first
+        // failure, one scrape after its first sample; pod b never fails.
+        let requests = matrix(vec![
+            series(
+                &[("pod", "a"), ("status", "200")],
+                vec![(0, 10.0), (15_000, 20.0), (30_000, 30.0)],
+            ),
+            series(
+                &[("pod", "a"), ("status", "500")],
+                vec![(15_000, 2.0), (30_000, 3.0)],
+            ),
+            series(
+                &[("pod", "b"), ("status", "200")],
+                vec![(0, 5.0), (15_000, 9.0), (30_000, 14.0)],
+            ),
+        ]);
+        let errors = matrix(vec![series(
+            &[("pod", "a"), ("status", "500")],
+            vec![(15_000, 2.0), (30_000, 3.0)],
+        )]);
+        let empty = matrix(Vec::new());
+        let instances = Instances {
+            label: "pod",
+            max: 64,
+        };
+        let out = assemble(
+            &query(30),
+            15_000,
+            [&empty, &requests, &errors],
+            &empty,
+            &instances,
+        );
+        let errors_at: Vec<f64> = out.iter().map(|o| o.counters["errors"]).collect();
+        assert_eq!(
+            errors_at,
+            vec![0.0, 2.0, 3.0],
+            "zero before the first failure, then counted from zero"
+        );
+        assert_eq!(
+            out[2].instances["b"].counters["errors"], 0.0,
+            "a pod that never failed"
+        );
+        // No requests series at all: nothing to count, no fabricated zero.
+        let out = assemble(
+            &query(30),
+            15_000,
+            [&empty, &empty, &empty],
+            &empty,
+            &instances,
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_pod_that_stops_says_when_and_the_store_warnings_reach_every_instant() {
+        let requests = matrix(vec![
+            series(
+                &[("pod", "a")],
+                vec![(0, 1.0), (15_000, 2.0), (30_000, 3.0)],
+            ),
+            series(&[("pod", "b")], vec![(0, 1.0)]),
+        ]);
+        let mut warned = matrix(Vec::new());
+        warned.warnings = vec!["partial response: store x unavailable".into()];
+        let empty = matrix(Vec::new());
+        let instances = Instances {
+            label: "pod",
+            max: 64,
+        };
+        let out = assemble(
+            &query(30),
+            15_000,
+            [&empty, &requests, &warned],
+            &empty,
+            &instances,
+        );
+        assert_eq!(out[0].instances["b"].last_sample, None, "reporting");
+        assert_eq!(
+            out[2].instances["b"].last_sample,
+            Some(Utc.timestamp_opt(0, 0).unwrap()),
+            "stopped after its first sample"
+        );
+        assert_eq!(out[2].instances["a"].last_sample, None);
+        assert!(out
+            .iter()
+            .all(|o| o.store_warnings == ["partial response: store x unavailable"]));
     }
 
     #[test]

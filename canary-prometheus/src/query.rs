@@ -279,7 +279,9 @@ pub fn default_templates() -> BTreeMap<String, String> {
         (names::LATENCY_P99.to_owned(), q(0.99)),
         (
             names::ERROR_RATE.to_owned(),
-            "sum(rate(http_requests_total{version=\"{version}\",status=~\"5..\"}[{window}])) / sum(rate(http_requests_total{version=\"{version}\"}[{window}])) * 100".to_owned(),
+            // A 5xx series exists only from the first failure on: none while the requests
+            // series are there means no failures (0), never a fabricated zero without them.
+            "(sum(rate(http_requests_total{version=\"{version}\",status=~\"5..\"}[{window}])) or on() (0 * sum(rate(http_requests_total{version=\"{version}\"}[{window}])))) / sum(rate(http_requests_total{version=\"{version}\"}[{window}])) * 100".to_owned(),
         ),
         (
             names::MODEL_CONFIDENCE.to_owned(),
@@ -422,10 +424,14 @@ mod tests {
         let err = set.get("error_rate").unwrap().render("v2", W);
         assert_eq!(
             err.matches("version=\"v2\"").count(),
-            2,
-            "both sides select the version"
+            3,
+            "the failures, the zero they default to, and the requests select the version"
         );
-        assert!(err.starts_with("sum(rate("), "the numerator is aggregated");
+        assert!(err.starts_with("(sum(rate("), "the numerator is aggregated");
+        assert!(
+            err.contains(" or on() (0 * sum(rate("),
+            "no failure series while there are requests is 0 %"
+        );
         assert!(err.contains("/ sum(rate("), "the denominator is aggregated");
     }
 

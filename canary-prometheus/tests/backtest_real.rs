@@ -64,6 +64,7 @@ fn benchmark(factory: &dyn JudgeFactory, seeds: std::ops::Range<u64>, effect: Ef
             start,
             at: start + chrono::Duration::seconds(3600),
             max_duration: Duration::from_secs(3600),
+            step: s.scrape_interval,
         };
         let mut judge = factory.start().unwrap();
         let decision = match replay(judge.as_mut(), &run.baseline, &run.canary, bounds) {

@@ -221,7 +221,8 @@ async fn derived_point_estimates_match_prometheus_at_scrape_instants() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_observations_are_the_in_process_ones() {
-    let start_ms = (now_secs() - 3 - SCRAPES * 15) * 1000;
+    // Scrapes on the step's multiples: the instants the source asks for.
+    let start_ms = ((now_secs() - 3 - SCRAPES * 15) * 1000).div_euclid(STEP_MS) * STEP_MS;
     let (series, text) = generate(start_ms);
     let prometheus = testkit::services::prometheus(&text);
     let mut config = PrometheusConfig::new(&prometheus.url);

@@ -31,7 +31,7 @@ async fn a_simulated_regression_is_judged_the_same_through_prometheus() {
         ..Effect::default()
     };
     scenario.gaps.missing = 0.05;
-    let start_ms = (now_secs() - 3 - 600) * 1000;
+    let start_ms = on_the_step(now_secs() - 3 - 600);
     let start = Utc.timestamp_millis_opt(start_ms).unwrap();
     let run = simulate(&scenario).unwrap().starting_at(start);
     assert!(run.canary.len() < 41, "the scenario lost some scrapes");
@@ -110,7 +110,7 @@ async fn pods_that_come_and_go_leave_the_sums_as_they_were() {
             event(4, PodChange::Restart, 420),
         ],
     });
-    let start_ms = (now_secs() - 3 - 600) * 1000;
+    let start_ms = on_the_step(now_secs() - 3 - 600);
     let start = Utc.timestamp_millis_opt(start_ms).unwrap();
     let run = simulate(&scenario).unwrap().starting_at(start);
     let text = run.to_openmetrics(&MetricNames::default());
@@ -184,7 +184,7 @@ async fn a_canary_pod_on_a_slow_node_is_not_rolled_back_through_prometheus() {
     // A seed whose canary pod landed on a slow node (found once on the simulator's sums).
     let scenario = case.run(0);
     let minutes = 60;
-    let start_ms = (now_secs() - 3 - minutes * 60) * 1000;
+    let start_ms = on_the_step(now_secs() - 3 - minutes * 60);
     let start = Utc.timestamp_millis_opt(start_ms).unwrap();
     let run = simulate(&scenario).unwrap().starting_at(start);
     let prometheus = testkit::services::prometheus(&run.to_openmetrics(&MetricNames::default()));
@@ -245,7 +245,7 @@ async fn baseline_matchers_select_the_deployed_baseline_s_pods_alone() {
         faults: Vec::new(),
         changes: Vec::new(),
     });
-    let start_ms = (now_secs() - 3 - 300) * 1000;
+    let start_ms = on_the_step(now_secs() - 3 - 300);
     let start = Utc.timestamp_millis_opt(start_ms).unwrap();
     scenario.duration = Duration::from_secs(300);
     let run = simulate(&scenario).unwrap().starting_at(start);
@@ -295,4 +295,10 @@ async fn baseline_matchers_select_the_deployed_baseline_s_pods_alone() {
     assert!(source
         .set_query("odd", r#"sum(rate(x{version=~"{version}"}[{window}]))"#)
         .is_err());
+}
+
+/// `secs` (since the epoch) moved back onto a 15 s step, in ms: the simulator's scrapes then
+/// fall on the instants the source asks for (the step's multiples).
+fn on_the_step(secs: i64) -> i64 {
+    secs.div_euclid(15) * 15 * 1000
 }

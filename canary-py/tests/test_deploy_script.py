@@ -4,6 +4,8 @@ subprocess against a real Prometheus, the fake helm on PATH and a loopback Slack
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 SCRIPT = ROOT / "examples" / "deploy_canary.py"
@@ -25,9 +27,9 @@ def run(fake_helm, prometheus, slack, version):
 
 
 def test_the_script_differs_from_the_guide_only_in_its_import():
-    guide = (ROOT.parent / "shared" / "seed" / "000_b87c0905aa3a6bdc.txt")
+    guide = ROOT.parent / "shared" / "seed" / "000_b87c0905aa3a6bdc.txt"
     if not guide.exists():
-        guide = ROOT / ".." / "shared" / "seed" / "000_b87c0905aa3a6bdc.txt"
+        pytest.skip(f"the guide is not beside this clone ({guide}): only the project's own clone has ../shared/")
     text = guide.read_text()
     start = text.index("#!/usr/bin/env python3")
     end = text.index("    exit(exit_code)") + len("    exit(exit_code)")

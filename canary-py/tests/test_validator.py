@@ -241,15 +241,16 @@ async def test_the_sequential_judge_runs_the_validation(prometheus, fake_helm):
 
 
 async def test_a_peer_judge_runs_the_validation(prometheus, fake_helm):
-    # The run's data all lies before it starts: Flagger's analysis never takes a check, and at
-    # the maximum duration the judge (Flagger's, by its reason) asks a person.
+    # The run's data all lies before it starts: the canary has no series since, and the run
+    # (with Flagger's judge as with any other) asks a person, saying why.
     from canary import FlaggerJudge
 
     v = validator(prometheus, fake_helm, judge=FlaggerJudge(), max_duration_minutes=10)
     result = await v.validate_canary("v1.1.0", production_version="v1.0.0")
     assert not result
     assert result.decision is RollbackDecision.ROLLBACK_MANUAL
-    assert "before Flagger's analysis finished" in result.reasoning["primary_reason"]
+    assert "the canary has no series since" in result.reasoning["primary_reason"]
+    assert result.report["steps"][-1]["judge"] == "flagger"
     assert "upgrade apex-inference" not in ops(fake_helm), "nothing was promoted"
 
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use canary_core::judge::replay::{
-    replay, run_start, ReplayBounds, Replayed, RunStart, StartSource,
+    first_scrape_grace, replay, run_start, ReplayBounds, Replayed, RunStart, StartSource,
 };
 use canary_core::observation::{ObservationQuery, ObservationSource};
 use canary_core::{fetch_pair, Arm, MetricsQuery, ValidatorConfig, Version};
@@ -187,6 +187,7 @@ async fn judge(
             ));
         }
     }
+    let asked_now = at.is_none();
     let at = answer.at;
     let step = j.judge_step;
     let lookback = s.config.start_lookback;
@@ -196,6 +197,7 @@ async fn judge(
         start,
         at,
         max_duration: j.max_duration,
+        step,
     };
     let (start, canary_observations) = match since {
         Some(since) => {
@@ -217,14 +219,35 @@ async fn judge(
         }
     };
     let Some(start) = start else {
+        // A live question (no `at`) about a canary not scraped yet: awaited for the
+        // first-scrape grace from the first question, then held for a person.
+        let first = asked_now.then(|| s.first_asked.since(&baseline, &canary, at));
+        let grace = first_scrape_grace(step);
+        let held_from = first.map(|f| f + span(grace));
+        if let Some((first, held_from)) = first.zip(held_from).filter(|(_, h)| at < *h) {
+            answer.remaining_seconds = Some((held_from - at).num_milliseconds() as f64 / 1000.0);
+            answer.reason = format!(
+                "still collecting evidence: waiting for the canary's first scrape: {canary} has \
+                 no series in Prometheus yet (first asked at {first}); if none appears by \
+                 {held_from}, a person decides"
+            );
+            return Ok(answer);
+        }
         answer.decision = Decision::RollbackManual;
         answer.reason = format!(
-            "insufficient data: the canary {canary} has no series in the {} before {at}: is it \
+            "insufficient data: the canary {canary} has no series in the {} before {at}{}: is it \
              deployed, and do its series carry this version label?",
-            canary_core::format::duration(lookback.as_secs_f64())
+            canary_core::format::duration(lookback.as_secs_f64()),
+            first
+                .map(|f| format!(
+                    " (first asked at {f}, awaited {})",
+                    canary_core::format::duration(grace.as_secs_f64())
+                ))
+                .unwrap_or_default()
         );
         return Ok(answer);
     };
+    s.first_asked.forget(&baseline, &canary);
     let bounds = bounds_from(start.at);
     let end = bounds.end();
     let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start.at, end, step);
@@ -239,14 +262,21 @@ async fn judge(
             answer.reason.clone_from(&evaluation.primary_reason);
             answer.evaluation = Some(*evaluation);
         }
-        Replayed::Continue { looks, remaining } => {
+        Replayed::Continue {
+            looks,
+            remaining,
+            waiting_for,
+        } => {
             answer.looks = Some(looks);
             answer.remaining_seconds = Some(remaining.as_secs_f64());
             answer.reason = format!(
-                "still collecting evidence: {looks} looks over the {} since {}; the {} judge \
+                "still collecting evidence: {looks} looks over the {} since {}; {}the {} judge \
                  decides within {}",
                 canary_core::format::duration(answer.window_seconds),
                 start.at,
+                waiting_for
+                    .map(|w| format!("waiting for {w}; "))
+                    .unwrap_or_default(),
                 answer.judge,
                 canary_core::format::duration(remaining.as_secs_f64()),
             );

@@ -28,6 +28,7 @@
 
 mod analysis;
 mod api;
+mod awaiting;
 mod metrics;
 mod routes;
 mod server;

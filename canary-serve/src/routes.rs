@@ -27,6 +27,7 @@ pub(crate) struct AppState {
     pub(crate) config: ServeConfig,
     pub(crate) limiter: Semaphore,
     pub(crate) metrics: ServiceMetrics,
+    pub(crate) first_asked: crate::awaiting::FirstAsked,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -38,6 +39,7 @@ pub fn router(config: ServeConfig, judging: Judging) -> Router {
         metrics: ServiceMetrics::new(judging.source.clone()),
         judging,
         config,
+        first_asked: Default::default(),
     });
     let api = Router::new()
         .route("/v1/analysis", get(analysis_get).post(analysis_post))

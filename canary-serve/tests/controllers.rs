@@ -21,7 +21,7 @@ use std::sync::Arc;
 use canary_core::judge::{
     ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, SequentialParameters,
 };
-use common::{post, start};
+use common::{partial_querier, post, start};
 use serde_yaml::Value;
 
 fn example(path: &str) -> Value {
@@ -641,4 +641,56 @@ async fn flaggers_hooks_get_the_status_codes_they_act_on() {
     let empty = serde_json::json!({"name": "a", "namespace": "b", "metadata": {}});
     let (code, body) = post(&format!("{}/v1/flagger/gate", s.base), &empty).await;
     assert_eq!(code, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_answer_is_never_promoted_through_argo_or_flagger_with_every_judge() {
+    let template = example("argo/analysis-template.yaml");
+    let canary = example("flagger/canary.yaml");
+    let end = testkit::traffic::now_secs() - 3;
+    let (data, canary_start) = testkit::traffic::controller_canaries(end);
+    let p = testkit::services::prometheus(&data);
+    let querier = partial_querier(p.port).await;
+    let mut outcomes = Vec::new();
+    for (name, judge) in judges() {
+        let s = start(&querier.url, |_| {}, judge).await;
+        for version in ["c-healthy", "c-errors"] {
+            let args = [
+                ("baseline-version", "v1"),
+                ("canary-version", version),
+                ("judge-token", ""),
+            ];
+            let (phase, answers) =
+                argo_run(&template, &s.base, &args, canary_start + 5 * 60, end).await;
+            assert!(
+                !answers.iter().any(|a| a == "proceed") && phase != Phase::Successful,
+                "{name} {version}: Argo {phase:?} on a partial answer: {answers:?}"
+            );
+            let (outcome, answers) =
+                flagger_run(&canary, &s.base, version, canary_start + 60, end).await;
+            assert_ne!(
+                outcome,
+                Flagger::Promoted,
+                "{name} {version}: Flagger promoted on a partial answer: {answers:?}"
+            );
+            outcomes.push(format!(
+                "{name} {version}: Argo {phase:?}, Flagger {outcome:?}"
+            ));
+        }
+    }
+    // The test can fail: the same healthy canary asked directly is promoted by these judges.
+    let s = start(
+        &p.url,
+        |_| {},
+        Some(Arc::new(SequentialParameters::default())),
+    )
+    .await;
+    let args = [
+        ("baseline-version", "v1"),
+        ("canary-version", "c-healthy"),
+        ("judge-token", ""),
+    ];
+    let (phase, _) = argo_run(&template, &s.base, &args, canary_start + 5 * 60, end).await;
+    assert_eq!(phase, Phase::Successful, "{outcomes:#?}");
+    assert!(!querier.requests().is_empty());
 }

@@ -376,8 +376,24 @@ async fn a_sequential_judge_continues_until_it_is_sure() {
     ))
     .await;
     assert_eq!(code, 400, "{late}");
-    // A version with no series is manual review that says so, never "0 looks".
-    let (code, none) = get(&ask("v9")).await;
+    // Asked live before its first scrape, a version with no series is awaited for the
+    // first-scrape grace, and the answer says until when.
+    let (code, first) = get(&ask("v9")).await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(first["decision"], "continue", "{first}");
+    assert!(
+        first["reason"].as_str().unwrap().contains("first scrape"),
+        "{first}"
+    );
+    assert_eq!(first["remaining_seconds"], 120.0, "{first}");
+    // Asked about a past instant, or past the grace, it is manual review that says so, never
+    // "0 looks".
+    let (code, none) = get(&format!(
+        "{}&at={}",
+        ask("v9"),
+        chrono::Utc::now().timestamp()
+    ))
+    .await;
     assert_eq!(code, 200, "{none}");
     assert_eq!(none["decision"], "rollback_manual", "{none}");
     assert!(

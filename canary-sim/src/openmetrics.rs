@@ -91,7 +91,10 @@ impl Simulation {
                 &[("status", "200")],
                 requests - errors,
             );
-            line(&mut text, &total, o, pod, &[("status", "500")], errors);
+            // As every official client: `status="500"` exists from the first failure on.
+            if errors > 0.0 {
+                line(&mut text, &total, o, pod, &[("status", "500")], errors);
+            }
         }
         let _ = writeln!(text, "# TYPE {} gauge", names.confidence);
         for &(o, pod) in arms.iter().flat_map(|a| a.iter()) {

@@ -371,9 +371,15 @@ fn openmetrics_leaves_out_what_an_observation_lacks() {
     // A full run has every series, both status codes included.
     let full = simulate(&Scenario::aa_guide(1)).unwrap();
     let text = full.to_openmetrics(&canary_sim::MetricNames::default());
-    // Two pods per arm, each with its own series.
-    assert_eq!(
-        text.matches("status=\"500\"").count(),
-        4 * full.canary.len()
-    );
+    // Two pods per arm, each with its own series; status="500" from a pod's first failure on.
+    let failed = full
+        .pods
+        .baseline
+        .iter()
+        .chain(&full.pods.canary)
+        .flat_map(|p| &p.observations)
+        .filter(|o| o.counters["errors"] > 0.0)
+        .count();
+    assert_eq!(text.matches("status=\"500\"").count(), failed);
+    assert!(failed > 3 * full.canary.len(), "{failed}");
 }

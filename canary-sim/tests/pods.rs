@@ -175,7 +175,13 @@ fn the_openmetrics_text_has_a_series_per_pod() {
                 l.starts_with("http_requests_total{") && l.contains(&format!("pod=\"{}\"", pod.pod))
             })
             .count();
-        assert_eq!(samples, 2 * pod.observations.len(), "{}", pod.pod);
+        // status="500" from the pod's first failure on, as a client creates it.
+        let failed = pod
+            .observations
+            .iter()
+            .filter(|o| o.counters["errors"] > 0.0)
+            .count();
+        assert_eq!(samples, pod.observations.len() + failed, "{}", pod.pod);
     }
     assert!(!text.contains("instance=\"sim\""));
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`services`]: real Prometheus, Pushgateway and Alertmanager processes (Debian packages)
 //!   on free loopback ports, stopped on drop.
+//! - [`live`]: pods exposing the guide's metrics through `prometheus-client`, scraped live by
+//!   Prometheus and VictoriaMetrics.
 //! - [`traffic`]: deterministic OpenMetrics data for `promtool tsdb create-blocks-from`.
 //! - [`http`]: a loopback HTTP server that records requests and answers from a script — a
 //!   Slack or webhook receiver, or a faulty Prometheus.
@@ -12,6 +14,7 @@
 
 pub mod fake_helm;
 pub mod http;
+pub mod live;
 pub mod logs;
 pub mod screenshot;
 pub mod services;

@@ -77,6 +77,16 @@ impl Service {
         unreachable!("the last attempt returns or panics")
     }
 
+    /// Starts `program` until `GET ready_path` answers 200 (see `spawn`).
+    pub(crate) fn start(
+        program: &str,
+        dir: TempDir,
+        ready_path: &str,
+        args: impl Fn() -> (u16, Vec<String>),
+    ) -> Service {
+        Service::spawn(program, dir, Ready::Http(ready_path), args)
+    }
+
     /// What the server logged.
     pub fn log(&self) -> String {
         read_log(self.dir.path())

@@ -193,6 +193,10 @@ pub fn openmetrics_runs(runs: &[(Traffic, i64)], step_s: i64, end: i64) -> Strin
         for (status, share) in [("200", 1.0 - t.error_ratio), ("500", t.error_ratio)] {
             for &ts in &times {
                 let n = t.rps * (ts - start) as f64 * share;
+                // As every official client: a status's series exists from its first request.
+                if status == "500" && n <= 0.0 {
+                    continue;
+                }
                 let _ = writeln!(
                     out,
                     "http_requests_total{{status=\"{status}\",version=\"{v}\"{p}}} {n} {ts}"

@@ -106,6 +106,7 @@ pub async fn judge_run(
         start,
         at: until,
         max_duration: validator.max_duration,
+        step,
     };
     let end = bounds.end();
     let cq = ObservationQuery::new(canary.clone(), Arm::Canary, start, end, step);
@@ -114,11 +115,18 @@ pub async fn judge_run(
     let (c, b) = (c?, b?);
     let (evaluation, reason, looks) = match replay(judge.as_mut(), &b, &c, bounds) {
         Replayed::Decided { evaluation, looks } => (Some(*evaluation), None, looks),
-        Replayed::Continue { looks, remaining } => (
+        Replayed::Continue {
+            looks,
+            remaining,
+            waiting_for,
+        } => (
             None,
             Some(format!(
-                "still collecting evidence: {looks} looks from {start} to {end}; the {} judge \
+                "still collecting evidence: {looks} looks from {start} to {end}; {}the {} judge \
                  decides within another {} (a later --until)",
+                waiting_for
+                    .map(|w| format!("waiting for {w}; "))
+                    .unwrap_or_default(),
                 judge.name(),
                 canary_core::format::duration(remaining.as_secs_f64())
             )),

@@ -115,6 +115,7 @@ fn judge_unguarded(
         max_duration: Duration::from_secs_f64(
             (run.to - run.from) as f64 * history.step.as_secs_f64(),
         ),
+        step: history.step,
     };
     let mut judge = match factory.start() {
         Ok(j) => j,

@@ -29,6 +29,7 @@ use crate::thresholds::RollbackThresholds;
 
 mod rules;
 mod types;
+pub use rules::hold_incomplete;
 
 pub use types::{
     AnytimeInterval, ComparisonStatus, Condition, Criticality, Detectable, Direction, Evaluation,

@@ -151,6 +151,11 @@ pub struct CanaryMetrics {
     /// Warnings the source reported (e.g. Prometheus `warnings`), kept for the report.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What the store said with its answers (Prometheus's `warnings`, e.g. Thanos's "partial
+    /// response"), each prefixed with its metric: an answer that may leave data out. Any of
+    /// them keeps the canary from being promoted. Also listed in `warnings`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub store_warnings: Vec<String>,
 }
 
 impl CanaryMetrics {
@@ -174,6 +179,7 @@ impl CanaryMetrics {
             custom: BTreeMap::new(),
             queries: BTreeMap::new(),
             warnings: Vec::new(),
+            store_warnings: Vec::new(),
         }
     }
 

@@ -183,6 +183,16 @@ pub struct Observation {
     /// over all of them). Instances have no instances of their own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instances: BTreeMap<String, Observation>,
+    /// For an instance carried at its last values because it had no sample near `at` (it
+    /// stopped: crashed, evicted, scaled down, or its target is down): when its latest sample
+    /// was taken. `None` while it reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sample: Option<DateTime<Utc>>,
+    /// What the store said with the answers this observation came from (Prometheus's
+    /// `warnings`, e.g. Thanos's "partial response"): the answer may leave data out. Any of
+    /// them keeps a run from being promoted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub store_warnings: Vec<String>,
 }
 
 impl Observation {
@@ -195,6 +205,8 @@ impl Observation {
             counters: BTreeMap::new(),
             gauges: BTreeMap::new(),
             instances: BTreeMap::new(),
+            last_sample: None,
+            store_warnings: Vec::new(),
         }
     }
 
@@ -286,7 +298,9 @@ impl ObservationQuery {
 /// # Contract
 ///
 /// - **What a call promises.** The arm's observations at the query's instants, in time order,
-///   each labelled with the query's version. An instant where nothing at all is known is left
+///   each labelled with the query's version. The instants are `start + k·step`, or, for a
+///   source whose store aligns its grid (the Prometheus source does, as VictoriaMetrics
+///   does), the multiples of `step` within `[start, end]`; both arms of a source share them. An instant where nothing at all is known is left
 ///   out; a series that is missing at an instant is missing from that observation, never 0.
 /// - **Counters never go down** from one observation to the next: resets are undone per
 ///   series before summing ([`reset_corrected`]). Histograms keep their bounds.

@@ -43,7 +43,7 @@ type Timed = (Option<DateTime<Utc>>, Script);
 
 #[derive(Clone)]
 enum Script {
-    Metrics(CanaryMetrics),
+    Metrics(Box<CanaryMetrics>),
     Fail { message: String, retryable: bool },
 }
 
@@ -80,12 +80,12 @@ impl ScriptedSource {
 
     /// `version` answers with `metrics` from the beginning of time.
     pub fn set(&self, version: &str, metrics: CanaryMetrics) {
-        self.push(version, None, Script::Metrics(metrics));
+        self.push(version, None, Script::Metrics(Box::new(metrics)));
     }
 
     /// `version` answers with `metrics` for queries at or after `from`.
     pub fn set_from(&self, version: &str, from: DateTime<Utc>, metrics: CanaryMetrics) {
-        self.push(version, Some(from), Script::Metrics(metrics));
+        self.push(version, Some(from), Script::Metrics(Box::new(metrics)));
     }
 
     /// `version` fails from the beginning of time.
@@ -195,7 +195,7 @@ impl ScriptedSource {
             Some(Script::Metrics(mut m)) => {
                 m.version = query.version.to_string();
                 m.timestamp = at;
-                Ok(m)
+                Ok(*m)
             }
             Some(Script::Fail { message, retryable }) => Err(Error::source_failed(
                 query.version.as_str(),

@@ -16,7 +16,9 @@ pub use fakes::{
     healthy_metrics, DeployerCall, DeployerOp, ManualClock, RecordingDeployer, RecordingNotifier,
     ScriptedError, ScriptedSource,
 };
-pub use observations::{judge_pairs, steady_observations, ScriptedObservations, HEALTHY_SHARES};
+pub use observations::{
+    every_judge, judge_pairs, steady_observations, ScriptedObservations, HEALTHY_SHARES,
+};
 
 pub use crate::deployer::MockDeployer;
 pub use crate::notifier::MockNotifier;

@@ -133,3 +133,20 @@ pub fn judge_pairs(
     }
     judge.finish()
 }
+
+/// Every judge canary offers, each with its default parameters: the threshold policy, the
+/// sequential judge, and Flagger's, Argo Rollouts' and Kayenta's. For tests that hold a rule
+/// for every judge.
+pub fn every_judge() -> Vec<std::sync::Arc<dyn crate::judge::JudgeFactory>> {
+    use crate::judge::{
+        ArgoParameters, FlaggerParameters, KayentaParameters, SequentialParameters,
+        ThresholdParameters,
+    };
+    vec![
+        std::sync::Arc::new(ThresholdParameters::default()),
+        std::sync::Arc::new(SequentialParameters::default()),
+        std::sync::Arc::new(FlaggerParameters::default()),
+        std::sync::Arc::new(ArgoParameters::default()),
+        std::sync::Arc::new(KayentaParameters::default()),
+    ]
+}

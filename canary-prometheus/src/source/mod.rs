@@ -56,6 +56,12 @@ impl std::fmt::Debug for PrometheusSource {
 }
 
 impl PrometheusSource {
+    /// The latest instant the store answers completely: now less `query_delay`.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        let delay = chrono::Duration::from_std(self.config.query_delay).unwrap_or_default();
+        Utc::now() - delay
+    }
+
     /// Checks `config` (URL, templates, TLS files) and builds the client.
     pub fn new(config: PrometheusConfig) -> Result<Self> {
         let invalid = |field, reason: String| Error::InvalidConfig { field, reason };

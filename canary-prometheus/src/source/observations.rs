@@ -2,6 +2,7 @@
 //! (`ObservationSource`), checked to agree with each other.
 
 use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
 
 use crate::error::{Error, Result};
 use crate::query::QueryTemplate;
@@ -11,7 +12,8 @@ use canary_core::observation::{Observation, ObservationQuery, ObservationSource}
 use super::PrometheusSource;
 
 impl PrometheusSource {
-    /// The arm's observations at `start`, `start + step`, ... `end`, built from the raw
+    /// The arm's observations at the multiples of `step` from `start` to `end` (aligned as
+    /// VictoriaMetrics aligns them), built from the raw
     /// cumulative series of `PrometheusConfig::observation_queries`: each bucket and counter
     /// series reset-corrected, then summed over instances, an instance that has stopped
     /// counted at its last value ([`carried_sum_at`](canary_core::observation::carried_sum_at),
@@ -28,6 +30,39 @@ impl PrometheusSource {
                 reason: "the step must be at least 1 ms and the end not before the start".into(),
             });
         }
+        // The instants are the multiples of the step (in ms since the epoch) within the range:
+        // VictoriaMetrics aligns a range query's start to its step whatever it is asked, and
+        // Thanos's and Mimir's query frontends may; an unaligned grid would then find no point
+        // at its own instants. Aligned, every store answers on the same grid, and so does every
+        // question asked a few seconds apart.
+        // Nothing after what the store answers completely (`query_delay`).
+        let end_ms = q.end.min(self.now()).timestamp_millis();
+        let start_ms = q.start.timestamp_millis();
+        let (first, last) = (
+            start_ms.div_euclid(step_ms) * step_ms
+                + if start_ms.rem_euclid(step_ms) == 0 {
+                    0
+                } else {
+                    step_ms
+                },
+            end_ms.div_euclid(step_ms) * step_ms,
+        );
+        // A range shorter than a step holds no instant; it is still asked, so that a store
+        // that cannot answer says so.
+        let grid = Utc
+            .timestamp_millis_opt(first)
+            .single()
+            .zip(Utc.timestamp_millis_opt(last).single())
+            .filter(|(start, end)| start <= end);
+        let aligned = match grid {
+            Some((start, end)) => ObservationQuery {
+                start,
+                end,
+                ..q.clone()
+            },
+            None => q.clone(),
+        };
+        let q = &aligned;
         let label = self.label_for(&q.version, q.arm);
         let t = &self.observation_templates;
         let fetch = |metric: &'static str, template: &QueryTemplate| {
@@ -50,6 +85,9 @@ impl PrometheusSource {
             fetch("model_confidence", &t.model_confidence),
         );
         let (buckets, requests, errors, confidence) = (buckets?, requests?, errors?, confidence?);
+        if grid.is_none() {
+            return Ok(Vec::new());
+        }
         let o = &self.config.observation_queries;
         let instances = crate::observe::Instances {
             label: &o.instance_label,

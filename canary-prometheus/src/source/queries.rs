@@ -26,7 +26,10 @@ impl PrometheusSource {
         step: Duration,
     ) -> Result<MatrixAnswer> {
         let (status, body) = self.send_range(metric, query, start, end, step).await?;
-        parse_matrix(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))
+        let mut answer =
+            parse_matrix(metric, query, status, &body).map_err(|e| e.scrub(&self.redactor))?;
+        answer.warnings = self.warnings_that_count(answer.warnings);
+        Ok(answer)
     }
 
     /// Sends one `/api/v1/query_range` over `[start, end]` every `step`, with retries.
@@ -138,8 +141,8 @@ impl PrometheusSource {
         let coalesce = &self.config.coalesce;
         let at = match query.at {
             Some(at) => at,
-            None if coalesce.enabled => crate::coalesce::round_down(Utc::now(), coalesce.step),
-            None => Utc::now(),
+            None if coalesce.enabled => crate::coalesce::round_down(self.now(), coalesce.step),
+            None => self.now(),
         };
         let label = self.label_value(query);
         let queries = self.queries();
@@ -171,12 +174,13 @@ impl PrometheusSource {
         for (metric, q, answer) in results {
             let answer = answer?;
             metrics.set_value(metric, answer.value);
-            metrics.warnings.extend(
-                answer
-                    .warnings
-                    .into_iter()
-                    .map(|w| format!("{metric}: {w}")),
-            );
+            let store_warnings: Vec<String> = answer
+                .warnings
+                .into_iter()
+                .map(|w| format!("{metric}: {w}"))
+                .collect();
+            metrics.warnings.extend(store_warnings.iter().cloned());
+            metrics.store_warnings.extend(store_warnings);
             if let Some(reason) = answer.no_data {
                 metrics
                     .warnings

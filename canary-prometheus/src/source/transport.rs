@@ -152,13 +152,31 @@ impl PrometheusSource {
 
     /// Warnings come from the server too, so they are scrubbed like errors.
     pub(super) fn scrub_answer(&self, mut answer: Answer) -> Answer {
+        answer.warnings = self.warnings_that_count(std::mem::take(&mut answer.warnings));
         if !self.redactor.is_empty() {
-            for w in &mut answer.warnings {
-                *w = self.redactor.scrub(w);
-            }
             answer.no_data = answer.no_data.map(|r| self.redactor.scrub(&r));
         }
         answer
+    }
+
+    /// The server's warnings, scrubbed, less those `harmless_warnings` names (each dropped
+    /// one is logged): what is left keeps a run from being promoted.
+    pub(super) fn warnings_that_count(&self, warnings: Vec<String>) -> Vec<String> {
+        warnings
+            .into_iter()
+            .map(|w| self.redactor.scrub(&w))
+            .filter(|w| {
+                let harmless = self
+                    .config
+                    .harmless_warnings
+                    .iter()
+                    .any(|h| w.contains(h.as_str()));
+                if harmless {
+                    tracing::debug!(warning = %w, "a warning named harmless in the configuration");
+                }
+                !harmless
+            })
+            .collect()
     }
 
     pub(super) fn transport_error(&self, metric: &str, query: &str, e: reqwest::Error) -> Error {

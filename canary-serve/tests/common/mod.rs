@@ -32,18 +32,34 @@ pub(crate) async fn start(
     tweak: impl FnOnce(&mut ServeConfig),
     judge: Option<Arc<dyn JudgeFactory>>,
 ) -> Running {
+    start_with(
+        PrometheusConfig::new(prometheus_url),
+        Duration::from_secs(15),
+        tweak,
+        judge,
+    )
+    .await
+}
+
+/// [`start`] over a store configured as given, judging every `judge_step`.
+pub(crate) async fn start_with(
+    prometheus: PrometheusConfig,
+    judge_step: Duration,
+    tweak: impl FnOnce(&mut ServeConfig),
+    judge: Option<Arc<dyn JudgeFactory>>,
+) -> Running {
     let mut config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..ServeConfig::default()
     };
     tweak(&mut config);
     let tls = config.tls_cert_file.is_some();
-    let source = Arc::new(PrometheusSource::new(PrometheusConfig::new(prometheus_url)).unwrap());
+    let source = Arc::new(PrometheusSource::new(prometheus).unwrap());
     let judging = Judging {
         source,
         policy: RollbackPolicy::default(),
         judge,
-        judge_step: Duration::from_secs(15),
+        judge_step,
         max_duration: Duration::from_secs(3600),
     };
     let server = canary_serve::serve(config, judging).await.unwrap();
@@ -83,4 +99,31 @@ pub(crate) async fn post(url: &str, body: &serde_json::Value) -> (u16, serde_jso
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
+}
+
+/// A Thanos-like querier in front of `prometheus_port`: it forwards every query and answers
+/// 200 with what Prometheus said plus a partial-response warning, as a querier does when one
+/// of its stores is down.
+pub(crate) async fn partial_querier(prometheus_port: u16) -> testkit::http::Server {
+    testkit::http::Server::start(move |r| {
+        let query = if r.method == "POST" {
+            format!("{}?{}", r.path, r.text())
+        } else {
+            r.path.clone()
+        };
+        let answered =
+            tokio::task::block_in_place(|| testkit::services::get(prometheus_port, &query));
+        match answered {
+            Ok((200, body)) => {
+                let mut json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                json["warnings"] = serde_json::json!([
+                    "partial response: store 10.0.7.3:10901 (the canary's zone) unavailable"
+                ]);
+                testkit::http::Reply::json(200, &json.to_string())
+            }
+            Ok((status, body)) => testkit::http::Reply::json(status, &body),
+            Err(e) => testkit::http::Reply::text(502, &e.to_string()),
+        }
+    })
+    .await
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Judge, Verdict};
 use crate::observation::{names, Observation};
-use crate::policy::{Evaluation, RollbackDecision};
+use crate::policy::{hold_incomplete, Condition, Evaluation, RollbackDecision, Rule};
 
 /// Where a run's start came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +98,22 @@ pub fn run_start(
     })
 }
 
+/// The longest an arm may go without a sample before its silence is a finding: four steps, and
+/// at least a minute. It covers a missed scrape, a step that falls between two scrapes, and a
+/// store's ingestion delay (VictoriaMetrics hides the last 30 s by default). A store that
+/// marks stale series (Prometheus, on a target that stops answering) ends them within a scrape;
+/// backfilled data has no staleness markers, and there a stopped series shows its last value
+/// for Prometheus's lookback (5 minutes) first.
+pub fn silence_bound(step: Duration) -> Duration {
+    (step * 4).max(Duration::from_secs(60))
+}
+
+/// How long after a run's start a canary with no series at all is still awaited (its first
+/// scrape): eight steps, and at least two minutes. After it, no series is a finding.
+pub fn first_scrape_grace(step: Duration) -> Duration {
+    (step * 8).max(Duration::from_secs(120))
+}
+
 /// The bounds of one replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ReplayBounds {
@@ -107,6 +123,8 @@ pub struct ReplayBounds {
     pub at: DateTime<Utc>,
     /// At `start + max_duration` the judge must decide ([`Judge::finish`]).
     pub max_duration: Duration,
+    /// Between observations: the silence bound and the first-scrape grace follow from it.
+    pub step: Duration,
 }
 
 impl ReplayBounds {
@@ -127,7 +145,8 @@ impl ReplayBounds {
 /// What a replay ends with.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Replayed {
-    /// The judge decided (or was made to, at the maximum duration).
+    /// The judge decided (or was made to, at the maximum duration), and the evidence rules
+    /// kept it or held it for a person.
     Decided {
         /// The decision and its evidence.
         evaluation: Box<Evaluation>,
@@ -140,8 +159,11 @@ pub enum Replayed {
         looks: u64,
         /// How long the judge may still take: until the maximum duration.
         remaining: Duration,
+        /// What the run waits for beyond the judge's own evidence (the canary's first scrape),
+        /// for people.
+        waiting_for: Option<String>,
     },
-    /// There is nothing to judge; a person decides.
+    /// There is nothing to judge, or the evidence stopped; a person decides.
     Insufficient {
         /// What is missing, for people.
         reason: String,
@@ -151,93 +173,383 @@ pub enum Replayed {
 }
 
 /// Replays the run `[bounds.start, min(bounds.at, start + max_duration)]` through `judge`:
-/// see the module's docs. A judge that proceeds and [resumes](Judge::resume) is fed on, so
-/// evidence after its proceed can still roll it back; its proceed stands otherwise.
+/// a [`Run`] asked once. See the module's docs.
 pub fn replay(
     judge: &mut dyn Judge,
     baseline: &[Observation],
     canary: &[Observation],
     bounds: ReplayBounds,
 ) -> Replayed {
-    let (deadline, end) = (bounds.deadline(), bounds.end());
-    let within = |o: &&Observation| o.at >= bounds.start && o.at <= end;
-    let canary: Vec<&Observation> = canary.iter().filter(within).collect();
-    let baseline: Vec<&Observation> = baseline.iter().filter(within).collect();
-    let insufficient = |reason: String| Replayed::Insufficient { reason, looks: 0 };
-    let since = |o: &[&Observation]| o.first().map(|f| f.at).unwrap_or(bounds.start);
-    let Some(canary_version) = canary.first().map(|o| o.version.clone()) else {
-        return insufficient(format!(
-            "insufficient data: the canary has no series since {}",
-            bounds.start
-        ));
-    };
-    let Some(baseline_version) = baseline.first().map(|o| o.version.clone()) else {
-        return insufficient(format!(
-            "insufficient data: production has no series since {} (the canary {canary_version} has)",
-            bounds.start
-        ));
-    };
-    let pairs: Vec<(&Observation, &Observation)> = canary
-        .iter()
-        .filter_map(|c| baseline.iter().find(|b| b.at == c.at).map(|b| (*b, *c)))
-        .collect();
-    if pairs.is_empty() {
-        return insufficient(format!(
-            "insufficient data: production {baseline_version} and the canary {canary_version} share no instant since {}",
-            bounds.start
-        ));
+    Run::new(judge, bounds.start, bounds.max_duration, bounds.step)
+        .advance(baseline, canary, bounds.at)
+}
+
+/// One canary run driven through a judge, the one place where what counts as evidence is
+/// decided for every path (the service, `canary run`, Python, the backtest, retrospective
+/// `analyze`) and every judge:
+///
+/// - **No series.** A canary with no series since the start is awaited for
+///   [`first_scrape_grace`], then held for a person; production with none, or the two arms
+///   with no shared instant, is held at once.
+/// - **No traffic.** Once the judge could decide, an arm that received no request is held.
+/// - **Silence.** An arm whose latest sample is older than [`silence_bound`] stopped
+///   reporting: held for a person, naming the arm and when it stopped, whatever the judge
+///   would say, unless the judge rolled the canary back. A pod that stopped while others of
+///   its arm report is named in the evidence; the run goes on with the rest.
+/// - **Coverage.** A promotion (the judge's, or at the maximum duration) needs evidence over
+///   the whole run: no hole longer than the silence bound in either arm from its first
+///   sample to the end.
+/// - **Incomplete answers.** Any warning the store gave with the observations keeps the
+///   canary from being promoted ([`hold_incomplete`](crate::policy::hold_incomplete)).
+///
+/// [`advance`](Run::advance) may be called again with everything observed since the start:
+/// only instants not yet fed reach the judge.
+pub struct Run<'j> {
+    judge: &'j mut dyn Judge,
+    start: DateTime<Utc>,
+    max_duration: Duration,
+    step: Duration,
+    fed_until: Option<DateTime<Utc>>,
+    looks: u64,
+    proceeded: Option<Evaluation>,
+    decided: Option<Evaluation>,
+    past_proceed: bool,
+}
+
+impl<'j> Run<'j> {
+    /// A run from `start` judged by `judge`, which must decide by `start + max_duration`, with
+    /// observations every `step`.
+    pub fn new(
+        judge: &'j mut dyn Judge,
+        start: DateTime<Utc>,
+        max_duration: Duration,
+        step: Duration,
+    ) -> Self {
+        Run {
+            judge,
+            start,
+            max_duration,
+            step,
+            fed_until: None,
+            looks: 0,
+            proceeded: None,
+            decided: None,
+            past_proceed: true,
+        }
     }
-    // No traffic is not evidence: once the judge could have decided, an arm without requests
-    // is a reason for a person to look, not to wait.
-    let elapsed = (end - bounds.start).to_std().unwrap_or_default();
-    if elapsed >= judge.earliest_decision() {
-        for (arm, version, observations) in [
+
+    /// Takes the judge's first decision, a proceed included, as a driver that moves on to
+    /// its next traffic step on a proceed needs (it [resumes](Judge::resume) the judge
+    /// itself). By default a judge that proceeds and resumes is fed on.
+    pub fn until_first_decision(mut self) -> Self {
+        self.past_proceed = false;
+        self
+    }
+
+    /// Observation pairs fed to the judge so far.
+    pub fn looks(&self) -> u64 {
+        self.looks
+    }
+
+    /// The answer at `at`, given each arm's observations since the start (in time order; those
+    /// outside the run are ignored). See the type's docs for the rules.
+    pub fn advance(
+        &mut self,
+        baseline: &[Observation],
+        canary: &[Observation],
+        at: DateTime<Utc>,
+    ) -> Replayed {
+        self.answer(baseline, canary, at, false)
+    }
+
+    /// As [`advance`](Run::advance), but the judge must decide now, as at the maximum
+    /// duration: for a driver that counts its looks rather than the clock.
+    pub fn finish(
+        &mut self,
+        baseline: &[Observation],
+        canary: &[Observation],
+        at: DateTime<Utc>,
+    ) -> Replayed {
+        self.answer(baseline, canary, at, true)
+    }
+
+    fn answer(
+        &mut self,
+        baseline: &[Observation],
+        canary: &[Observation],
+        at: DateTime<Utc>,
+        must_decide: bool,
+    ) -> Replayed {
+        let bounds = ReplayBounds {
+            start: self.start,
+            at,
+            max_duration: self.max_duration,
+            step: self.step,
+        };
+        let (deadline, end) = (bounds.deadline(), bounds.end());
+        let within = |o: &&Observation| o.at >= bounds.start && o.at <= end;
+        let canary: Vec<&Observation> = canary.iter().filter(within).collect();
+        let baseline: Vec<&Observation> = baseline.iter().filter(within).collect();
+        let looks = self.looks;
+        let insufficient = |reason: String| Replayed::Insufficient { reason, looks };
+        let since = |o: &[&Observation]| o.first().map(|f| f.at).unwrap_or(bounds.start);
+        let elapsed = (end - bounds.start).to_std().unwrap_or_default();
+        let remaining = (deadline - at).to_std().unwrap_or_default();
+        let Some(canary_version) = canary.first().map(|o| o.version.clone()) else {
+            let grace = first_scrape_grace(self.step);
+            if elapsed < grace && at < deadline && !must_decide {
+                return Replayed::Continue {
+                    looks,
+                    remaining,
+                    waiting_for: Some(format!(
+                        "the canary's first scrape: it has no series since {} yet; without one \
+                         by {} a person decides",
+                        bounds.start,
+                        bounds.start + chrono::Duration::from_std(grace).unwrap_or_default()
+                    )),
+                };
+            }
+            return insufficient(format!(
+                "insufficient data: the canary has no series since {}",
+                bounds.start
+            ));
+        };
+        let Some(baseline_version) = baseline.first().map(|o| o.version.clone()) else {
+            return insufficient(format!(
+                "insufficient data: production has no series since {} (the canary {canary_version} has)",
+                bounds.start
+            ));
+        };
+        let pairs: Vec<(&Observation, &Observation)> = canary
+            .iter()
+            .filter_map(|c| baseline.iter().find(|b| b.at == c.at).map(|b| (*b, *c)))
+            .collect();
+        if pairs.is_empty() {
+            return insufficient(format!(
+                "insufficient data: production {baseline_version} and the canary {canary_version} share no instant since {}",
+                bounds.start
+            ));
+        }
+        let arms = [
             ("the canary", &canary_version, &canary),
             ("production", &baseline_version, &baseline),
-        ] {
-            let requests = requests_between(observations);
-            if requests.is_none_or(|r| r <= 0.0) {
-                return insufficient(format!(
-                    "insufficient data: {arm} {version} received no requests in the {} since {}",
-                    crate::format::duration(
-                        (end - since(observations)).num_milliseconds() as f64 / 1000.0
-                    ),
-                    since(observations)
-                ));
+        ];
+        // No traffic is not evidence: once the judge could have decided, an arm without
+        // requests is a reason for a person to look, not to wait.
+        if elapsed >= self.judge.earliest_decision() {
+            for (arm, version, observations) in arms {
+                let requests = requests_between(observations);
+                if requests.is_none_or(|r| r <= 0.0) {
+                    return insufficient(format!(
+                        "insufficient data: {arm} {version} received no requests in the {} since {}",
+                        crate::format::duration(
+                            (end - since(observations)).num_milliseconds() as f64 / 1000.0
+                        ),
+                        since(observations)
+                    ));
+                }
             }
         }
+        self.feed(&pairs);
+        let judged = match (&self.decided, &self.proceeded) {
+            (Some(e), _) | (None, Some(e)) => Some(e.clone()),
+            (None, None) if at >= deadline || must_decide => {
+                let e = self.judge.finish();
+                self.decided = Some(e.clone());
+                Some(e)
+            }
+            (None, None) => None,
+        };
+        let bound = silence_bound(self.step);
+        let stopped: Option<String> = arms.iter().find_map(|(arm, version, observations)| {
+            let last = observations.last()?;
+            let quiet = (end - last.at).to_std().unwrap_or_default();
+            (quiet > bound).then(|| {
+                format!(
+                    "{arm} {version} stopped reporting: its latest sample is at {}, {} before {} \
+                     (evidence that stops for over {} is a finding){}",
+                    last.at,
+                    crate::format::duration(quiet.as_secs_f64()),
+                    end,
+                    crate::format::duration(bound.as_secs_f64()),
+                    pods_named(&last.instances, " its pods", |_| true)
+                )
+            })
+        });
+        let mut notes = Vec::new();
+        for (arm, version, observations) in arms {
+            if let Some(last) = observations.last() {
+                let gone = |p: &Observation| {
+                    p.last_sample
+                        .is_some_and(|t| (end - t).to_std().unwrap_or_default() > bound)
+                };
+                let named = pods_named(&last.instances, "", gone);
+                if !named.is_empty() {
+                    notes.push(format!(
+                        "{arm} {version}: pods that stopped reporting while others go on:{named}"
+                    ));
+                }
+            }
+        }
+        let hole = arms.iter().find_map(|(arm, version, observations)| {
+            observations.windows(2).find_map(|w| {
+                let gap = (w[1].at - w[0].at).to_std().unwrap_or_default();
+                (gap > bound).then(|| {
+                    format!(
+                        "{arm} {version} reported nothing from {} to {} ({}): the run's evidence \
+                         has a hole longer than {}",
+                        w[0].at,
+                        w[1].at,
+                        crate::format::duration(gap.as_secs_f64()),
+                        crate::format::duration(bound.as_secs_f64())
+                    )
+                })
+            })
+        });
+        let mut store_warnings: Vec<String> = Vec::new();
+        for (arm, observations) in [("baseline", &baseline), ("canary", &canary)] {
+            for w in observations.iter().flat_map(|o| &o.store_warnings) {
+                let w = format!("{arm}: {w}");
+                if !store_warnings.contains(&w) {
+                    store_warnings.push(w);
+                }
+            }
+        }
+        let looks = self.looks;
+        let Some(evaluation) = judged else {
+            if let Some(reason) = stopped {
+                return Replayed::Insufficient { reason, looks };
+            }
+            return Replayed::Continue {
+                looks,
+                remaining,
+                waiting_for: None,
+            };
+        };
+        let mut evaluation = hold_incomplete(evaluation, &store_warnings);
+        evaluation.warnings.extend(notes);
+        if let Some(reason) = stopped.or(hole) {
+            evaluation = hold_stopped(evaluation, reason);
+        }
+        Replayed::Decided {
+            evaluation: Box::new(evaluation),
+            looks,
+        }
     }
-    let mut looks = 0;
-    let mut proceeded: Option<Evaluation> = None;
-    for (b, c) in pairs {
-        looks += 1;
-        if let Verdict::Decided(e) = judge.observe(b, c) {
-            if e.decision == RollbackDecision::Proceed && judge.resume() {
-                proceeded = Some(*e);
+
+    /// Feeds the judge the pairs it has not seen, in order, until it decides. A judge that
+    /// proceeds and [resumes](Judge::resume) is fed on, so evidence after its proceed can still
+    /// roll it back; its proceed stands otherwise.
+    fn feed(&mut self, pairs: &[(&Observation, &Observation)]) {
+        for &(b, c) in pairs {
+            if self.decided.is_some() {
+                return;
+            }
+            if self.fed_until.is_some_and(|t| c.at <= t) {
                 continue;
             }
-            return Replayed::Decided {
-                evaluation: e,
-                looks,
-            };
+            self.fed_until = Some(c.at);
+            self.looks += 1;
+            if let Verdict::Decided(e) = self.judge.observe(b, c) {
+                if e.decision == RollbackDecision::Proceed
+                    && self.past_proceed
+                    && self.judge.resume()
+                {
+                    self.proceeded = Some(*e);
+                    continue;
+                }
+                self.decided = Some(*e);
+            }
         }
     }
-    if let Some(e) = proceeded {
-        return Replayed::Decided {
-            evaluation: Box::new(e),
-            looks,
-        };
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("judge", &self.judge.name())
+            .field("start", &self.start)
+            .field("max_duration", &self.max_duration)
+            .field("step", &self.step)
+            .field("looks", &self.looks)
+            .field("decided", &self.decided.as_ref().map(|e| e.decision))
+            .finish()
     }
-    if bounds.at >= deadline {
-        return Replayed::Decided {
-            evaluation: Box::new(judge.finish()),
-            looks,
-        };
+}
+
+/// The evaluation a driver that needs one records when a run is held for a person before the
+/// judge decided ([`Replayed::Insufficient`]): manual review, the reason, no comparisons.
+pub fn held(reason: String, baseline_version: &str, canary_version: &str) -> Evaluation {
+    Evaluation {
+        decision: RollbackDecision::RollbackManual,
+        primary_reason: reason.clone(),
+        triggered_conditions: vec![Condition {
+            rule: Rule::StoppedEvidence,
+            metric: None,
+            message: reason,
+        }],
+        comparisons: Vec::new(),
+        recommendation: format!(
+            "Do not promote {canary_version}: a person should find out why its evidence is \
+             missing (is it deployed, are its pods running and scraped, does it get traffic?)."
+        ),
+        baseline_version: baseline_version.to_owned(),
+        canary_version: canary_version.to_owned(),
+        baseline_samples: None,
+        canary_samples: None,
+        min_sample_count: 0.0,
+        warnings: Vec::new(),
     }
-    Replayed::Continue {
-        looks,
-        remaining: (deadline - bounds.at).to_std().unwrap_or_default(),
+}
+
+/// ` a (stopped at T), b (…)` for the pods `keep` selects, at most five named.
+fn pods_named(
+    pods: &std::collections::BTreeMap<String, Observation>,
+    lead: &str,
+    keep: impl Fn(&Observation) -> bool,
+) -> String {
+    let chosen: Vec<String> = pods
+        .iter()
+        .filter(|(_, p)| keep(p))
+        .map(|(name, p)| match p.last_sample {
+            Some(t) => format!("{name} (last sample {t})"),
+            None => name.clone(),
+        })
+        .collect();
+    if chosen.is_empty() {
+        return String::new();
     }
+    let more = chosen.len().saturating_sub(5);
+    let mut text = format!("{lead} {}", chosen[..chosen.len().min(5)].join(", "));
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// Evidence that stopped, or has a hole, never promotes: a promotion (or a judge's own review)
+/// becomes a review naming it; a rollback stands with it as a condition.
+fn hold_stopped(mut evaluation: Evaluation, reason: String) -> Evaluation {
+    let condition = Condition {
+        rule: Rule::StoppedEvidence,
+        metric: None,
+        message: reason.clone(),
+    };
+    if evaluation.decision == RollbackDecision::RollbackAuto {
+        evaluation.triggered_conditions.push(condition);
+        return evaluation;
+    }
+    if evaluation.decision == RollbackDecision::Proceed {
+        evaluation.recommendation = format!(
+            "Do not promote {}: find out why its evidence stopped (crashed or evicted pods, a \
+             target that is down, a scale-down), then deploy and analyse it again.",
+            evaluation.canary_version
+        );
+    }
+    evaluation.decision = RollbackDecision::RollbackManual;
+    evaluation.primary_reason = reason;
+    evaluation.triggered_conditions.insert(0, condition);
+    evaluation
 }
 
 /// Requests between the first and the last observation; `None` without the counter.
@@ -282,6 +594,7 @@ mod tests {
             start,
             at: start + chrono::Duration::minutes(minutes),
             max_duration: Duration::from_secs(3600),
+            step: STEP,
         }
     }
 
@@ -309,7 +622,9 @@ mod tests {
         let c = steady("v2", 10.0, 0.01, t0(), 70);
         let mut judge = SequentialParameters::default().start().unwrap();
         match replay(judge.as_mut(), &b, &c, bounds(t0(), 10)) {
-            Replayed::Continue { remaining, looks } => {
+            Replayed::Continue {
+                remaining, looks, ..
+            } => {
                 assert_eq!(remaining, Duration::from_secs(3000));
                 assert!(looks > 30, "{looks}");
             }
@@ -364,5 +679,224 @@ mod tests {
         let mut judge = SequentialParameters::default().start().unwrap();
         let r = replay(judge.as_mut(), &b, &silent, bounds(t0(), 1));
         assert!(matches!(r, Replayed::Continue { .. }), "{r:?}");
+    }
+
+    fn every(
+        b: &[Observation],
+        c: &[Observation],
+        bounds: ReplayBounds,
+    ) -> Vec<(String, Replayed)> {
+        crate::test_util::every_judge()
+            .iter()
+            .map(|f| {
+                let mut judge = f.start().unwrap();
+                let name = judge.name().to_owned();
+                (name, replay(judge.as_mut(), b, c, bounds))
+            })
+            .collect()
+    }
+
+    fn held_for_a_person(r: &Replayed) -> Option<String> {
+        match r {
+            Replayed::Insufficient { reason, .. } => Some(reason.clone()),
+            Replayed::Decided { evaluation, .. }
+                if evaluation.decision == RollbackDecision::RollbackManual =>
+            {
+                Some(evaluation.primary_reason.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// A pod of the canary's, its series stopping at `minutes`, as a store shows a target that
+    /// died (Prometheus's staleness ends its series).
+    fn canary_that_stops(minutes: u64) -> Vec<Observation> {
+        steady("v2", 10.0, 0.01, t0(), minutes)
+    }
+
+    #[test]
+    fn a_canary_that_stopped_reporting_is_never_promoted_nor_awaited_by_any_judge() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        // Reported for 4 minutes, asked at 65 (past the maximum duration); reported for 8,
+        // asked at 20.
+        for (reported, asked) in [(4, 65), (8, 20)] {
+            let c = canary_that_stops(reported);
+            for (judge, r) in every(&b, &c, bounds(t0(), asked)) {
+                // Flagger's absolute latency bound rolls even this canary back: a rollback
+                // stands, with the silence among its conditions.
+                if let Replayed::Decided { evaluation, .. } = &r {
+                    if evaluation.decision == RollbackDecision::RollbackAuto {
+                        assert!(evaluation.fired(Rule::StoppedEvidence), "{judge}");
+                        continue;
+                    }
+                }
+                let reason = held_for_a_person(&r).unwrap_or_else(|| {
+                    panic!("{judge}: reported {reported} min, asked at {asked}: {r:?}")
+                });
+                assert!(
+                    reason.contains("the canary v2 stopped reporting"),
+                    "{judge}: {reason}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_canary_that_still_reports_is_not_held_for_silence() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let c = steady("v2", 10.0, 0.01, t0(), 70);
+        for (judge, r) in every(&b, &c, bounds(t0(), 65)) {
+            let Replayed::Decided { evaluation, .. } = &r else {
+                panic!("{judge}: {r:?}")
+            };
+            assert!(
+                !evaluation.fired(Rule::StoppedEvidence),
+                "{judge}: {evaluation:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rollback_stands_when_the_canary_then_stops() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let c = steady("v3", 10.0, 0.2, t0(), 12);
+        let mut judge = SequentialParameters::default().start().unwrap();
+        let r = replay(judge.as_mut(), &b, &c, bounds(t0(), 30));
+        let Replayed::Decided { evaluation, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(evaluation.decision, RollbackDecision::RollbackAuto);
+        assert!(evaluation.fired(Rule::StoppedEvidence));
+    }
+
+    #[test]
+    fn a_hole_in_the_evidence_keeps_any_judge_from_promoting() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let c: Vec<Observation> = steady("v2", 10.0, 0.01, t0(), 70)
+            .into_iter()
+            .filter(|o| {
+                let m = (o.at - t0()).num_seconds();
+                !(1200..1440).contains(&m)
+            })
+            .collect();
+        for (judge, r) in every(&b, &c, bounds(t0(), 65)) {
+            if let Replayed::Decided { evaluation, .. } = &r {
+                assert_ne!(evaluation.decision, RollbackDecision::Proceed, "{judge}");
+                if evaluation.decision == RollbackDecision::RollbackManual
+                    && evaluation.fired(Rule::StoppedEvidence)
+                {
+                    assert!(
+                        evaluation.primary_reason.contains("reported nothing from"),
+                        "{judge}: {}",
+                        evaluation.primary_reason
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_the_store_marked_incomplete_never_promotes_with_any_judge() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let mut c = steady("v2", 10.0, 0.01, t0(), 70);
+        for o in c.iter_mut().skip(100).take(3) {
+            o.store_warnings
+                .push("partial response: store 10.0.0.7:10901 unavailable".into());
+        }
+        for (judge, r) in every(&b, &c, bounds(t0(), 65)) {
+            let Replayed::Decided { evaluation, .. } = &r else {
+                panic!("{judge}: {r:?}")
+            };
+            assert_ne!(
+                evaluation.decision,
+                RollbackDecision::Proceed,
+                "{judge}: {}",
+                evaluation.primary_reason
+            );
+            assert!(
+                evaluation.fired(Rule::IncompleteAnswer)
+                    && evaluation
+                        .warnings
+                        .iter()
+                        .any(|w| w == "canary: partial response: store 10.0.0.7:10901 unavailable"),
+                "{judge}: {evaluation:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_canary_not_scraped_yet_is_awaited_for_the_grace_then_held() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        for f in crate::test_util::every_judge() {
+            let mut judge = f.start().unwrap();
+            let r = replay(judge.as_mut(), &b, &[], bounds(t0(), 1));
+            assert!(
+                matches!(&r, Replayed::Continue { waiting_for: Some(w), .. } if w.contains("first scrape")),
+                "{r:?}"
+            );
+            let mut judge = f.start().unwrap();
+            let late = first_scrape_grace(STEP).as_secs() as i64 / 60 + 1;
+            let r = replay(judge.as_mut(), &b, &[], bounds(t0(), late));
+            assert!(
+                held_for_a_person(&r).is_some_and(|why| why.contains("no series")),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pod_that_stops_while_others_report_is_named_and_the_run_goes_on() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let c: Vec<Observation> = steady("v2", 10.0, 0.01, t0(), 70)
+            .into_iter()
+            .map(|mut o| {
+                let mut gone = o.clone();
+                gone.instances.clear();
+                if o.at - t0() > chrono::Duration::minutes(10) {
+                    gone.last_sample = Some(t0() + chrono::Duration::minutes(10));
+                }
+                let live = o.clone();
+                o.instances.insert("v2-a".into(), live);
+                o.instances.insert("v2-b".into(), gone);
+                o
+            })
+            .collect();
+        let mut judge = ThresholdParameters::default().start().unwrap();
+        let r = replay(judge.as_mut(), &b, &c, bounds(t0(), 65));
+        let Replayed::Decided { evaluation, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(evaluation.decision, RollbackDecision::Proceed);
+        assert!(
+            evaluation
+                .warnings
+                .iter()
+                .any(|w| w.contains("pods that stopped reporting")
+                    && w.contains("v2-b")
+                    && !w.contains("v2-a")),
+            "{:?}",
+            evaluation.warnings
+        );
+    }
+
+    #[test]
+    fn asking_again_feeds_only_what_is_new() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let c = steady("v2", 10.0, 0.01, t0(), 70);
+        let mut judge = SequentialParameters::default().start().unwrap();
+        let mut run = Run::new(judge.as_mut(), t0(), Duration::from_secs(3600), STEP);
+        let at = |m: i64| t0() + chrono::Duration::minutes(m);
+        let first = run.advance(&b, &c, at(5));
+        let looks_then = run.looks();
+        let again = run.advance(&b, &c, at(5));
+        assert_eq!(first, again, "the same question, the same answer");
+        assert_eq!(run.looks(), looks_then, "nothing new, nothing fed");
+        let later = run.advance(&b, &c, at(65));
+        let mut fresh = SequentialParameters::default().start().unwrap();
+        assert_eq!(
+            later,
+            replay(fresh.as_mut(), &b, &c, bounds(t0(), 65)),
+            "incremental and replayed from scratch agree"
+        );
     }
 }

@@ -221,7 +221,7 @@ impl RollbackPolicy {
         triggered_conditions.extend(missing);
         triggered_conditions.extend(regressions);
 
-        Evaluation {
+        let evaluation = Evaluation {
             decision,
             primary_reason,
             triggered_conditions,
@@ -233,7 +233,12 @@ impl RollbackPolicy {
             canary_samples: canary.sample_count,
             min_sample_count: self.thresholds.min_sample_count,
             warnings,
-        }
+        };
+        let store_warnings: Vec<String> = [("baseline", baseline), ("canary", canary)]
+            .iter()
+            .flat_map(|(arm, m)| m.store_warnings.iter().map(move |w| format!("{arm}: {w}")))
+            .collect();
+        hold_incomplete(evaluation, &store_warnings)
     }
 
     fn sample_problem(&self, arm: &str, m: &CanaryMetrics) -> Option<String> {
@@ -399,4 +404,46 @@ fn metric_list(conditions: &[Condition]) -> String {
         .collect();
     names.dedup();
     names.join(", ")
+}
+
+/// A promotion on an answer the store marked incomplete (Prometheus's `warnings`, e.g. Thanos's
+/// partial response) becomes a review naming the warning; any other decision keeps its
+/// reason and gains the condition. The one place every judge's warnings are applied.
+pub fn hold_incomplete(mut evaluation: Evaluation, store_warnings: &[String]) -> Evaluation {
+    let Some(first) = store_warnings.first() else {
+        return evaluation;
+    };
+    let more = match store_warnings.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    let message = format!("the store marked its answer incomplete: {first}{more}");
+    for w in store_warnings {
+        if !evaluation
+            .warnings
+            .iter()
+            .any(|have| have.ends_with(w.as_str()))
+        {
+            evaluation.warnings.push(w.clone());
+        }
+    }
+    let condition = Condition {
+        rule: Rule::IncompleteAnswer,
+        metric: None,
+        message: message.clone(),
+    };
+    if evaluation.decision == RollbackDecision::Proceed {
+        evaluation.decision = RollbackDecision::RollbackManual;
+        evaluation.primary_reason = format!("{message}; not promoted on it");
+        evaluation.recommendation = format!(
+            "Do not promote {} on this answer: find which store or shard was missing \
+             (Thanos stores, Mimir ingesters), then analyse again. A warning that never means \
+             missing data can be named in prometheus.harmless_warnings.",
+            evaluation.canary_version
+        );
+        evaluation.triggered_conditions.insert(0, condition);
+    } else {
+        evaluation.triggered_conditions.push(condition);
+    }
+    evaluation
 }

@@ -408,6 +408,12 @@ pub enum Rule {
     WarningThreshold,
     /// The user's business (A/B) check did not pass.
     BusinessCheck,
+    /// The store marked an answer as possibly incomplete (Prometheus's `warnings`, e.g. a
+    /// partial response): never promoted on.
+    IncompleteAnswer,
+    /// An arm stopped reporting (its series ended, or had a hole) for longer than the
+    /// silence bound, or did not report at all.
+    StoppedEvidence,
 }
 
 /// One rule that fired, with its metric.

@@ -11,6 +11,7 @@ use super::{CanaryValidator, Region, ValidationRequest, ValidatorConfig};
 use crate::clock::elapsed;
 use crate::deployer::TrafficWeight;
 use crate::error::{chain, Error, Result};
+use crate::judge::replay::{held, Replayed, Run};
 use crate::judge::{self, JudgeFactory};
 use crate::observation::{Observation, ObservationQuery};
 use crate::policy::Evaluation;
@@ -134,7 +135,9 @@ impl CanaryValidator {
         lock(journal).step[i] = format!("step {step}: judging ({})", judge.name());
         let started_at = self.clock.now();
         let every = self.config.judge_step;
-        let mut fed_until = None;
+        let name = judge.name().to_owned();
+        let mut run = Run::new(judge.as_mut(), started_at, self.config.max_duration, every)
+            .until_first_decision();
         // Bounded by the number of steps, not by the clock: with waits scaled to zero
         // (`CANARY_TIME_SCALE=0`) time barely moves, and the run must still end.
         let looks = (self.config.max_duration.as_secs_f64() / every.as_secs_f64()).ceil() as u64;
@@ -143,7 +146,7 @@ impl CanaryValidator {
             look += 1;
             self.progress(&ProgressEvent::Judging {
                 place: ctx.place(),
-                judge: judge.name(),
+                judge: &name,
                 look,
                 next: every,
                 remaining: every * (looks + 1).saturating_sub(look).min(u64::from(u32::MAX)) as u32,
@@ -159,25 +162,18 @@ impl CanaryValidator {
                 checked_observations(b, baseline).map_err(|e| fail("observe the baseline", e))?;
             let c = checked_observations(c, &request.version)
                 .map_err(|e| fail("observe the canary", e))?;
-            let mut decided = None;
-            for canary in &c {
-                if fed_until.is_some_and(|t| canary.at <= t) {
-                    continue;
+            // The same rules as every other path: `Run` decides what counts as evidence.
+            let answer = if look >= looks {
+                run.finish(&b, &c, now)
+            } else {
+                run.advance(&b, &c, now)
+            };
+            match answer {
+                Replayed::Decided { evaluation, .. } => break *evaluation,
+                Replayed::Insufficient { reason, .. } => {
+                    break held(reason, baseline.as_str(), request.version.as_str())
                 }
-                let Some(base) = b.iter().find(|o| o.at == canary.at) else {
-                    continue;
-                };
-                fed_until = Some(canary.at);
-                if let judge::Verdict::Decided(e) = judge.observe(base, canary) {
-                    decided = Some(*e);
-                    break;
-                }
-            }
-            if let Some(e) = decided {
-                break e;
-            }
-            if look >= looks {
-                break judge.finish();
+                Replayed::Continue { .. } => {}
             }
         };
         info!(decision = %evaluation.decision, reason = %evaluation.primary_reason, judge = judge.name(), "analysis");
@@ -194,7 +190,6 @@ impl CanaryValidator {
             .into_iter()
             .filter(|p| p.seconds > shown)
             .collect();
-        let name = judge.name().to_owned();
         *carried = Some(judge);
         // The charts cover the step as judged, up to the longest analysis window.
         let now = self.clock.now();
