@@ -133,9 +133,11 @@ pub struct PrometheusConfig {
     /// cache): on by default.
     pub coalesce: crate::CoalesceConfig,
     /// Warnings the server may send that do not mean its answer is incomplete, as substrings
-    /// of the warning's text. Empty by default: every warning (Thanos's and Mimir's "partial
-    /// response", Prometheus's own) keeps a run from being promoted. A warning named here is
-    /// dropped from the evidence and logged at debug level.
+    /// of the warning's text. By default only Prometheus's `PromQL info:` annotations (e.g.
+    /// "metric might not be a counter"; Prometheus 2.52 and later send them apart, as
+    /// `infos`): every other warning (Thanos's and Mimir's "partial response", a `PromQL
+    /// warning:`) keeps a run from being promoted. A warning named here is dropped from the
+    /// evidence and logged at debug level.
     pub harmless_warnings: Vec<String>,
     /// How far behind "now" the store's answers are complete, e.g. `30s`: a question about
     /// now is asked about `now - query_delay`, and observations end there. 0 for Prometheus,
@@ -172,7 +174,7 @@ impl Default for PrometheusConfig {
             queries: BTreeMap::new(),
             observation_queries: ObservationQueries::default(),
             coalesce: crate::CoalesceConfig::default(),
-            harmless_warnings: Vec::new(),
+            harmless_warnings: vec!["PromQL info:".into()],
             query_delay: Duration::ZERO,
         }
     }

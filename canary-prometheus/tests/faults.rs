@@ -248,28 +248,51 @@ async fn body_over_the_limit_is_refused() {
 }
 
 #[tokio::test]
-async fn warnings_are_kept_as_evidence() {
+async fn warnings_are_kept_as_evidence_and_only_harmless_ones_are_dropped() {
     let s = Server::start(|_| {
         let now = chrono::Utc::now().timestamp();
-        Reply::json(200, &format!(r#"{{"status":"success","warnings":["PromQL info: metric might not be a counter"],"data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"0.5"]}}]}}}}"#))
+        Reply::json(200, &format!(r#"{{"status":"success","warnings":["PromQL info: metric might not be a counter","partial response: store 10.0.0.7:10901 unavailable"],"data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"0.5"]}}]}}}}"#))
     })
     .await;
-    let source = PrometheusSource::new(config(&s.url)).unwrap();
-    let m = source
-        .fetch(&MetricsQuery::new(
-            Version::new("v2").unwrap(),
-            Arm::Canary,
-            Duration::from_secs(300),
-        ))
-        .await;
-    let m = m.unwrap();
+    let ask = |config: canary_prometheus::PrometheusConfig| async move {
+        let source = PrometheusSource::new(config).unwrap();
+        source
+            .fetch(&MetricsQuery::new(
+                Version::new("v2").unwrap(),
+                Arm::Canary,
+                Duration::from_secs(300),
+            ))
+            .await
+            .unwrap()
+    };
+    // By default an info annotation is harmless; a partial response counts, per metric.
+    let m = ask(config(&s.url)).await;
+    let partial = |w: &String| w.contains("partial response: store 10.0.0.7:10901");
     assert!(
-        m.warnings
-            .iter()
-            .any(|w| w.contains("metric might not be a counter")),
+        m.store_warnings.iter().all(partial),
         "{:?}",
-        m.warnings
+        m.store_warnings
     );
+    assert_eq!(
+        m.store_warnings.len(),
+        m.queries.len(),
+        "{:?}",
+        m.store_warnings
+    );
+    assert!(m.warnings.iter().any(partial), "{:?}", m.warnings);
+    assert!(!m.warnings.iter().any(|w| w.contains("PromQL info")));
+    // The policy never promotes on it.
+    let e = canary_core::RollbackPolicy::default().evaluate(&m, &m);
+    assert_ne!(e.decision, canary_core::RollbackDecision::Proceed);
+    assert!(
+        e.fired(canary_core::policy::Rule::IncompleteAnswer),
+        "{e:?}"
+    );
+    // A team that knows its partial responses never matter names them.
+    let mut told = config(&s.url);
+    told.harmless_warnings.push("partial response".into());
+    let m = ask(told).await;
+    assert!(m.store_warnings.is_empty(), "{:?}", m.store_warnings);
 }
 
 #[tokio::test]

@@ -390,6 +390,13 @@ impl<'j> Run<'j> {
                     ));
                 }
             }
+            // A pod that went quiet and came back: its target was down, or the store's answer
+            // left it out for a while, silently.
+            if let Some(gaps) = pod_gaps(observations, bound) {
+                notes.push(format!(
+                    "{arm} {version}: pods that reported nothing for a while: {gaps}"
+                ));
+            }
         }
         let hole = arms.iter().find_map(|(arm, version, observations)| {
             observations.windows(2).find_map(|w| {
@@ -500,6 +507,44 @@ pub fn held(reason: String, baseline_version: &str, canary_version: &str) -> Eva
         min_sample_count: 0.0,
         warnings: Vec::new(),
     }
+}
+
+/// Each pod's longest silence over the bound that it came back from, `a from T1 to T2, …` (at
+/// most five named); `None` if there is none.
+fn pod_gaps(observations: &[&Observation], bound: Duration) -> Option<String> {
+    let mut longest: std::collections::BTreeMap<&str, (DateTime<Utc>, DateTime<Utc>)> =
+        Default::default();
+    let mut quiet: std::collections::BTreeMap<&str, DateTime<Utc>> = Default::default();
+    for o in observations {
+        for (name, pod) in &o.instances {
+            match pod.last_sample {
+                Some(t) => {
+                    quiet.entry(name.as_str()).or_insert(t);
+                }
+                None => {
+                    if let Some(from) = quiet.remove(name.as_str()) {
+                        let gap = (o.at - from).to_std().unwrap_or_default();
+                        let kept = longest.get(name.as_str()).map(|(a, b)| *b - *a);
+                        if gap > bound && kept.is_none_or(|k| o.at - from > k) {
+                            longest.insert(name.as_str(), (from, o.at));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if longest.is_empty() {
+        return None;
+    }
+    let mut named: Vec<String> = longest
+        .iter()
+        .take(5)
+        .map(|(name, (from, to))| format!("{name} from {from} to {to}"))
+        .collect();
+    if longest.len() > 5 {
+        named.push(format!("and {} more", longest.len() - 5));
+    }
+    Some(named.join(", "))
 }
 
 /// ` a (stopped at T), b (…)` for the pods `keep` selects, at most five named.
@@ -876,6 +921,44 @@ mod tests {
                     && !w.contains("v2-a")),
             "{:?}",
             evaluation.warnings
+        );
+    }
+
+    #[test]
+    fn a_pod_that_went_quiet_and_came_back_is_named() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        let quiet = |o: &Observation| {
+            let m = (o.at - t0()).num_seconds();
+            (600..900)
+                .contains(&m)
+                .then(|| t0() + chrono::Duration::seconds(585))
+        };
+        let c: Vec<Observation> = steady("v2", 10.0, 0.01, t0(), 70)
+            .into_iter()
+            .map(|mut o| {
+                let mut a = o.clone();
+                a.instances.clear();
+                let mut b = a.clone();
+                b.last_sample = quiet(&o);
+                o.instances.insert("v2-a".into(), a);
+                o.instances.insert("v2-b".into(), b);
+                o
+            })
+            .collect();
+        let mut judge = ThresholdParameters::default().start().unwrap();
+        let Replayed::Decided { evaluation, .. } = replay(judge.as_mut(), &b, &c, bounds(t0(), 65))
+        else {
+            panic!()
+        };
+        let note = evaluation
+            .warnings
+            .iter()
+            .find(|w| w.contains("reported nothing for a while"))
+            .unwrap_or_else(|| panic!("{:?}", evaluation.warnings));
+        assert!(
+            note.contains("v2-b from 2026-11-28 12:09:45 UTC to 2026-11-28 12:15:00 UTC")
+                && !note.contains("v2-a"),
+            "{note}"
         );
     }
 

@@ -491,3 +491,31 @@ fn metrics_without_a_version_read_without_double_spaces() {
         .unwrap_err();
     assert!(!err.to_string().contains("version \"\""), "{err}");
 }
+
+#[test]
+fn an_answer_the_store_marked_incomplete_is_never_promoted_and_a_rollback_stands() {
+    let mut partial = canary();
+    partial
+        .store_warnings
+        .push("error_rate: partial response: store b unavailable".into());
+    let e = decide(partial.clone());
+    assert_eq!(e.decision, RollbackDecision::RollbackManual);
+    assert!(
+        e.primary_reason.contains("incomplete")
+            && e.primary_reason
+                .contains("partial response: store b unavailable"),
+        "{}",
+        e.primary_reason
+    );
+    assert_eq!(e.triggered_conditions[0].rule, Rule::IncompleteAnswer);
+    assert!(e
+        .warnings
+        .iter()
+        .any(|w| w == "canary: error_rate: partial response: store b unavailable"));
+    // What the answer did show is still acted on.
+    let e = decide(partial.with_error_rate_percent(9.0));
+    assert_eq!(e.decision, RollbackDecision::RollbackAuto);
+    assert!(e.fired(Rule::IncompleteAnswer));
+    // The same answer unmarked is promoted: the warning alone made the difference.
+    assert_eq!(decide(canary()).decision, RollbackDecision::Proceed);
+}
