@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use canary_core::judge::replay::{
-    first_scrape_grace, replay, run_start, ReplayBounds, Replayed, RunStart, StartSource,
+    first_scrape_grace, run_start, MinTraffic, ReplayBounds, Replayed, Run, RunStart, StartSource,
 };
 use canary_core::observation::{ObservationQuery, ObservationSource};
 use canary_core::{fetch_pair, Arm, MetricsQuery, ValidatorConfig, Version};
@@ -255,7 +255,19 @@ async fn judge(
     answer.window_seconds = (end - start.at).num_milliseconds().max(0) as f64 / 1000.0;
     answer.start_source = Some(start.source.to_string());
     answer.start = Some(start.at);
-    match replay(judge.as_mut(), &b, &canary_observations, bounds) {
+    let min_traffic = MinTraffic {
+        requests: j.policy.thresholds().min_sample_count,
+        window: s.config.default_window,
+    };
+    let answered = Run::new(
+        judge.as_mut(),
+        bounds.start,
+        bounds.max_duration,
+        bounds.step,
+    )
+    .with_min_traffic(min_traffic)
+    .advance(&b, &canary_observations, bounds.at);
+    match answered {
         Replayed::Decided { evaluation, looks } => {
             answer.looks = Some(looks);
             answer.decision = evaluation.decision.into();

@@ -359,12 +359,15 @@ fn judges() -> Vec<(&'static str, Option<Arc<dyn JudgeFactory>>)> {
     ]
 }
 
-const REGRESSIONS: [&str; 5] = [
+/// Canaries that must never be promoted: regressions, no traffic, no series, and too little
+/// traffic to judge.
+const REGRESSIONS: [&str; 6] = [
     "c-latency",
     "c-errors",
     "c-confidence",
     "c-silent",
     "c-missing",
+    "c-thin",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

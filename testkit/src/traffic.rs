@@ -65,8 +65,8 @@ fn escape(v: &str) -> String {
 /// Production (`v1`, 50 req/s, confidence 0.85) from 100 minutes before `end`, and from 80
 /// minutes before it the canaries the controllers' tests judge: healthy (`c-healthy`), latency
 /// doubled (`c-latency`), errors tripled (`c-errors`), confidence 0.60 (`c-confidence`) and no
-/// traffic at all (`c-silent`); `c-missing` has no series. Returns the text and the canaries'
-/// start.
+/// traffic at all (`c-silent`), and too little to judge (`c-thin`, ten requests a minute);
+/// `c-missing` has no series. Returns the text and the canaries' start.
 pub fn controller_canaries(end: i64) -> (String, i64) {
     let start = end - 80 * 60;
     let healthy = |v: &str, rps: f64| Traffic {
@@ -99,6 +99,7 @@ pub fn controller_canaries(end: i64) -> (String, i64) {
             start,
         ),
         (healthy("c-silent", 0.0), start),
+        (healthy("c-thin", 10.0 / 60.0), start),
     ];
     (openmetrics_runs(&runs, 15, end), start)
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use canary_core::judge::replay::{replay, run_start, ReplayBounds, Replayed};
+use canary_core::judge::replay::{run_start, MinTraffic, ReplayBounds, Replayed, Run};
 use canary_core::judge::SequencePoint;
 use canary_core::observation::{ObservationQuery, ObservationSource};
 use canary_core::report::SeriesPair;
@@ -113,7 +113,19 @@ pub async fn judge_run(
     let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start, end, step);
     let (c, b) = futures::join!(source.observe(&cq), source.observe(&bq));
     let (c, b) = (c?, b?);
-    let (evaluation, reason, looks) = match replay(judge.as_mut(), &b, &c, bounds) {
+    let min_traffic = MinTraffic {
+        requests: policy.thresholds().min_sample_count,
+        window: validator.analysis_window,
+    };
+    let answered = Run::new(
+        judge.as_mut(),
+        bounds.start,
+        bounds.max_duration,
+        bounds.step,
+    )
+    .with_min_traffic(min_traffic)
+    .advance(&b, &c, bounds.at);
+    let (evaluation, reason, looks) = match answered {
         Replayed::Decided { evaluation, looks } => (Some(*evaluation), None, looks),
         Replayed::Continue {
             looks,

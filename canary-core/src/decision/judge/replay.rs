@@ -214,6 +214,35 @@ pub struct Run<'j> {
     proceeded: Option<Evaluation>,
     decided: Option<Evaluation>,
     past_proceed: bool,
+    min_traffic: MinTraffic,
+}
+
+/// The least traffic a promotion is made on: `requests` per arm in every `window` of the run,
+/// on average. The guide's policy asks 100 requests per 5-minute window of each arm
+/// (`min_sample_count`, `analysis_window`): a judge that reads a thinner canary as healthy
+/// has not seen enough to say so, whatever its own test concluded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MinTraffic {
+    /// Requests per window.
+    pub requests: f64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Default for MinTraffic {
+    fn default() -> Self {
+        MinTraffic {
+            requests: crate::thresholds::RollbackThresholds::default().min_sample_count,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+impl MinTraffic {
+    /// Requests needed over `span`.
+    fn over(&self, span: Duration) -> f64 {
+        self.requests * span.as_secs_f64() / self.window.as_secs_f64().max(1.0)
+    }
 }
 
 impl<'j> Run<'j> {
@@ -235,7 +264,15 @@ impl<'j> Run<'j> {
             proceeded: None,
             decided: None,
             past_proceed: true,
+            min_traffic: MinTraffic::default(),
         }
+    }
+
+    /// The least traffic a promotion is made on (the guide's by default): the policy's
+    /// `min_sample_count` per analysis window.
+    pub fn with_min_traffic(mut self, min: MinTraffic) -> Self {
+        self.min_traffic = min;
+        self
     }
 
     /// Takes the judge's first decision, a proceed included, as a driver that moves on to
@@ -437,6 +474,41 @@ impl<'j> Run<'j> {
         evaluation.warnings.extend(notes);
         if let Some(reason) = stopped.or(hole) {
             evaluation = hold_stopped(evaluation, reason);
+        }
+        if evaluation.decision == RollbackDecision::Proceed {
+            let thin = arms.iter().find_map(|(arm, version, observations)| {
+                let span = (end - since(observations)).to_std().unwrap_or_default();
+                let seen = requests_between(observations).unwrap_or(0.0);
+                let needed = self.min_traffic.over(span);
+                (seen < needed).then(|| {
+                    format!(
+                        "too little traffic to judge: {arm} {version} received {} requests in \
+                         {}, fewer than the {} needed to promote ({} per {})",
+                        crate::format::Num(seen.round()),
+                        crate::format::duration(span.as_secs_f64()),
+                        crate::format::Num(needed.ceil()),
+                        crate::format::Num(self.min_traffic.requests),
+                        crate::format::duration(self.min_traffic.window.as_secs_f64())
+                    )
+                })
+            });
+            if let Some(reason) = thin {
+                evaluation.decision = RollbackDecision::RollbackManual;
+                evaluation.recommendation = format!(
+                    "Do not promote {} on so little traffic: send it more (a higher weight) \
+                     or let it run longer, then analyse again.",
+                    evaluation.canary_version
+                );
+                evaluation.triggered_conditions.insert(
+                    0,
+                    Condition {
+                        rule: Rule::InsufficientSamples,
+                        metric: Some(crate::metrics::names::SAMPLE_COUNT.to_owned()),
+                        message: reason.clone(),
+                    },
+                );
+                evaluation.primary_reason = reason;
+            }
         }
         Replayed::Decided {
             evaluation: Box::new(evaluation),
@@ -959,6 +1031,49 @@ mod tests {
             note.contains("v2-b from 2026-11-28 12:09:45 UTC to 2026-11-28 12:15:00 UTC")
                 && !note.contains("v2-a"),
             "{note}"
+        );
+    }
+
+    #[test]
+    fn too_little_traffic_is_never_promoted_by_any_judge() {
+        let b = steady("v1", 50.0, 0.01, t0(), 70);
+        // Ten requests a minute: 50 per 5-minute window, half the guide's minimum.
+        let thin = steady("v2", 10.0 / 60.0, 0.01, t0(), 70);
+        for (judge, r) in every(&b, &thin, bounds(t0(), 65)) {
+            let Replayed::Decided { evaluation, .. } = &r else {
+                panic!("{judge}: {r:?}")
+            };
+            assert_ne!(
+                evaluation.decision,
+                RollbackDecision::Proceed,
+                "{judge}: {}",
+                evaluation.primary_reason
+            );
+        }
+        // Kayenta read it as healthy; the run says why it is not promoted.
+        let mut judge = crate::judge::KayentaParameters::default().start().unwrap();
+        let r = replay(judge.as_mut(), &b, &thin, bounds(t0(), 65));
+        let Replayed::Decided { evaluation, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert!(
+            evaluation.primary_reason.starts_with(
+                "too little traffic to judge: the canary v2 received 600 requests in 1 h"
+            ),
+            "{}",
+            evaluation.primary_reason
+        );
+        // Two requests a second is plenty: the rule leaves such a run to its judge.
+        let enough = steady("v2", 2.0, 0.01, t0(), 70);
+        let mut judge = crate::judge::KayentaParameters::default().start().unwrap();
+        let r = replay(judge.as_mut(), &b, &enough, bounds(t0(), 65));
+        let Replayed::Decided { evaluation, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert!(
+            !evaluation.primary_reason.contains("too little traffic"),
+            "{}",
+            evaluation.primary_reason
         );
     }
 

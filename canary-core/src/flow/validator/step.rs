@@ -11,7 +11,7 @@ use super::{CanaryValidator, Region, ValidationRequest, ValidatorConfig};
 use crate::clock::elapsed;
 use crate::deployer::TrafficWeight;
 use crate::error::{chain, Error, Result};
-use crate::judge::replay::{held, Replayed, Run};
+use crate::judge::replay::{held, MinTraffic, Replayed, Run};
 use crate::judge::{self, JudgeFactory};
 use crate::observation::{Observation, ObservationQuery};
 use crate::policy::Evaluation;
@@ -137,7 +137,11 @@ impl CanaryValidator {
         let every = self.config.judge_step;
         let name = judge.name().to_owned();
         let mut run = Run::new(judge.as_mut(), started_at, self.config.max_duration, every)
-            .until_first_decision();
+            .until_first_decision()
+            .with_min_traffic(MinTraffic {
+                requests: self.policy.thresholds().min_sample_count,
+                window: self.config.analysis_window,
+            });
         // Bounded by the number of steps, not by the clock: with waits scaled to zero
         // (`CANARY_TIME_SCALE=0`) time barely moves, and the run must still end.
         let looks = (self.config.max_duration.as_secs_f64() / every.as_secs_f64()).ceil() as u64;
