@@ -80,6 +80,18 @@ log "release metadata: one repository URL, the image named after it, a CHANGELOG
 python3 scripts/check_release.py urls
 
 log "cargo package (every published crate, built from its .crate as crates.io would)"
+# Each crate is verified against the others' .crate files through a local registry, and cargo
+# takes registry crates as immutable: it reuses an earlier extraction and an earlier build of
+# the same name and version, so a second run in this checkout would verify against the first
+# run's sources. On a second run both go first (a fresh clone has neither).
+if [ -d target/package ]; then
+  crate_version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+  for crate in canary canary-core canary-prometheus canary-helm canary-notify canary-serve canary-sim canary-cli; do
+    rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$crate-$crate_version"
+    cargo clean -q -p "$crate"
+  done
+  rm -rf target/package
+fi
 cargo package --workspace --exclude canary-py --exclude testkit --locked --allow-dirty --quiet
 python3 scripts/check_release.py crates
 
