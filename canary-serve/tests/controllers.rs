@@ -21,7 +21,7 @@ use std::sync::Arc;
 use canary_core::judge::{
     ArgoParameters, FlaggerParameters, JudgeFactory, KayentaParameters, SequentialParameters,
 };
-use common::{partial_querier, post, start};
+use common::{partial_querier, post, start, start_with};
 use serde_yaml::Value;
 
 fn example(path: &str) -> Value {
@@ -696,4 +696,67 @@ async fn a_partial_answer_is_never_promoted_through_argo_or_flagger_with_every_j
     let (phase, _) = argo_run(&template, &s.base, &args, canary_start + 5 * 60, end).await;
     assert_eq!(phase, Phase::Successful, "{outcomes:#?}");
     assert!(!querier.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_argo_example_ends_the_same_on_victoria_metrics_as_on_prometheus() {
+    let template = example("argo/analysis-template.yaml");
+    let end = testkit::traffic::now_secs() - 3;
+    let (data, canary_start) = testkit::traffic::controller_canaries(end);
+    let p = testkit::services::prometheus(&data);
+    let vm = testkit::live::victoria_metrics(&data);
+    let mut on_vm = canary_prometheus::PrometheusConfig::new(&vm.url);
+    on_vm.query_delay = std::time::Duration::from_secs(30);
+    let sequential = || Some(Arc::new(SequentialParameters::default()) as Arc<dyn JudgeFactory>);
+    let mut outcomes = Vec::new();
+    for (name, judge) in [("threshold", None), ("sequential", sequential())] {
+        let on_p = start(&p.url, |_| {}, judge.clone()).await;
+        let on_v = start_with(
+            on_vm.clone(),
+            std::time::Duration::from_secs(15),
+            |_| {},
+            judge,
+        )
+        .await;
+        for version in ["c-healthy", "c-errors", "c-thin", "c-missing"] {
+            let args = [
+                ("baseline-version", "v1"),
+                ("canary-version", version),
+                ("judge-token", ""),
+            ];
+            let start_at = canary_start + 5 * 60;
+            let (on_prometheus, pa) = argo_run(&template, &on_p.base, &args, start_at, end).await;
+            let (on_victoria, va) = argo_run(&template, &on_v.base, &args, start_at, end).await;
+            assert_eq!(
+                on_prometheus, on_victoria,
+                "{name} {version}: Prometheus {pa:?}, VictoriaMetrics {va:?}"
+            );
+            outcomes.push(format!("{name} {version}: {on_victoria:?}"));
+        }
+    }
+    // The test can fail: a healthy canary is promoted and a failing one is not, on both.
+    assert!(
+        outcomes.contains(&"sequential c-healthy: Successful".to_owned())
+            && outcomes.contains(&"sequential c-errors: Failed".to_owned()),
+        "{outcomes:#?}"
+    );
+    // Asked between steps, seconds apart, as a controller's clock falls: the same answer each
+    // time (unaligned, VictoriaMetrics answered "no series" to most of these).
+    let on_v = start_with(
+        on_vm,
+        std::time::Duration::from_secs(15),
+        |_| {},
+        sequential(),
+    )
+    .await;
+    for offset in [7, 27, 44, 52] {
+        let at = canary_start + 20 * 60 + offset;
+        let (code, body) = common::get(&format!(
+            "{}/v1/analysis?baseline=v1&canary=c-errors&at={at}",
+            on_v.base
+        ))
+        .await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["decision"], "rollback_auto", "at +{offset} s: {body}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Live scraping: pods that expose the guide's metrics through a real client library, and
-//! Prometheus and VictoriaMetrics scraping them as they run.
+//! Prometheus and VictoriaMetrics scraping them as they run; and VictoriaMetrics loaded with a
+//! history, as promtool loads Prometheus.
 //!
 //! A [`Pod`] serves `/metrics` from a `prometheus-client` registry, so its label values are
 //! created on first use as in every official client: `status="500"` exists from the first
@@ -228,4 +229,35 @@ pub fn victoria_metrics_scraping(pods: &[&Pod], interval: Duration) -> Service {
         ];
         (port, args)
     })
+}
+
+/// VictoriaMetrics (Debian's `victoria-metrics`) holding `openmetrics` as [`crate::traffic`]
+/// writes it, imported through its Prometheus text endpoint and flushed so that it answers.
+pub fn victoria_metrics(openmetrics: &str) -> Service {
+    let dir = TempDir::new().expect("temp dir");
+    let data = dir.path().join("data");
+    let service = Service::start("victoria-metrics", dir, "/health", move || {
+        let port = free_port();
+        let args = vec![
+            format!("-storageDataPath={}", data.display()),
+            format!("-httpListenAddr=127.0.0.1:{port}"),
+            "-retentionPeriod=100y".into(),
+            "-loggerLevel=ERROR".into(),
+        ];
+        (port, args)
+    });
+    // OpenMetrics stamps in seconds, Prometheus's text format in milliseconds.
+    let mut text = String::new();
+    for line in openmetrics.lines().filter(|l| !l.starts_with('#')) {
+        let (sample, at) = line.rsplit_once(' ').expect("a stamped sample");
+        let ms = (at.parse::<f64>().expect("seconds since the epoch") * 1000.0).round() as i64;
+        text.push_str(&format!("{sample} {ms}\n"));
+    }
+    let (status, body) = crate::services::post(service.port, "/api/v1/import/prometheus", &text)
+        .expect("VictoriaMetrics takes the import");
+    assert!(status < 300, "import: {status} {body}");
+    let (status, body) =
+        crate::services::get(service.port, "/internal/force_flush").expect("flush");
+    assert!(status < 300, "flush: {status} {body}");
+    service
 }
