@@ -1171,6 +1171,12 @@ mod judged {
             "awaited for the grace, not the maximum duration: {waited}"
         );
         assert!(report.reason.contains("no series"), "{}", report.reason);
+        // A run held before its judge decided renders like any other: the reason, the rule.
+        let md = report.to_markdown();
+        assert!(
+            md.contains("the canary has no series since") && md.contains("rollback_manual"),
+            "{md}"
+        );
         assert!(
             report.reason.starts_with("insufficient data"),
             "{}",

@@ -255,18 +255,9 @@ async fn judge(
     answer.window_seconds = (end - start.at).num_milliseconds().max(0) as f64 / 1000.0;
     answer.start_source = Some(start.source.to_string());
     answer.start = Some(start.at);
-    let min_traffic = MinTraffic {
-        requests: j.policy.thresholds().min_sample_count,
-        window: s.config.default_window,
-    };
-    let answered = Run::new(
-        judge.as_mut(),
-        bounds.start,
-        bounds.max_duration,
-        bounds.step,
-    )
-    .with_min_traffic(min_traffic)
-    .advance(&b, &canary_observations, bounds.at);
+    let answered = Run::within(judge.as_mut(), &bounds)
+        .with_min_traffic(MinTraffic::of(&j.policy, s.config.default_window))
+        .advance(&b, &canary_observations, bounds.at);
     match answered {
         Replayed::Decided { evaluation, looks } => {
             answer.looks = Some(looks);

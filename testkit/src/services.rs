@@ -147,34 +147,22 @@ enum Ready<'a> {
 
 /// A blocking `GET` on loopback: `(status, body)`.
 pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    request(port, &format!("GET {path} HTTP/1.1\r\n"), "")
 }
 
 /// A blocking `POST` of `body` on loopback: `(status, body)`.
 pub fn post(port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let line = format!("POST {path} HTTP/1.1\r\nContent-Length: {}\r\n", body.len());
+    request(port, &line, body)
+}
+
+/// Sends the request `head` (its first line and any headers) and `body`, reads the answer.
+fn request(port: u16, head: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "{head}Host: 127.0.0.1\r\nConnection: close\r\n\r\n{body}"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;

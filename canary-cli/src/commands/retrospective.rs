@@ -113,18 +113,9 @@ pub async fn judge_run(
     let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start, end, step);
     let (c, b) = futures::join!(source.observe(&cq), source.observe(&bq));
     let (c, b) = (c?, b?);
-    let min_traffic = MinTraffic {
-        requests: policy.thresholds().min_sample_count,
-        window: validator.analysis_window,
-    };
-    let answered = Run::new(
-        judge.as_mut(),
-        bounds.start,
-        bounds.max_duration,
-        bounds.step,
-    )
-    .with_min_traffic(min_traffic)
-    .advance(&b, &c, bounds.at);
+    let answered = Run::within(judge.as_mut(), &bounds)
+        .with_min_traffic(MinTraffic::of(&policy, validator.analysis_window))
+        .advance(&b, &c, bounds.at);
     let (evaluation, reason, looks) = match answered {
         Replayed::Decided { evaluation, looks } => (Some(*evaluation), None, looks),
         Replayed::Continue {

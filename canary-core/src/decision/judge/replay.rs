@@ -180,8 +180,7 @@ pub fn replay(
     canary: &[Observation],
     bounds: ReplayBounds,
 ) -> Replayed {
-    Run::new(judge, bounds.start, bounds.max_duration, bounds.step)
-        .advance(baseline, canary, bounds.at)
+    Run::within(judge, &bounds).advance(baseline, canary, bounds.at)
 }
 
 /// One canary run driven through a judge, the one place where what counts as evidence is
@@ -239,6 +238,14 @@ impl Default for MinTraffic {
 }
 
 impl MinTraffic {
+    /// `policy`'s minimum sample count per `window` (its analysis window).
+    pub fn of(policy: &crate::policy::RollbackPolicy, window: Duration) -> Self {
+        MinTraffic {
+            requests: policy.thresholds().min_sample_count,
+            window,
+        }
+    }
+
     /// Requests needed over `span`.
     fn over(&self, span: Duration) -> f64 {
         self.requests * span.as_secs_f64() / self.window.as_secs_f64().max(1.0)
@@ -281,6 +288,11 @@ impl<'j> Run<'j> {
     pub fn until_first_decision(mut self) -> Self {
         self.past_proceed = false;
         self
+    }
+
+    /// A run over `bounds` (its start, maximum duration and step) judged by `judge`.
+    pub fn within(judge: &'j mut dyn Judge, bounds: &ReplayBounds) -> Self {
+        Run::new(judge, bounds.start, bounds.max_duration, bounds.step)
     }
 
     /// Observation pairs fed to the judge so far.

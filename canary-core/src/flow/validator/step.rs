@@ -138,10 +138,7 @@ impl CanaryValidator {
         let name = judge.name().to_owned();
         let mut run = Run::new(judge.as_mut(), started_at, self.config.max_duration, every)
             .until_first_decision()
-            .with_min_traffic(MinTraffic {
-                requests: self.policy.thresholds().min_sample_count,
-                window: self.config.analysis_window,
-            });
+            .with_min_traffic(MinTraffic::of(&self.policy, self.config.analysis_window));
         // Bounded by the number of steps, not by the clock: with waits scaled to zero
         // (`CANARY_TIME_SCALE=0`) time barely moves, and the run must still end.
         let looks = (self.config.max_duration.as_secs_f64() / every.as_secs_f64()).ceil() as u64;
