@@ -78,8 +78,13 @@ async fn live_stores_first_minute_restart_death_absence_and_partial_answers() {
     // Traffic every 100 ms; v4's pod restarts at 15 s (down 2 s, counters from zero); v3's
     // only pod dies at 20 s.
     let mut asked_early = false;
+    // An instant while everything but v3 serves, for the single looks below.
+    let mut busy_at = None;
     while began.elapsed() < Duration::from_secs(128) {
         let t = began.elapsed();
+        if t > Duration::from_secs(100) && busy_at.is_none() {
+            busy_at = Some(chrono::Utc::now().timestamp());
+        }
         production.serve(10, "200", 0.05, 0.9);
         healthy.serve(2, "200", 0.05, 0.9);
         restarts.serve(2, "200", 0.05, 0.9);
@@ -116,16 +121,17 @@ async fn live_stores_first_minute_restart_death_absence_and_partial_answers() {
             "{store}: {reason}"
         );
     }
-    // The guide's single look over the last 30 s: a canary that never failed (no
+    // The guide's single look over 30 s of traffic: a canary that never failed (no
     // status="500" series at all) is 0 % errors and promoted; the same answer marked partial
     // by a querier is held for a person.
+    let single = format!("&window=30s&at={}", busy_at.unwrap());
     let querier = partial_querier(prometheus.port).await;
     for (via, url) in [
         ("Prometheus", &prometheus.url),
         ("the querier", &querier.url),
     ] {
         let s = start_with(PrometheusConfig::new(url), STEP, |_| {}, None).await;
-        let (decision, reason) = ask(&s, "v2", "&window=30s").await;
+        let (decision, reason) = ask(&s, "v2", &single).await;
         let expected = if via == "Prometheus" {
             "proceed"
         } else {
@@ -137,6 +143,6 @@ async fn live_stores_first_minute_restart_death_absence_and_partial_answers() {
         }
     }
     let s = start_with(on_victoria, STEP, |_| {}, None).await;
-    let (decision, reason) = ask(&s, "v2", "&window=30s").await;
+    let (decision, reason) = ask(&s, "v2", &single).await;
     assert_eq!(decision, "proceed", "VictoriaMetrics: {reason}");
 }
