@@ -400,11 +400,13 @@ async fn concurrent_analyses_share_the_baselines_queries() {
     };
     let shared = run(true).await;
     let separate = run(false).await;
+    // One query per metric, and one asking whether the arm still reports.
     let per_fetch = PrometheusSource::at_url(&prometheus.url)
         .unwrap()
         .queries()
         .iter()
-        .count() as f64;
+        .count() as f64
+        + 1.0;
     assert_eq!(shared, per_fetch, "one query per metric for all twenty");
     assert_eq!(
         separate,

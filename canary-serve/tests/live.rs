@@ -80,6 +80,7 @@ async fn live_stores_first_minute_restart_death_absence_and_partial_answers() {
     let mut asked_early = false;
     // An instant while everything but v3 serves, for the single looks below.
     let mut busy_at = None;
+    let mut dead_at = None;
     while began.elapsed() < Duration::from_secs(128) {
         let t = began.elapsed();
         if t > Duration::from_secs(100) && busy_at.is_none() {
@@ -93,6 +94,7 @@ async fn live_stores_first_minute_restart_death_absence_and_partial_answers() {
         } else if dies.port != 0 {
             dies.kill();
             dies.port = 0;
+            dead_at = Some(chrono::Utc::now().timestamp());
         }
         if t > Duration::from_secs(15) && !asked_early {
             restarts.restart(Duration::from_secs(2));
@@ -145,4 +147,15 @@ async fn live_stores_first_minute_restart_death_absence_and_partial_answers() {
     let s = start_with(on_victoria, STEP, |_| {}, None).await;
     let (decision, reason) = ask(&s, "v2", &single).await;
     assert_eq!(decision, "proceed", "VictoriaMetrics: {reason}");
+    // The single look 15 s after v3's only pod died, over a minute that holds 45 s of its
+    // traffic: what it sent looks healthy, but Prometheus marked its series stale, so a person
+    // decides. (VictoriaMetrics's instant answers keep a stopped series for their lookback.)
+    let after_death = format!("&window=60s&at={}", dead_at.unwrap() + 15);
+    let s = start_with(PrometheusConfig::new(&prometheus.url), STEP, |_| {}, None).await;
+    let (decision, reason) = ask(&s, "v3", &after_death).await;
+    assert_eq!(decision, "rollback_manual", "{reason}");
+    assert!(
+        reason.contains("the canary v3 stopped reporting"),
+        "{reason}"
+    );
 }

@@ -156,6 +156,11 @@ pub struct CanaryMetrics {
     /// them keeps the canary from being promoted. Also listed in `warnings`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub store_warnings: Vec<String>,
+    /// Set when the arm had requests in the window but no series of them reports at the
+    /// window's end (its pods stopped, or its target is down): what the source saw. Keeps the
+    /// canary from being promoted on what it sent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reporting: Option<String>,
 }
 
 impl CanaryMetrics {
@@ -180,6 +185,7 @@ impl CanaryMetrics {
             queries: BTreeMap::new(),
             warnings: Vec::new(),
             store_warnings: Vec::new(),
+            stopped_reporting: None,
         }
     }
 

@@ -188,6 +188,26 @@ impl PrometheusSource {
             }
             metrics.queries.insert(metric.to_owned(), q);
         }
+        // An arm that served requests in the window: does any series of them still report at
+        // its end? A store that marks stale series (a target that stopped answering) has none
+        // left; one that does not (backfilled data) keeps a series for its lookback.
+        if metrics.sample_count.is_some_and(|n| n > 0.0) {
+            let t = &self.observation_templates.requests;
+            let selector = self.render("requests", t, &label, query.arm, query.window)?;
+            let q = format!("max(timestamp({selector}))");
+            let ask = || self.instant("latest_sample", &q, at);
+            let answer = if coalesce.enabled {
+                self.coalescer.get(&q, at, coalesce.ttl, ask).await?
+            } else {
+                ask().await?
+            };
+            if answer.value.is_none() {
+                metrics.stopped_reporting = Some(format!(
+                    "it served requests in the window, but no series of them reports at {at} \
+                     ({q} is empty): its pods stopped, or its target is down"
+                ));
+            }
+        }
         Ok(metrics)
     }
 }

@@ -238,7 +238,18 @@ impl RollbackPolicy {
             .iter()
             .flat_map(|(arm, m)| m.store_warnings.iter().map(move |w| format!("{arm}: {w}")))
             .collect();
-        hold_incomplete(evaluation, &store_warnings)
+        let evaluation = hold_incomplete(evaluation, &store_warnings);
+        let stopped = [("production", baseline), ("the canary", canary)]
+            .iter()
+            .find_map(|(arm, m)| {
+                m.stopped_reporting
+                    .as_ref()
+                    .map(|why| format!("{arm} {} stopped reporting: {why}", m.version))
+            });
+        match stopped {
+            Some(reason) => hold_stopped_arm(evaluation, reason),
+            None => evaluation,
+        }
     }
 
     fn sample_problem(&self, arm: &str, m: &CanaryMetrics) -> Option<String> {
@@ -445,5 +456,29 @@ pub fn hold_incomplete(mut evaluation: Evaluation, store_warnings: &[String]) ->
     } else {
         evaluation.triggered_conditions.push(condition);
     }
+    evaluation
+}
+
+/// An arm that stopped reporting by the end of the window is never promoted on what it sent
+/// before: a promotion becomes a review naming it; any other decision keeps its reason and
+/// gains the condition.
+fn hold_stopped_arm(mut evaluation: Evaluation, reason: String) -> Evaluation {
+    let condition = Condition {
+        rule: Rule::StoppedEvidence,
+        metric: None,
+        message: reason.clone(),
+    };
+    if evaluation.decision != RollbackDecision::Proceed {
+        evaluation.triggered_conditions.push(condition);
+        return evaluation;
+    }
+    evaluation.decision = RollbackDecision::RollbackManual;
+    evaluation.recommendation = format!(
+        "Do not promote {}: find out why its evidence stopped (crashed or evicted pods, a \
+         target that is down, a scale-down), then deploy and analyse it again.",
+        evaluation.canary_version
+    );
+    evaluation.primary_reason = reason;
+    evaluation.triggered_conditions.insert(0, condition);
     evaluation
 }

@@ -519,3 +519,22 @@ fn an_answer_the_store_marked_incomplete_is_never_promoted_and_a_rollback_stands
     // The same answer unmarked is promoted: the warning alone made the difference.
     assert_eq!(decide(canary()).decision, RollbackDecision::Proceed);
 }
+
+#[test]
+fn an_arm_that_stopped_reporting_is_never_promoted_and_a_rollback_stands() {
+    let mut stopped = canary();
+    stopped.stopped_reporting =
+        Some("no series of its requests reports at the window's end".into());
+    let e = decide(stopped.clone());
+    assert_eq!(e.decision, RollbackDecision::RollbackManual);
+    assert!(
+        e.primary_reason
+            .starts_with("the canary v1.1.0 stopped reporting: no series of its requests"),
+        "{}",
+        e.primary_reason
+    );
+    assert_eq!(e.triggered_conditions[0].rule, Rule::StoppedEvidence);
+    let e = decide(stopped.with_error_rate_percent(9.0));
+    assert_eq!(e.decision, RollbackDecision::RollbackAuto);
+    assert!(e.fired(Rule::StoppedEvidence));
+}
