@@ -29,7 +29,7 @@ use crate::thresholds::RollbackThresholds;
 
 mod rules;
 mod types;
-pub use rules::hold_incomplete;
+pub use rules::{hold_incomplete, hold_stopped};
 
 pub use types::{
     AnytimeInterval, ComparisonStatus, Condition, Criticality, Detectable, Direction, Evaluation,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Judge, Verdict};
 use crate::observation::{names, Observation};
-use crate::policy::{hold_incomplete, Condition, Evaluation, RollbackDecision, Rule};
+use crate::policy::{hold_incomplete, hold_stopped, Condition, Evaluation, RollbackDecision, Rule};
 
 /// Where a run's start came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -425,6 +425,18 @@ impl<'j> Run<'j> {
                 )
             })
         });
+        let looks = self.looks;
+        // The rest is evidence for a decision: nothing to attach it to while undecided.
+        let Some(evaluation) = judged else {
+            if let Some(reason) = stopped {
+                return Replayed::Insufficient { reason, looks };
+            }
+            return Replayed::Continue {
+                looks,
+                remaining,
+                waiting_for: None,
+            };
+        };
         let mut notes = Vec::new();
         for (arm, version, observations) in arms {
             if let Some(last) = observations.last() {
@@ -471,17 +483,6 @@ impl<'j> Run<'j> {
                 }
             }
         }
-        let looks = self.looks;
-        let Some(evaluation) = judged else {
-            if let Some(reason) = stopped {
-                return Replayed::Insufficient { reason, looks };
-            }
-            return Replayed::Continue {
-                looks,
-                remaining,
-                waiting_for: None,
-            };
-        };
         let mut evaluation = hold_incomplete(evaluation, &store_warnings);
         evaluation.warnings.extend(notes);
         if let Some(reason) = stopped.or(hole) {
@@ -654,31 +655,6 @@ fn pods_named(
         text.push_str(&format!(" and {more} more"));
     }
     text
-}
-
-/// Evidence that stopped, or has a hole, never promotes: a promotion (or a judge's own review)
-/// becomes a review naming it; a rollback stands with it as a condition.
-fn hold_stopped(mut evaluation: Evaluation, reason: String) -> Evaluation {
-    let condition = Condition {
-        rule: Rule::StoppedEvidence,
-        metric: None,
-        message: reason.clone(),
-    };
-    if evaluation.decision == RollbackDecision::RollbackAuto {
-        evaluation.triggered_conditions.push(condition);
-        return evaluation;
-    }
-    if evaluation.decision == RollbackDecision::Proceed {
-        evaluation.recommendation = format!(
-            "Do not promote {}: find out why its evidence stopped (crashed or evicted pods, a \
-             target that is down, a scale-down), then deploy and analyse it again.",
-            evaluation.canary_version
-        );
-    }
-    evaluation.decision = RollbackDecision::RollbackManual;
-    evaluation.primary_reason = reason;
-    evaluation.triggered_conditions.insert(0, condition);
-    evaluation
 }
 
 /// Requests between the first and the last observation; `None` without the counter.

@@ -247,7 +247,19 @@ impl RollbackPolicy {
                     .map(|why| format!("{arm} {} stopped reporting: {why}", m.version))
             });
         match stopped {
-            Some(reason) => hold_stopped_arm(evaluation, reason),
+            // The single look keeps a review's own reason; only a promotion is turned.
+            Some(reason) if evaluation.decision == RollbackDecision::Proceed => {
+                hold_stopped(evaluation, reason)
+            }
+            Some(reason) => {
+                let mut evaluation = evaluation;
+                evaluation.triggered_conditions.push(Condition {
+                    rule: Rule::StoppedEvidence,
+                    metric: None,
+                    message: reason,
+                });
+                evaluation
+            }
             None => evaluation,
         }
     }
@@ -459,25 +471,27 @@ pub fn hold_incomplete(mut evaluation: Evaluation, store_warnings: &[String]) ->
     evaluation
 }
 
-/// An arm that stopped reporting by the end of the window is never promoted on what it sent
-/// before: a promotion becomes a review naming it; any other decision keeps its reason and
-/// gains the condition.
-fn hold_stopped_arm(mut evaluation: Evaluation, reason: String) -> Evaluation {
+/// Evidence that stopped, or has a hole, never promotes: a promotion (or a judge's own review)
+/// becomes a review naming it; a rollback stands with it as a condition. The one place both the
+/// judges' runs and the single look hold a stopped arm.
+pub fn hold_stopped(mut evaluation: Evaluation, reason: String) -> Evaluation {
     let condition = Condition {
         rule: Rule::StoppedEvidence,
         metric: None,
         message: reason.clone(),
     };
-    if evaluation.decision != RollbackDecision::Proceed {
+    if evaluation.decision == RollbackDecision::RollbackAuto {
         evaluation.triggered_conditions.push(condition);
         return evaluation;
     }
+    if evaluation.decision == RollbackDecision::Proceed {
+        evaluation.recommendation = format!(
+            "Do not promote {}: find out why its evidence stopped (crashed or evicted pods, a \
+             target that is down, a scale-down), then deploy and analyse it again.",
+            evaluation.canary_version
+        );
+    }
     evaluation.decision = RollbackDecision::RollbackManual;
-    evaluation.recommendation = format!(
-        "Do not promote {}: find out why its evidence stopped (crashed or evicted pods, a \
-         target that is down, a scale-down), then deploy and analyse it again.",
-        evaluation.canary_version
-    );
     evaluation.primary_reason = reason;
     evaluation.triggered_conditions.insert(0, condition);
     evaluation
