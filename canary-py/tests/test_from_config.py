@@ -77,9 +77,11 @@ async def test_the_judge_and_regions_come_from_the_file(prometheus, fake_helm, s
         assert v.judge.parameters["matters"] == {"error_rate": 1.5}
         assert sorted(v.regions) == ["eu", "us"]
         assert v.regions["eu"]["prometheus_url"] == prometheus.url
-        # The data lies before the run: the canary has no series since it started, the run
-        # says so, and the file's on_manual_review rolls the canary back in both regions.
-        held = await v.validate_canary("v1.2.0", production_version="v1.0.0")
+        # A canary that never reports (the store has no series of v1.9.0): the run says so,
+        # and the file's on_manual_review rolls the canary back in both regions. (A version
+        # whose backfilled series end just before the run would be seen through the store's
+        # lookback at one step or none, depending on the clock: not a stable scenario.)
+        held = await v.validate_canary("v1.9.0", production_version="v1.0.0")
         assert held.decision is RollbackDecision.ROLLBACK_MANUAL, held.reason
         assert "the canary has no series since" in held.reason
         assert held.outcome == "rolled_back"
