@@ -12,6 +12,9 @@ pub const EXIT_ROLLBACK: i32 = 1;
 pub const EXIT_MANUAL: i32 = 2;
 /// Exit code: something went wrong before a decision.
 pub const EXIT_ERROR: i32 = 3;
+/// Exit code: the judge has not decided yet (`canary analyze --judge` on a run still
+/// collecting evidence): ask again later. Nobody needs to look.
+pub const EXIT_UNDECIDED: i32 = 4;
 
 /// The exit code a decision maps to.
 pub fn exit_code(decision: RollbackDecision) -> i32 {

@@ -139,3 +139,8 @@ mod tests {
         assert_eq!(percent_change(-0.01), "0%");
     }
 }
+
+/// An instant for people, to the second: `2026-12-07 15:58:04 UTC`.
+pub fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}

@@ -2,7 +2,7 @@
 //!
 //! | series | type | meaning |
 //! |---|---|---|
-//! | `canary_validation_success` | gauge | 1 after a promotion, 0 after anything else |
+//! | `canary_validation_success` | gauge | 1 after a promotion, 0 after anything else; absent before the first validation |
 //! | `canary_rollback_total` | counter | validations that rolled the canary back |
 //! | `canary_promotion_total` | counter | validations that promoted the canary |
 //! | `canary_manual_review_total` | counter | validations that ended in `rollback_manual` |
@@ -12,6 +12,8 @@
 //! `canary_validation_success == 0` work on these names.
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -19,8 +21,9 @@ use prometheus_client::registry::Registry;
 /// Handles to the validator's series. Clones share the same series.
 #[derive(Clone, Debug)]
 pub struct ValidationMetrics {
-    /// `canary_validation_success`.
-    pub success: Gauge,
+    /// `canary_validation_success`: absent until the first validation ends, so that an idle
+    /// process (a `canary serve` that never validates) does not fire `== 0` alerts.
+    pub success: ValidationSuccess,
     /// `canary_rollback_total`.
     pub rollbacks: Counter,
     /// `canary_promotion_total`.
@@ -29,6 +32,39 @@ pub struct ValidationMetrics {
     pub manual_reviews: Counter,
     /// `canary_analysis_duration_seconds`.
     pub analysis_duration: Histogram,
+}
+
+/// The `canary_validation_success` gauge, exposed from the first [`set`](Self::set) on.
+#[derive(Clone, Debug, Default)]
+pub struct ValidationSuccess(Gauge, std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl ValidationSuccess {
+    /// 1 if the validation that just ended promoted the canary, else 0.
+    pub fn set(&self, promoted: bool) {
+        self.0.set(i64::from(promoted));
+        self.1.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The value, `None` before any validation ended.
+    pub fn get(&self) -> Option<i64> {
+        self.1
+            .load(std::sync::atomic::Ordering::Acquire)
+            .then(|| self.0.get())
+    }
+}
+
+impl EncodeMetric for ValidationSuccess {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        // No sample at all until a validation ends: the family's HELP and TYPE only.
+        match self.get() {
+            Some(v) => encoder.encode_gauge(&v),
+            None => Ok(()),
+        }
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
 }
 
 /// Buckets for analyses that last from seconds to hours.
@@ -42,7 +78,7 @@ impl ValidationMetrics {
     /// To tell services apart, register into `registry.sub_registry_with_label(...)`.
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = ValidationMetrics {
-            success: Gauge::default(),
+            success: ValidationSuccess::default(),
             rollbacks: Counter::default(),
             promotions: Counter::default(),
             manual_reviews: Counter::default(),
@@ -95,7 +131,13 @@ mod tests {
         let mut registry = Registry::default();
         let m = ValidationMetrics::register(&mut registry);
         m.rollbacks.inc();
-        m.success.set(0);
+        assert!(
+            !encode(&registry).contains("canary_validation_success 0"),
+            "no value before any validation: an idle process must not fire `== 0` alerts"
+        );
+        assert_eq!(m.success.get(), None);
+        m.success.set(false);
+        assert_eq!(m.success.get(), Some(0));
         m.analysis_duration.observe(42.0);
         let text = encode(&registry);
         assert!(text.contains("# TYPE canary_rollback counter"), "{text}");

@@ -48,4 +48,4 @@ pub use config::{BasicAuth, ObservationQueries, PrometheusConfig, QueryMethod, R
 pub use error::{Error, Result};
 pub use push::Pushgateway;
 pub use query::{default_templates, escape_label_value, QuerySet, QueryTemplate};
-pub use source::PrometheusSource;
+pub use source::{KnownVersions, PrometheusSource};

@@ -132,6 +132,8 @@ async fn judge(
         start_source: None,
         remaining_seconds: None,
         looks: None,
+        decided_at: None,
+        progress: Vec::new(),
     };
     let Some(factory) = &j.judge else {
         // The guide's single look over the window ending now (or `since` to now).
@@ -255,14 +257,28 @@ async fn judge(
     answer.window_seconds = (end - start.at).num_milliseconds().max(0) as f64 / 1000.0;
     answer.start_source = Some(start.source.to_string());
     answer.start = Some(start.at);
-    let answered = Run::within(judge.as_mut(), &bounds)
+    let cq = ObservationQuery::new(canary.clone(), Arm::Canary, start.at, end, step);
+    let mut run = Run::within(judge.as_mut(), &bounds)
         .with_min_traffic(MinTraffic::of(&j.policy, s.config.default_window))
-        .advance(&b, &canary_observations, bounds.at);
+        .with_queries(j.source.describe(&bq), j.source.describe(&cq));
+    let answered = run.advance(&b, &canary_observations, bounds.at);
+    answer.decided_at = run.decided_at();
+    answer.progress = run.progress();
     match answered {
         Replayed::Decided { evaluation, looks } => {
             answer.looks = Some(looks);
             answer.decision = evaluation.decision.into();
             answer.reason.clone_from(&evaluation.primary_reason);
+            answer.progress.clear();
+            for m in &evaluation.comparisons {
+                answer.queries.insert(
+                    m.metric.clone(),
+                    Queries {
+                        baseline: m.baseline_query.clone(),
+                        canary: m.canary_query.clone(),
+                    },
+                );
+            }
             answer.evaluation = Some(*evaluation);
         }
         Replayed::Continue {

@@ -70,8 +70,17 @@ pub struct Analysis {
     pub at: DateTime<Utc>,
     /// The judge: `threshold`, or the configured judge's name.
     pub judge: String,
-    /// The whole evaluation with every metric's evidence; absent while a judge continues.
+    /// The whole evaluation with every metric's evidence; absent while a judge continues
+    /// (`progress` then shows each metric as it stands).
     pub evaluation: Option<Evaluation>,
+    /// With `continue`: each metric as the judge sees it at its latest look; an `open` one
+    /// says what evidence it still needs and when the judge expects to have it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<canary_core::MetricComparison>,
+    /// A judge's decision instant: the look it decided on (earlier than `at` when the run is
+    /// replayed past its decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
     /// The queries that were run, per metric.
     pub queries: BTreeMap<String, Queries>,
     /// A judge's run start: the instant its evidence is counted from.

@@ -174,6 +174,14 @@ async fn a_token_guards_the_api_and_the_probes_and_metrics_stay_open() {
         .text()
         .await
         .unwrap();
+    // The service answers questions; it never validates, so it has no validation's success
+    // to report: no `canary_validation_success` sample for the `== 0` alert to fire on.
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("canary_validation_success")),
+        "{metrics}"
+    );
     for series in [
         "canary_http_requests_total{route=\"/v1/analysis\",code=\"401\"} 4",
         "canary_http_requests_total{route=\"/v1/analysis\",code=\"200\"} 1",

@@ -1,12 +1,12 @@
 //! `canary analyze`: one look at a window, or (`--judge`) a past run replayed through a judge.
 
 use canary_core::report::SeriesPair;
-use canary_core::{fetch_pair, Arm, MetricsQuery, RollbackDecision, ValidatorConfig};
+use canary_core::{fetch_pair, Arm, MetricsQuery, ValidatorConfig};
 use canary_prometheus::{PrometheusConfig, PrometheusSource};
 use chrono::Utc;
 
 use crate::commands::retrospective;
-use crate::exit::exit_code;
+use crate::exit::{exit_code, EXIT_UNDECIDED};
 use crate::output::{colour, html, print, table};
 use crate::wiring::required_prometheus;
 use crate::{config, AnalyzeArgs, JudgeName, Output};
@@ -37,6 +37,10 @@ pub(crate) fn run(args: AnalyzeArgs) -> Result<i32, String> {
         let (baseline, canary) = fetch_pair(&source, &b, &c).await;
         let (baseline, canary) = (baseline.map_err(chain)?, canary.map_err(chain)?);
         let evaluation = policy.try_evaluate(&baseline, &canary).map_err(chain)?;
+        if evaluation.canary_samples.is_none() || evaluation.baseline_samples.is_none() {
+            let from = at - chrono::Duration::from_std(window).unwrap_or_default();
+            unknown_versions(&source, &args, from, at).await?;
+        }
         // Only a page with charts needs the series; a chart is never evidence.
         let series = if output == Output::Html {
             let scrape = ValidatorConfig::default().judge_step;
@@ -85,6 +89,9 @@ fn replay(
         )
         .await
         .map_err(|e| canary_core::error::chain(&e))?;
+        if r.evaluation.is_none() && !r.undecided {
+            unknown_versions(&source, args, r.start, r.until).await?;
+        }
         let series = if output == Output::Html {
             retrospective::series(&source, &r, &args.baseline, &args.canary).await
         } else {
@@ -92,19 +99,17 @@ fn replay(
         };
         Ok::<_, String>((r, series))
     })?;
-    let heading = format!(
-        "{} judge over {} to {} ({} looks)",
-        r.judge,
-        r.start.format("%Y-%m-%d %H:%M:%S UTC"),
-        r.end.format("%Y-%m-%d %H:%M:%S UTC"),
-        r.looks
-    );
-    let undecided = || {
-        format!(
-            "{}: {}",
-            RollbackDecision::RollbackManual.as_str(),
-            r.reason.as_deref().unwrap_or("undecided")
-        )
+    let heading = r.heading();
+    let pending = |md: bool| {
+        let mut out = format!(
+            "{}: {}\n",
+            r.word(),
+            r.reason.as_deref().unwrap_or("no decision")
+        );
+        if !r.progress.is_empty() {
+            out.push_str(&crate::output::progress(&r.progress, md));
+        }
+        out
     };
     let text = match output {
         Output::Json => {
@@ -112,14 +117,54 @@ fn replay(
         }
         Output::Markdown => match &r.evaluation {
             Some(e) => format!("_{heading}_\n\n{}", e.to_markdown()),
-            None => format!("_{heading}_\n\n**{}**\n", undecided()),
+            None => format!("_{heading}_\n\n{}", pending(true)),
         },
         Output::Table => match &r.evaluation {
             Some(e) => format!("{heading}\n{}", table(e, colour())),
-            None => format!("{heading}\n{}\n", undecided()),
+            None => format!("{heading}\n{}", pending(false)),
         },
         Output::Html => html::retrospective(&r, &series),
     };
     print(&text)?;
-    Ok(exit_code(r.decision()))
+    Ok(r.decision().map_or(EXIT_UNDECIDED, exit_code))
+}
+
+/// A version the store has no series of at all between `from` and `to` is a typo or a label
+/// that does not match, not a canary waiting for traffic: a configuration error (exit 3)
+/// that lists the versions the store has. Nothing is said when the store cannot tell.
+async fn unknown_versions(
+    source: &PrometheusSource,
+    args: &AnalyzeArgs,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Result<(), String> {
+    for (flag, version, arm) in [
+        ("--canary", &args.canary, Arm::Canary),
+        ("--baseline", &args.baseline, Arm::Baseline),
+    ] {
+        let Ok(Some(k)) = source.known_versions(version, arm, from, to).await else {
+            continue;
+        };
+        if !k.known {
+            let have = if k.values.is_empty() {
+                "none".to_owned()
+            } else {
+                k.values
+                    .iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(format!(
+                "{flag} {version}: the store has no series with {}={:?} between {} and {}; \
+                 check the version (and the label templates). Values of {} it has then: {have}",
+                k.label,
+                k.value,
+                canary_core::format::instant(from),
+                canary_core::format::instant(to),
+                k.label
+            ));
+        }
+    }
+    Ok(())
 }

@@ -26,21 +26,81 @@ pub struct Retrospective {
     pub end: DateTime<Utc>,
     /// Observation pairs fed to the judge.
     pub looks: u64,
-    /// The decision and its evidence; `None` when the judge had not decided by `end` or had
-    /// nothing to judge (a person decides: exit 2).
+    /// The end asked for (`--until`, or now): `end` is earlier when the run's maximum
+    /// duration ends first or the store has nothing later.
+    pub until: DateTime<Utc>,
+    /// The observations' step.
+    #[serde(skip)]
+    pub step: Duration,
+    /// When the decision was made: the instant of the look the judge decided on, or the end
+    /// where it was made to decide. `None` without a decision.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The decision and its evidence; `None` when the judge had not decided by `end`
+    /// (`undecided`) or had nothing to judge (a person decides: exit 2).
     pub evaluation: Option<Evaluation>,
+    /// The judge is still collecting evidence: ask again later (exit 4), not a person's call.
+    pub undecided: bool,
     /// Why there is no evaluation.
     pub reason: Option<String>,
+    /// While undecided: each metric as it stands, an open one saying what it still needs.
+    pub progress: Vec<canary_core::MetricComparison>,
     /// The judge's evidence over time (the sequential judge's intervals at each look).
     pub sequence: Vec<SequencePoint>,
 }
 
 impl Retrospective {
-    /// The decision it stands for: undecided or nothing to judge is a person's call.
-    pub fn decision(&self) -> RollbackDecision {
-        self.evaluation
-            .as_ref()
-            .map_or(RollbackDecision::RollbackManual, |e| e.decision)
+    /// The decision it stands for, `None` while the judge is still collecting evidence;
+    /// nothing to judge is a person's call.
+    pub fn decision(&self) -> Option<RollbackDecision> {
+        match &self.evaluation {
+            Some(e) => Some(e.decision),
+            None if self.undecided => None,
+            None => Some(RollbackDecision::RollbackManual),
+        }
+    }
+
+    /// The decision's word: `continue` while undecided.
+    pub fn word(&self) -> &'static str {
+        self.decision().map_or("continue", RollbackDecision::as_str)
+    }
+
+    /// One line on what was judged when, for every rendering.
+    pub fn heading(&self) -> String {
+        let time = canary_core::format::instant;
+        let into = |t: DateTime<Utc>| {
+            canary_core::format::duration((t - self.start).num_milliseconds().max(0) as f64 / 1000.0)
+        };
+        let mut h = match self.decided_at {
+            Some(at) => format!(
+                "{} judge: decided at {}, {} into the run that started at {} ({} looks)",
+                self.judge,
+                time(at),
+                into(at),
+                time(self.start),
+                self.looks
+            ),
+            None => format!(
+                "{} judge over {} to {}, {} ({} looks){}",
+                self.judge,
+                time(self.start),
+                time(self.end),
+                into(self.end),
+                self.looks,
+                if self.undecided { ": not decided yet" } else { "" }
+            ),
+        };
+        // An end more than a step before the one asked for: the maximum duration, or a store
+        // with nothing later.
+        if self.until - self.end > chrono::Duration::from_std(self.step).unwrap_or_default()
+            && self.decided_at.is_none_or(|d| d >= self.end)
+        {
+            h.push_str(&format!(
+                "; the evidence ends at {}, before the {} asked for",
+                time(self.end),
+                time(self.until)
+            ));
+        }
+        h
     }
 }
 
@@ -89,8 +149,13 @@ pub async fn judge_run(
                         judge: judge.name().to_owned(),
                         start: from,
                         end: until,
+                        until,
+                        step,
+                        decided_at: None,
                         looks: 0,
                         evaluation: None,
+                        undecided: false,
+                        progress: Vec::new(),
                         reason: Some(format!(
                             "insufficient data: the canary {canary} has no series in the {} \
                              before {until}; give --since",
@@ -113,9 +178,20 @@ pub async fn judge_run(
     let bq = ObservationQuery::new(baseline.clone(), Arm::Baseline, start, end, step);
     let (c, b) = futures::join!(source.observe(&cq), source.observe(&bq));
     let (c, b) = (c?, b?);
-    let answered = Run::within(judge.as_mut(), &bounds)
+    let mut run = Run::within(judge.as_mut(), &bounds)
         .with_min_traffic(MinTraffic::of(&policy, validator.analysis_window))
-        .advance(&b, &c, bounds.at);
+        .with_queries(source.describe(&bq), source.describe(&cq));
+    let answered = run.advance(&b, &c, bounds.at);
+    let (decided_at, progress) = (run.decided_at(), run.progress());
+    let undecided = matches!(answered, Replayed::Continue { .. });
+    // The evidence ends at the last instant either arm has, not at the end asked for.
+    let end = c
+        .iter()
+        .chain(&b)
+        .map(|o| o.at)
+        .filter(|t| *t <= end)
+        .max()
+        .unwrap_or(end);
     let (evaluation, reason, looks) = match answered {
         Replayed::Decided { evaluation, looks } => (Some(*evaluation), None, looks),
         Replayed::Continue {
@@ -125,8 +201,10 @@ pub async fn judge_run(
         } => (
             None,
             Some(format!(
-                "still collecting evidence: {looks} looks from {start} to {end}; {}the {} judge \
-                 decides within another {} (a later --until)",
+                "still collecting evidence: {looks} looks from {} to {}; {}the {} judge \
+                 decides within another {} (analyse again later, or with a later --until)",
+                canary_core::format::instant(start),
+                canary_core::format::instant(end),
                 waiting_for
                     .map(|w| format!("waiting for {w}; "))
                     .unwrap_or_default(),
@@ -141,9 +219,14 @@ pub async fn judge_run(
         judge: judge.name().to_owned(),
         start,
         end,
+        until,
+        step,
+        decided_at,
         looks,
         evaluation,
+        undecided,
         reason,
+        progress: if undecided { progress } else { Vec::new() },
         sequence: judge.sequence(),
     })
 }
@@ -154,13 +237,15 @@ pub fn to_json(r: &Retrospective) -> Result<serde_json::Value, String> {
     let mut v = match &r.evaluation {
         Some(e) => serde_json::to_value(e).map_err(|e| e.to_string())?,
         None => serde_json::json!({
-            "decision": RollbackDecision::RollbackManual.as_str(),
+            "decision": r.word(),
             "primary_reason": r.reason,
+            "comparisons": r.progress,
         }),
     };
     v["retrospective"] = serde_json::json!({
-        "judge": r.judge, "start": r.start, "end": r.end, "looks": r.looks,
-        "reason": r.reason, "sequence": r.sequence,
+        "judge": r.judge, "start": r.start, "end": r.end, "until": r.until,
+        "decided_at": r.decided_at, "looks": r.looks,
+        "heading": r.heading(), "reason": r.reason, "sequence": r.sequence,
     });
     Ok(v)
 }
@@ -172,12 +257,14 @@ pub async fn series(
     baseline: &Version,
     canary: &Version,
 ) -> Vec<SeriesPair> {
-    let window = (r.end - r.start).to_std().unwrap_or_default();
+    // The charts span what was judged: to the decision, not past it.
+    let end = r.decided_at.unwrap_or(r.end);
+    let window = (end - r.start).to_std().unwrap_or_default();
     if window < Duration::from_secs(1) {
         return Vec::new();
     }
-    let b = MetricsQuery::new(baseline.clone(), Arm::Baseline, window).at(r.end);
-    let c = MetricsQuery::new(canary.clone(), Arm::Canary, window).at(r.end);
+    let b = MetricsQuery::new(baseline.clone(), Arm::Baseline, window).at(end);
+    let c = MetricsQuery::new(canary.clone(), Arm::Canary, window).at(end);
     SeriesPair::fetch(source, &b, &c, ValidatorConfig::default().judge_step)
         .await
         .unwrap_or_else(|e| {

@@ -32,7 +32,7 @@ main{max-width:1100px;margin:0 auto;padding:24px}\
 .banner h1{margin:0 0 6px;font-size:26px}.banner p{margin:4px 0}\
 .promoted{background:#1e8e3e}.rolled_back{background:#c5221f}.held_for_review{background:#b06000}\
 .failed{background:#5f6368}.cancelled{background:#5f6368}.proceed{background:#1e8e3e}\
-.rollback_auto{background:#c5221f}.rollback_manual{background:#b06000}\
+.rollback_auto{background:#c5221f}.rollback_manual{background:#b06000}.continue{background:#1a73e8}\
 section{background:#fff;border-radius:10px;padding:16px 20px;margin-bottom:16px;box-shadow:0 1px 2px #0001}\
 h2{font-size:18px;margin:0 0 12px}h3{font-size:15px;margin:14px 0 8px}\
 table{border-collapse:collapse;width:100%;font-size:13px}\
@@ -203,21 +203,28 @@ pub fn retrospective(
         Some(e) => evaluation(e, series),
         None => {
             let mut h = head(&format!("{} judge", r.judge));
-            let _ = writeln!(
+            let word = r.word();
+            let _ = write!(
                 h,
-                "<header class=\"banner rollback_manual\"><h1>ROLLBACK MANUAL</h1><p>{}</p></header>\
-                 </main></body></html>",
-                esc(r.reason.as_deref().unwrap_or("undecided"))
+                "<header class=\"banner {word}\"><h1>{}</h1><p>{}</p></header>",
+                word.replace('_', " ").to_uppercase(),
+                esc(r.reason.as_deref().unwrap_or("no decision"))
             );
+            if !r.progress.is_empty() {
+                h.push_str("<section><h2>Where each metric stands</h2><ul>");
+                for line in crate::output::progress(&r.progress, false).lines().skip(2) {
+                    let _ = write!(h, "<li>{}</li>", esc(line.trim_start_matches("- ")));
+                }
+                h.push_str("</ul></section>");
+            }
+            h.push_str("</main></body></html>");
             h
         }
     };
     let mut extra = format!(
-        "<section><h2>Judged by {}</h2><p>From {} to {}, {} looks.</p></section>",
+        "<section><h2>Judged by {}</h2><p>{}.</p></section>",
         esc(&r.judge),
-        r.start.format("%Y-%m-%d %H:%M:%S UTC"),
-        r.end.format("%Y-%m-%d %H:%M:%S UTC"),
-        r.looks
+        esc(&r.heading())
     );
     sequence_section(&mut extra, &r.sequence);
     if let Some(at) = h.find("</main>") {

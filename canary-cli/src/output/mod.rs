@@ -156,3 +156,26 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
     out += &format!("\n{}\n", e.recommendation);
     out
 }
+
+/// Each metric as a judge that has not decided sees it: what it still needs, per metric.
+pub(crate) fn progress(rows: &[canary_core::MetricComparison], markdown: bool) -> String {
+    let mut out = String::from(if markdown {
+        "\n**Where each metric stands:**\n\n"
+    } else {
+        "\nwhere each metric stands:\n"
+    });
+    for c in rows {
+        let [metric, baseline, canary, .., status] = comparison_cells(c).map(|s| s.replace("**", ""));
+        let detail = match (c.status, &c.no_data_reason) {
+            (_, Some(why)) => why.clone(),
+            _ => format!("baseline {baseline}, canary {canary}"),
+        };
+        let status = match status.as_str() {
+            "stable" => "within its margin",
+            "degraded" => "worse than its margin",
+            s => s,
+        };
+        out += &format!("- {metric}: {status}: {detail}\n");
+    }
+    out
+}

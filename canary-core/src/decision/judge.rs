@@ -113,6 +113,13 @@ pub trait Judge: Send {
     fn sequence(&self) -> Vec<SequencePoint> {
         Vec::new()
     }
+
+    /// While undecided: each metric as it stands at the latest look (an `open` row is one the
+    /// judge cannot tell yet, with why). Empty for judges that decide from one look or keep
+    /// no such state.
+    fn progress(&self) -> Vec<crate::policy::MetricComparison> {
+        Vec::new()
+    }
 }
 
 /// One statistic's anytime-valid interval at one look, for the report's evidence over time.

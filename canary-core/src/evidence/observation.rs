@@ -311,6 +311,14 @@ impl ObservationQuery {
 pub trait ObservationSource: Send + Sync {
     /// The observations the query asks for. See the trait's contract.
     async fn observe(&self, query: &ObservationQuery) -> Result<Vec<Observation>>;
+
+    /// The queries behind `query`'s observations, by observation name ([`names`]), in the
+    /// store's own language, so that a report can cite what anyone can run again. Empty by
+    /// default.
+    fn describe(&self, query: &ObservationQuery) -> Vec<(String, String)> {
+        let _ = query;
+        Vec::new()
+    }
 }
 
 /// Each series reset-corrected as Prometheus's `increase` treats it (a decrease means the

@@ -445,6 +445,7 @@ impl ValidationReport {
 /// change, threshold, status (`**degraded**` and `**no data**` in Markdown bold).
 pub fn comparison_cells(c: &MetricComparison) -> [String; 7] {
     let threshold = match (c.rollback_threshold, c.warning_threshold) {
+        _ if c.rule.is_some() => c.rule.clone().unwrap_or_default(),
         (Some(r), _) => format!(
             "rollback {}×, proceed {}×",
             num(r),
@@ -459,6 +460,7 @@ pub fn comparison_cells(c: &MetricComparison) -> [String; 7] {
         ComparisonStatus::Degraded => "**degraded**",
         ComparisonStatus::Stable => "stable",
         ComparisonStatus::NoData => "**no data**",
+        ComparisonStatus::Open => "open",
     };
     [
         c.metric.clone(),

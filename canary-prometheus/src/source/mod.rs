@@ -7,6 +7,8 @@ pub mod history;
 mod observations;
 mod queries;
 mod transport;
+mod versions;
+pub use versions::KnownVersions;
 
 use observations::agrees;
 pub(crate) use transport::same_origin_redirects;

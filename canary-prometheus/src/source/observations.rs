@@ -110,6 +110,24 @@ impl ObservationSource for PrometheusSource {
             canary_core::Error::source_failed(query.version.as_str(), e.is_retryable(), e)
         })
     }
+
+    fn describe(&self, q: &ObservationQuery) -> Vec<(String, String)> {
+        use canary_core::observation::names;
+        let label = self.label_for(&q.version, q.arm);
+        let t = &self.observation_templates;
+        [
+            (names::LATENCY, "latency_buckets", &t.latency_buckets),
+            (names::REQUESTS, "requests", &t.requests),
+            (names::ERRORS, "errors", &t.errors),
+            (names::MODEL_CONFIDENCE, "model_confidence", &t.model_confidence),
+        ]
+        .into_iter()
+        .filter_map(|(name, metric, template)| {
+            let query = self.render(metric, template, &label, q.arm, q.step).ok()?;
+            Some((name.to_owned(), query))
+        })
+        .collect()
+    }
 }
 
 /// A range answer agrees with its question: no series labelled with another version, no

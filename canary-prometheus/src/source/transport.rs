@@ -47,6 +47,20 @@ impl PrometheusSource {
         query: &str,
         params: &[(&str, String)],
     ) -> Result<(u16, Vec<u8>)> {
+        self.send_as(self.config.method, path, metric, query, params)
+            .await
+    }
+
+    /// [`send`](Self::send) with `method`, for the endpoints that take only one (the label
+    /// values API is GET only).
+    pub(super) async fn send_as(
+        &self,
+        method: QueryMethod,
+        path: &str,
+        metric: &str,
+        query: &str,
+        params: &[(&str, String)],
+    ) -> Result<(u16, Vec<u8>)> {
         let _permit = self
             .limiter
             .acquire()
@@ -58,7 +72,7 @@ impl PrometheusSource {
         loop {
             attempts += 1;
             self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let result = self.send_once(path, metric, query, params).await;
+            let result = self.send_once(method, path, metric, query, params).await;
             let (result, retry_after) = match result {
                 Ok(reply) if reply.status >= 500 || reply.status == 429 => {
                     // Parse now so the error carries Prometheus' own message.
@@ -94,6 +108,7 @@ impl PrometheusSource {
 
     async fn send_once(
         &self,
+        method: QueryMethod,
         path: &str,
         metric: &str,
         query: &str,
@@ -102,7 +117,7 @@ impl PrometheusSource {
         let mut url = self.base.clone();
         let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
         url.set_path(&joined);
-        let mut request = match self.config.method {
+        let mut request = match method {
             QueryMethod::Get => self.client.get(url).query(params),
             QueryMethod::Post => self.client.post(url).form(params),
         };

@@ -155,7 +155,7 @@ impl Row {
             ratio,
             change_percent: ratio.map(|r| (r - 1.0) * 100.0),
             status: self.status,
-            rollback_threshold: self.threshold,
+            rollback_threshold: None,
             warning_threshold: None,
             proceed_tolerance: 0.0,
             floor: 0.0,
@@ -164,6 +164,17 @@ impl Row {
             baseline_query: self.baseline.map(|_| self.query.clone()),
             canary_query: Some(self.query),
             interval: None,
+            // A peer's limit is on the canary's own value, not a ratio to production's.
+            rule: self.threshold.map(|t| {
+                let side = match self.metric.direction() {
+                    Direction::HigherIsBetter => "below",
+                    _ => "above",
+                };
+                format!(
+                    "a check fails {side} {}",
+                    crate::format::value_text(Some(t), self.metric.unit())
+                )
+            }),
         }
     }
 }

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Judge, Verdict};
 use crate::observation::{names, Observation};
-use crate::policy::{hold_incomplete, hold_stopped, Condition, Evaluation, RollbackDecision, Rule};
+use crate::policy::{
+    hold_incomplete, hold_stopped, AnytimeInterval, Condition, Evaluation, MetricComparison,
+    RollbackDecision, Rule,
+};
 
 /// Where a run's start came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,8 +215,15 @@ pub struct Run<'j> {
     looks: u64,
     proceeded: Option<Evaluation>,
     decided: Option<Evaluation>,
+    /// When the judge decided (its observation's instant).
+    decided_at: Option<DateTime<Utc>>,
+    /// When the latest answer's decision was made: the judge's instant, or the end of the
+    /// evidence when an evidence rule overrode the judge.
+    answered_at: Option<DateTime<Utc>>,
     past_proceed: bool,
     min_traffic: MinTraffic,
+    /// The store's queries behind the observations, (baseline, canary), by observation name.
+    queries: [Vec<(String, String)>; 2],
 }
 
 /// The least traffic a promotion is made on: `requests` per arm in every `window` of the run,
@@ -270,8 +280,11 @@ impl<'j> Run<'j> {
             looks: 0,
             proceeded: None,
             decided: None,
+            decided_at: None,
+            answered_at: None,
             past_proceed: true,
             min_traffic: MinTraffic::default(),
+            queries: Default::default(),
         }
     }
 
@@ -279,6 +292,14 @@ impl<'j> Run<'j> {
     /// `min_sample_count` per analysis window.
     pub fn with_min_traffic(mut self, min: MinTraffic) -> Self {
         self.min_traffic = min;
+        self
+    }
+
+    /// The store's queries behind each arm's observations (see
+    /// [`ObservationSource::describe`](crate::observation::ObservationSource::describe)): a
+    /// decision's rows then cite the queries their values were computed from.
+    pub fn with_queries(mut self, baseline: Vec<(String, String)>, canary: Vec<(String, String)>) -> Self {
+        self.queries = [baseline, canary];
         self
     }
 
@@ -295,9 +316,38 @@ impl<'j> Run<'j> {
         Run::new(judge, bounds.start, bounds.max_duration, bounds.step)
     }
 
+    /// While undecided: each metric as the judge saw it at its latest look (see
+    /// [`Judge::progress`]), each open one saying what it still needs and, from its interval,
+    /// when the judge expects to have it at the traffic so far.
+    pub fn progress(&self) -> Vec<MetricComparison> {
+        let elapsed = self
+            .fed_until
+            .map(|t| (t - self.start).num_milliseconds() as f64 / 1000.0)
+            .unwrap_or(0.0);
+        let deadline = self.max_duration.as_secs_f64();
+        let mut rows = self.judge.progress();
+        for r in &mut rows {
+            if r.status != crate::policy::ComparisonStatus::Open {
+                continue;
+            }
+            if let Some(i) = &r.interval {
+                r.no_data_reason = Some(expectation(i, elapsed, deadline));
+            }
+        }
+        rows
+    }
+
     /// Observation pairs fed to the judge so far.
     pub fn looks(&self) -> u64 {
         self.looks
+    }
+
+    /// When the latest answer's decision was made: the instant of the observation the judge
+    /// decided on, or the end of the evidence when the judge was made to decide there or an
+    /// evidence rule (silence, holes, store warnings, thin traffic) overrode it. `None` while
+    /// undecided.
+    pub fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.answered_at
     }
 
     /// The answer at `at`, given each arm's observations since the start (in time order; those
@@ -405,6 +455,7 @@ impl<'j> Run<'j> {
             (None, None) if at >= deadline || must_decide => {
                 let e = self.judge.finish();
                 self.decided = Some(e.clone());
+                self.decided_at = Some(end);
                 Some(e)
             }
             (None, None) => None,
@@ -437,6 +488,7 @@ impl<'j> Run<'j> {
                 waiting_for: None,
             };
         };
+        let judged_reason = evaluation.primary_reason.clone();
         let mut notes = Vec::new();
         for (arm, version, observations) in arms {
             if let Some(last) = observations.last() {
@@ -523,6 +575,12 @@ impl<'j> Run<'j> {
                 evaluation.primary_reason = reason;
             }
         }
+        cite(&mut evaluation, &self.queries, self.step);
+        self.answered_at = Some(if evaluation.primary_reason == judged_reason {
+            self.decided_at.unwrap_or(end)
+        } else {
+            end
+        });
         Replayed::Decided {
             evaluation: Box::new(evaluation),
             looks,
@@ -548,9 +606,11 @@ impl<'j> Run<'j> {
                     && self.judge.resume()
                 {
                     self.proceeded = Some(*e);
+                    self.decided_at = Some(c.at);
                     continue;
                 }
                 self.decided = Some(*e);
+                self.decided_at = Some(c.at);
             }
         }
     }
@@ -566,6 +626,100 @@ impl std::fmt::Debug for Run<'_> {
             .field("looks", &self.looks)
             .field("decided", &self.decided.as_ref().map(|e| e.decision))
             .finish()
+    }
+}
+
+/// Each row's description of how the judge computed it, followed by the store's queries its
+/// observations came from, so that what a report shows as a query can be run again.
+fn cite(evaluation: &mut Evaluation, queries: &[Vec<(String, String)>; 2], step: Duration) {
+    if queries.iter().all(Vec::is_empty) {
+        return;
+    }
+    let used = |metric: &str, how: &str| -> Vec<&'static str> {
+        let by_name: &[&'static str] = match metric {
+            "error_rate" => &[names::ERRORS, names::REQUESTS],
+            "request_rate" | "sample_count" => &[names::REQUESTS],
+            m if m.starts_with("latency") => &[names::LATENCY],
+            m if m == names::MODEL_CONFIDENCE => &[names::MODEL_CONFIDENCE],
+            _ => &[],
+        };
+        [names::LATENCY, names::REQUESTS, names::ERRORS, names::MODEL_CONFIDENCE]
+            .into_iter()
+            .filter(|n| by_name.contains(n) || how.contains(n))
+            .collect()
+    };
+    for row in &mut evaluation.comparisons {
+        for (arm, query) in [&mut row.baseline_query, &mut row.canary_query]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(how) = query.as_ref() else { continue };
+            let cited: Vec<String> = used(&row.metric, how)
+                .into_iter()
+                .filter_map(|n| {
+                    let (_, q) = queries[arm].iter().find(|(name, _)| name == n)?;
+                    Some(format!("{n} = {q}"))
+                })
+                .collect();
+            if !cited.is_empty() {
+                *query = Some(format!(
+                    "{how}; computed by the judge from range queries (step {}): {}",
+                    crate::format::duration(step.as_secs_f64()),
+                    cited.join("; ")
+                ));
+            }
+        }
+    }
+}
+
+/// What an open interval still needs, and when the judge should have it if the estimate holds:
+/// an anytime interval narrows about as 1/√n, so at the traffic so far it clears the margin
+/// after about `elapsed · (half-width / distance)²`.
+fn expectation(i: &AnytimeInterval, elapsed: f64, deadline: f64) -> String {
+    let difference = i.statistic.contains('−') || i.statistic.contains("difference");
+    let scale = |v: f64| if difference { Some(v) } else { (v > 0.0).then(|| v.ln()) };
+    let (Some(lo), Some(hi), Some(est)) = (i.lower, i.upper, i.estimate) else {
+        return format!(
+            "{}: not bounded yet; it needs more requests",
+            i.statistic
+        );
+    };
+    let straddles = format!(
+        "{} in [{}, {}] still straddles the margin {}",
+        i.statistic,
+        crate::format::Num(lo),
+        crate::format::Num(hi),
+        crate::format::Num(i.margin)
+    );
+    let (Some(l), Some(h), Some(e), Some(m)) = (scale(lo), scale(hi), scale(est), scale(i.margin))
+    else {
+        return straddles;
+    };
+    let (half, distance) = ((h - l) / 2.0, (m - e).abs());
+    if !(half > 0.0 && distance > 0.0 && elapsed > 0.0) {
+        return format!("{straddles}; its estimate sits on the margin");
+    }
+    let total = elapsed * (half / distance).powi(2);
+    // Which side the estimate is on: worse side is past the margin away from 1 (or 0).
+    let worse_side = if difference {
+        (e > m) == (i.margin > 0.0)
+    } else {
+        (e > m) == (i.margin >= 1.0)
+    };
+    let outcome = if worse_side { "found worse" } else { "within its margin" };
+    if total > deadline {
+        format!(
+            "{straddles}; at this traffic it would be {outcome} only after about {}, beyond \
+             the run's maximum duration ({}), where the judge decides anyway",
+            crate::format::duration(total),
+            crate::format::duration(deadline)
+        )
+    } else {
+        format!(
+            "{straddles}; at this traffic, if the estimate holds, it is {outcome} about {} \
+             into the run",
+            crate::format::duration(total)
+        )
     }
 }
 

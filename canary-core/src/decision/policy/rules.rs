@@ -314,6 +314,7 @@ impl RollbackPolicy {
             baseline_query: baseline.queries.get(&spec.name).cloned(),
             canary_query: canary.queries.get(&spec.name).cloned(),
             interval: None,
+            rule: None,
         };
         let problem = |arm: &str, m: &CanaryMetrics, v: Option<f64>| match v {
             None => Some(format!("{} has no value", Labelled(arm, &m.version))),

@@ -264,6 +264,9 @@ pub enum ComparisonStatus {
     Stable,
     /// Not measured on one side or both, or not a usable number.
     NoData,
+    /// Measured, but a judge that decides over time cannot tell yet whether it is within its
+    /// margin or worse (or has not started judging it: a warm-up).
+    Open,
 }
 
 /// The evidence for one metric.
@@ -297,7 +300,8 @@ pub struct MetricComparison {
     pub floor: f64,
     /// Whether the baseline was below the floor, so the floor was the denominator.
     pub floor_applied: bool,
-    /// Why there is no data, when `status` is `no_data`.
+    /// Why there is no data, when `status` is `no_data`; why it is not decided yet, when it
+    /// is `open`.
     pub no_data_reason: Option<String>,
     /// The query that produced the baseline value.
     pub baseline_query: Option<String>,
@@ -306,6 +310,11 @@ pub struct MetricComparison {
     /// The anytime-valid interval the sequential judge decided on, if it judged this metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<AnytimeInterval>,
+    /// The rule this row was judged by, in its judge's own terms, when it is not the policy's
+    /// ratios (`rollback_threshold` and `proceed_tolerance` are then unset or not ratios): the
+    /// sequential judge's margin and confidence, a peer's absolute limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// A confidence-sequence interval for one statistic at one instant: valid at every look, so a

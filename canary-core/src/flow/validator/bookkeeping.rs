@@ -63,7 +63,7 @@ impl CanaryValidator {
 
     pub(super) fn record_metrics(&self, report: &ValidationReport) {
         let Some(m) = &self.metrics else { return };
-        m.success.set(i64::from(report.success));
+        m.success.set(report.success);
         if report.outcome == Outcome::Promoted {
             m.promotions.inc();
         }

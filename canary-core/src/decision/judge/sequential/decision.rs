@@ -14,7 +14,9 @@ impl SequentialJudge {
             .iter()
             .enumerate()
             .map(|(i, m)| match m {
-                _ if warmup && !matches!(m, SequentialMetric::Count { .. }) => empty_finding(),
+                _ if warmup && !matches!(m, SequentialMetric::Count { .. }) => {
+                    self.pending(m)
+                }
                 SequentialMetric::Count { events, per, .. } => self.assess_count(i, events, per),
                 SequentialMetric::Latency {
                     histogram,
@@ -24,6 +26,31 @@ impl SequentialJudge {
                 SequentialMetric::Gauge { direction, .. } => self.assess_gauge(i, *direction),
             })
             .collect()
+    }
+
+    /// A metric not judged during the warm-up: its rows, open, saying when judging starts
+    /// (a decision made meanwhile still shows every metric).
+    fn pending(&self, m: &SequentialMetric) -> Finding {
+        let why = format!(
+            "not judged until the warm-up ends, {} into the run",
+            minutes(self.parameters.warmup)
+        );
+        let rows = match m {
+            SequentialMetric::Latency {
+                name, quantiles, ..
+            } => quantiles
+                .iter()
+                .map(|q| {
+                    let row = format!("{name}_p{}", super::latency::quantile_label(*q));
+                    pending_row(&row, "ms", m.critical(), &why)
+                })
+                .collect(),
+            _ => vec![pending_row(m.name(), "", m.critical(), &why)],
+        };
+        Finding {
+            rows,
+            ..empty_finding()
+        }
     }
 
     /// The decision this look's findings call for, if any; `at_end` when the step's time is
@@ -158,8 +185,9 @@ impl SequentialJudge {
         findings: Vec<Finding>,
     ) -> Evaluation {
         let requests = |arm: usize| -> Option<f64> {
+            // Every request the judge counted, the warm-up's included (from the run's origin).
             let mut total = None::<f64>;
-            for s in self.spans() {
+            for s in self.count_spans() {
                 let (a, z) = if arm == 0 { (s[0], s[2]) } else { (s[1], s[3]) };
                 let d = z.counters.get(names::REQUESTS)? - a.counters.get(names::REQUESTS)?;
                 total = Some(total.unwrap_or(0.0) + d);
@@ -181,7 +209,10 @@ impl SequentialJudge {
             if decision == RollbackDecision::Proceed {
                 reason = format!("{reason}; {statement}");
             }
-            warnings.push(statement);
+            // What the judge could have caught is beside the point of a rollback it made.
+            if decision != RollbackDecision::RollbackAuto {
+                warnings.push(statement);
+            }
         }
         for f in &mut findings {
             for r in &mut f.rows {
@@ -204,6 +235,11 @@ impl SequentialJudge {
             min_sample_count: self.parameters.min_requests,
             warnings,
         }
+    }
+
+    /// The rows of this look, for [`Judge::progress`] while undecided.
+    fn keep_progress(&mut self, findings: &[Finding]) {
+        self.progress = findings.iter().flat_map(|f| f.rows.iter().cloned()).collect();
     }
 
     /// Time since the first judged observation of the run.
@@ -232,6 +268,7 @@ impl SequentialJudge {
                 // The warm-up: only a catastrophe in the counts decides.
                 self.last.as_ref()?;
                 let findings = self.assess(true);
+                self.keep_progress(&findings);
                 let e = self.decide(findings, false)?;
                 self.decided = Some(e.clone());
                 return Some(e);
@@ -262,6 +299,7 @@ impl SequentialJudge {
             self.batch_looks = 0;
         }
         self.record(&findings);
+        self.keep_progress(&findings);
         let e = self.decide(findings, at_end)?;
         self.decided = Some(e.clone());
         Some(e)

@@ -119,9 +119,10 @@ pub(super) fn row(
         status: match t.standing {
             Standing::Worse => ComparisonStatus::Degraded,
             Standing::Within => ComparisonStatus::Stable,
-            Standing::Open => ComparisonStatus::Stable,
+            Standing::Open => ComparisonStatus::Open,
         },
-        rollback_threshold: Some(t.interval.margin),
+        // The margin is not the policy's rollback ratio: the rule says what it is.
+        rollback_threshold: None,
         warning_threshold: None,
         proceed_tolerance: t.interval.margin,
         floor: 0.0,
@@ -129,7 +130,33 @@ pub(super) fn row(
         no_data_reason: None,
         baseline_query: Some(query.clone()),
         canary_query: Some(query),
+        rule: Some(margin_rule(&t.interval)),
         interval: Some(t.interval.clone()),
+    }
+}
+
+/// The sequential judge's rule for one statistic: worse once the interval lies beyond the
+/// margin (a ratio, or a difference for a gauge), at the test's confidence.
+pub(super) fn margin_rule(i: &AnytimeInterval) -> String {
+    let difference = i.statistic.contains('−') || i.statistic.contains("difference");
+    let margin = if difference {
+        let sign = if i.margin >= 0.0 { "+" } else { "" };
+        format!("{sign}{}", crate::format::Num(i.margin))
+    } else {
+        format!("× {}", crate::format::Num(i.margin))
+    };
+    format!(
+        "worse once surely beyond {margin} ({}% anytime-valid)",
+        crate::format::Num(100.0 * i.confidence)
+    )
+}
+
+/// A row for a metric measured but not decided on yet (warm-up, too few scrapes): open, why.
+pub(super) fn pending_row(name: &str, unit: &str, critical: bool, why: &str) -> MetricComparison {
+    MetricComparison {
+        status: ComparisonStatus::Open,
+        rule: Some(why.to_owned()),
+        ..no_data_row(name, unit, critical, why)
     }
 }
 
@@ -157,5 +184,6 @@ pub(super) fn no_data_row(name: &str, unit: &str, critical: bool, why: &str) -> 
         baseline_query: None,
         canary_query: None,
         interval: None,
+        rule: None,
     }
 }

@@ -75,11 +75,14 @@ impl SequentialJudge {
                 "{} paired scrapes; two batches of {batch} are needed",
                 paired.n
             ));
-            finding.rows.push(no_data_row(
+            finding.rows.push(pending_row(
                 &name,
                 "",
                 metric.critical(),
-                "not enough paired scrapes yet",
+                &format!(
+                    "{} paired scrapes so far; two batches of {batch} are needed",
+                    paired.n
+                ),
             ));
             return finding;
         };

@@ -18,7 +18,7 @@ pub use parameters::{
 };
 
 use counts::Dispersion;
-use evidence::{minutes, no_data_row, row, worse_message};
+use evidence::{minutes, no_data_row, pending_row, row, worse_message};
 use gauge::Paired;
 
 use std::collections::BTreeMap;
@@ -167,6 +167,8 @@ pub struct SequentialJudge {
     batch_looks: u32,
     trace: Vec<SequencePoint>,
     trace_stride: u32,
+    /// The latest look's rows: each metric as it stands.
+    progress: Vec<MetricComparison>,
     looks: u32,
     decided: Option<Evaluation>,
 }
@@ -193,6 +195,7 @@ impl SequentialJudge {
             batch_looks: 0,
             trace: Vec::new(),
             trace_stride: 1,
+            progress: Vec::new(),
             looks: 0,
             decided: None,
         })
@@ -346,6 +349,10 @@ impl Judge for SequentialJudge {
 
     fn sequence(&self) -> Vec<SequencePoint> {
         self.trace.clone()
+    }
+
+    fn progress(&self) -> Vec<MetricComparison> {
+        self.progress.clone()
     }
 }
 
