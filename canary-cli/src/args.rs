@@ -17,7 +17,8 @@ use canary_core::backtest::Injection;
     version,
     about = "Decide whether a canary deployment may be promoted, and say why.",
     after_help = concat!(
-        "Exit codes: analyze: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error;\n",
+        "Exit codes: analyze: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error,\n",
+        "4 continue (--judge only: not decided yet, ask again later);\n",
         "run: 0 promoted, 1 rolled back, 2 held for review, 3 error, 130/143 cancelled.\n",
         "Each subcommand's --help has examples."
     )
@@ -37,15 +38,20 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compare the canary with production once, from Prometheus, and print the decision.
+    /// Compare the canary with production from Prometheus and print the decision: the guide's
+    /// policy over one window, or (--judge) a judge over the canary's run so far.
     #[command(after_help = concat!(
+        "Without --judge: the guide's threshold policy, one look at the window (--window, --at).\n",
+        "With --judge: the canary's run replayed through that judge from --since to --until.\n\n",
         "Examples:\n",
-        "  canary analyze --prometheus-url http://prometheus:9090 --baseline v1.2.0 --canary v1.3.0\n",
-        "  canary analyze --prometheus-url $PROMETHEUS_URL --baseline v1 --canary v2 --window 10m --output json\n",
-        "  canary analyze ... --at 2026-11-28T12:00:00Z   (judge a past window)\n",
-        "  canary analyze ... --judge sequential --since 2026-11-28T11:00:00Z --until 2026-11-28T12:00:00Z\n",
-        "      (replay a past canary run through any judge, as Kayenta's retrospective analysis)\n\n",
-        "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error."
+        "  export PROMETHEUS_URL=http://prometheus:9090\n",
+        "  canary analyze --baseline v1.2.0 --canary v1.3.0\n",
+        "  canary analyze --baseline v1 --canary v2 --window 10m --output json\n",
+        "  canary analyze --baseline v1 --canary v2 --at 2026-11-28T12:00:00Z\n",
+        "  canary analyze --baseline v1 --canary v2 --judge sequential \\\n",
+        "      --since 2026-11-28T11:00:00Z --until 2026-11-28T12:00:00Z\n\n",
+        "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error,\n",
+        "4 continue (--judge only: the judge has not decided yet; ask again later)."
     ))]
     Analyze(AnalyzeArgs),
     /// The guide's whole flow: deploy the canary, warm up, analyse, promote or roll back,
@@ -53,9 +59,12 @@ pub enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  canary run --version v1.3.0 --chart ./chart --values-file values-canary.yaml\n",
-        "  canary run --version v1.3.0 --progressive --report-file report.json --summary-file \"$GITHUB_STEP_SUMMARY\"\n",
-        "  canary run --version v1.3.0 --production-version v1.2.0 --dry-run   (print the helm commands)\n",
-        "  canary run --version v1.3.0 --judge threshold   (the guide's single look after the warm-up)\n\n",
+        "  canary run --version v1.3.0 --progressive --report-file report.json \\\n",
+        "      --summary-file \"$GITHUB_STEP_SUMMARY\"\n",
+        "  canary run --version v1.3.0 --production-version v1.2.0 --dry-run\n",
+        "      (prints the helm commands it would run; deploys nothing)\n",
+        "  canary run --version v1.3.0 --judge threshold\n",
+        "      (the guide's single look after the warm-up)\n\n",
         "Environment: PROMETHEUS_URL, SLACK_WEBHOOK_URL, CANARY_TIME_SCALE (multiplies every wait; 0 for none).\n",
         "Exit codes: 0 promoted, 1 rolled back, 2 held for manual review, 3 error (the canary rolled back\n",
         "where it had been deployed), 130/143 cancelled by Ctrl-C/SIGTERM (the canary rolled back)."
@@ -99,9 +108,11 @@ pub enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  canary backtest --config canary.yaml --version v1.2.0 --since 14d\n",
-        "  canary backtest --config canary.yaml --version v1.2.0 --since 14d --judge sequential,threshold \\\n",
-        "      --inject latency+10%,errors*2 --max-false-rollback 0.05\n",
-        "  canary backtest --config canary.yaml --version v1.2.0 --since 28d --calibrate 0.01 --output markdown\n\n",
+        "  canary backtest --config canary.yaml --version v1.2.0 --since 14d \\\n",
+        "      --judge sequential,threshold --inject latency+10%,errors*2 \\\n",
+        "      --max-false-rollback 0.05\n",
+        "  canary backtest --config canary.yaml --version v1.2.0 --since 28d \\\n",
+        "      --calibrate 0.01 --output markdown\n\n",
         "Each run takes --canary-pods of the pods running then (seeded) as the canary and the rest as\n",
         "the baseline, and judges it as `canary run` would (warm-up, steps, validator.max_duration).\n",
         "Exit codes: 0 done (and within --max-false-rollback), 1 the configured judge's false-rollback\n",
@@ -146,7 +157,8 @@ pub enum ConfigAction {
     #[command(after_help = concat!(
         "Examples:\n",
         "  canary config schema > canary.schema.json\n",
-        "  # then, first line of canary.yaml: # yaml-language-server: $schema=canary.schema.json"
+        "  # then, as the first line of canary.yaml:\n",
+        "  # yaml-language-server: $schema=canary.schema.json"
     ))]
     Schema,
 }
@@ -186,9 +198,10 @@ pub struct AnalyzeArgs {
     /// The end of the window: RFC 3339 or unix seconds (default: now).
     #[arg(long, value_parser = instant)]
     pub at: Option<DateTime<Utc>>,
-    /// Judge the canary's run with this judge instead of one look at the window: replayed
-    /// from `--since` (default: where the canary's series begin in `serve.start_lookback`)
-    /// to `--until` or the validator's maximum duration.
+    /// Judge the canary's run with this judge instead of the policy's one look at the window
+    /// (the default, without --judge): replayed from `--since` (default: where the canary's
+    /// series begin in `serve.start_lookback`) to `--until` or the validator's maximum
+    /// duration, whichever is first.
     #[arg(long, value_enum, conflicts_with = "window")]
     pub judge: Option<JudgeName>,
     /// The canary run's start, for `--judge` (RFC 3339 or unix seconds).
@@ -211,10 +224,11 @@ pub struct AnalyzeArgs {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum JudgeName {
-    /// The guide's policy, one look after the warm-up (the Python API's, as the guide says).
+    /// The guide's policy: one decision over the analysis window once the warm-up is over
+    /// (the Python API's default, as the guide says).
     Threshold,
-    /// The sequential, anytime-valid judge, at every scrape: the command's, the service's and
-    /// a config file's default (it wins the benchmark; see the README's "Which judge").
+    /// The sequential, anytime-valid judge, deciding at any scrape (the default of `run`,
+    /// `serve` and a config file; see the README's "Which judge").
     #[default]
     Sequential,
     /// Flagger's analysis.

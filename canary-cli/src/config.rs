@@ -291,11 +291,22 @@ pub fn parse(text: &str) -> Result<CanaryConfig, String> {
             None => format!("{at}{message}"),
         }
     })
-    .and_then(|config| {
+    .and_then(|mut config| {
         config
             .validator
             .validate()
             .map_err(|e| format!("validator: {e}"))?;
+        // One maximum duration: the run's, which every judge obeys.
+        if config.sequential.max_duration
+            != canary_core::judge::SequentialParameters::default().max_duration
+        {
+            return Err(
+                "sequential.max_duration: the run's maximum duration is validator.max_duration, \
+                 which every judge obeys; set that instead"
+                    .to_owned(),
+            );
+        }
+        config.sequential.max_duration = config.validator.max_duration;
         config.prometheus.check_limits().map_err(|e| match e {
             canary_prometheus::Error::InvalidConfig { field, reason } => {
                 format!("prometheus.{field}: {reason}")

@@ -20,7 +20,6 @@
 
 use std::ffi::OsString;
 
-use clap::Parser;
 
 pub mod args;
 pub mod commands;
@@ -48,7 +47,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    // Help keeps its own line breaks when it is not read on a terminal (piped, in CI logs),
+    // so that an example is never cut in the middle of a command.
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        command = command.term_width(0);
+    }
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version are answers, not errors; any other parse failure is exit 3,

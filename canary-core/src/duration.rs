@@ -1,5 +1,5 @@
-//! Durations and instants as operators write them: `90s`, `5m`, `1h30m`, `2h15m30s` (a bare
-//! number is seconds); RFC 3339 or unix seconds. Shared by the `canary` command and the
+//! Durations and instants as operators write them: `90s`, `5m`, `1h30m`, `2d`, `2h15m30s` (a
+//! bare number is seconds), the same in flags and in files; RFC 3339 or unix seconds. Shared by the `canary` command and the
 //! service, so both read them the same way.
 
 use std::time::Duration;
@@ -20,7 +20,7 @@ pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 /// assert!(parse("5 minutes").is_err());
 /// ```
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration like 90s, 5m or 1h30m");
+    let bad = || format!("{text:?} is not a duration like 90s, 5m, 1h30m or 2d");
     if text.is_empty() {
         return Err(bad());
     }
@@ -39,6 +39,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = match &rest[..unit_len] {
+            "d" => 86_400,
             "h" => 3600,
             "m" => 60,
             "s" => 1,
@@ -66,7 +67,7 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
 /// ```
 /// use canary_core::duration::parse_window;
 /// assert!(parse_window("5m").is_ok());
-/// assert_eq!(parse_window("32d").unwrap_err(), "\"32d\" is not a duration like 90s, 5m or 1h30m");
+/// assert_eq!(parse_window("32d").unwrap_err(), "32d is longer than the longest window, 31 days (744h)");
 /// assert_eq!(parse_window("745h").unwrap_err(), "745h is longer than the longest window, 31 days (744h)");
 /// ```
 pub fn parse_window(text: &str) -> Result<Duration, String> {
@@ -124,6 +125,8 @@ mod tests {
             ("2h15m30s", 8130),
             ("300", 300),
             ("1h", 3600),
+            ("2d", 172_800),
+            ("1d12h", 129_600),
         ] {
             assert_eq!(parse(text), Ok(Duration::from_secs(secs)), "{text}");
         }

@@ -33,15 +33,15 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// The first backoff; it doubles after each failure, with jitter.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub initial_backoff: Duration,
     /// The longest backoff.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub max_backoff: Duration,
     /// No retry starts after this long since the first attempt, and no wait ends after it.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub deadline: Duration,
 }
 

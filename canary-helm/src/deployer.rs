@@ -57,11 +57,11 @@ pub struct HelmConfig {
     pub helm_binary: PathBuf,
     /// helm's `--timeout` for each operation, in seconds.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub timeout: Duration,
     /// Extra time after `timeout` before a hanging helm is stopped (SIGTERM, then SIGKILL).
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub kill_grace: Duration,
     /// How helm waits for readiness.
     pub wait: WaitStrategy,

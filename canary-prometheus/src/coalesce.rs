@@ -22,13 +22,13 @@ pub struct CoalesceConfig {
     pub enabled: bool,
     /// How long an answer is reused (seconds).
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub ttl: Duration,
     /// "Now" is rounded down to this step (seconds), so analyses asked for at nearly the same
     /// moment evaluate at the same instant and share their queries. An explicit evaluation
     /// time is used as given.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub step: Duration,
 }
 

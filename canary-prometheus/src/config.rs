@@ -302,6 +302,32 @@ pub fn url_credentials(url: &str) -> Option<(String, Secret)> {
     ))
 }
 
+/// Parses an `http://` or `https://` URL; the error shows the value as given (credentials
+/// hidden) and suggests the scheme when it is missing, as in `127.0.0.1:9090`.
+pub fn parse_http_url(text: &str) -> std::result::Result<reqwest::Url, String> {
+    // Whatever precedes an `@` may be a password, however the rest parses.
+    let shown = match (reqwest::Url::parse(text), text.rsplit_once('@')) {
+        (Ok(u), _) if matches!(u.scheme(), "http" | "https") => redact_url(text),
+        (_, Some((_, host))) => format!("[credentials]@{host}"),
+        _ => text.to_owned(),
+    };
+    let hint = if text.contains("://") {
+        String::new()
+    } else {
+        format!("; did you mean http://{shown}?")
+    };
+    match reqwest::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {
+            Err(format!("{shown:?} is not a URL: it has no host{hint}"))
+        }
+        Ok(_) => Err(format!(
+            "{shown:?} is not an http:// or https:// URL{hint}"
+        )),
+        Err(e) => Err(format!("{shown:?} is not a URL: {e}{hint}")),
+    }
+}
+
 /// A URL with any `user:password@` removed, for output.
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {

@@ -7,7 +7,6 @@ use prometheus_client::registry::Registry;
 
 use canary_core::Redactor;
 
-use crate::config::redact_url;
 use crate::error::{Error, Result};
 use crate::source::same_origin_redirects;
 
@@ -24,12 +23,8 @@ impl Pushgateway {
     /// A pusher for `job` at the Pushgateway `url`.
     pub fn new(url: &str, job: &str) -> Result<Self> {
         let invalid = |field, reason: String| Error::InvalidConfig { field, reason };
-        let base = reqwest::Url::parse(url).map_err(|e| {
-            invalid(
-                "pushgateway url",
-                format!("{} is not a URL: {e}", redact_url(url)),
-            )
-        })?;
+        let base =
+            crate::config::parse_http_url(url).map_err(|e| invalid("pushgateway url", e))?;
         if job.is_empty() {
             return Err(invalid("job", "a job name must not be empty".into()));
         }

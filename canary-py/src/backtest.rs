@@ -111,7 +111,9 @@ fn backtest<'py>(
         let history = pyo3_async_runtimes::tokio::get_runtime()
             .block_on(source.history(&version, since, until, step, &|_, _| {}))
             .map_err(errors::prometheus)?;
-        let link = |pods: &[String], start, end| source.graph_link(&version, pods, start, end);
+        let link = |pods: &[String], metric: Option<&str>, start, end| {
+            source.graph_link(&version, pods, metric, start, end)
+        };
         measure(&history, &setup, &link, &|_, _, _| {}).map_err(errors::core)
     })?;
     Pythonized(answer).into_pyobject(py)

@@ -65,32 +65,32 @@ pub struct ServeConfig {
     pub body_limit_bytes: usize,
     /// The longest an analysis may take (seconds); past it, 504.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub deadline: Duration,
     /// Analyses run at once; more wait.
     pub max_concurrent_analyses: usize,
     /// How long an analysis waits for its turn (seconds) before a 503 with `Retry-After`.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub queue_timeout: Duration,
     /// The analysis window when a request names none (seconds).
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub default_window: Duration,
     /// How long in-flight requests may finish after SIGTERM or SIGHUP (seconds).
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub shutdown_grace: Duration,
     /// With a judge and no `since`: how far back the canary's first sample is searched
     /// (seconds). At least the judge's maximum duration, so a run older than it still ends.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub start_lookback: Duration,
     /// A connection must send a complete request head within this (seconds) of opening, of
     /// its TLS handshake, or of its previous response (keep-alive), or it is closed: idle
     /// connections cannot hold the service's file descriptors.
     #[serde(with = "canary_core::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "canary_core::seconds::Schema"))]
     pub header_timeout: Duration,
     /// Connections served at once; more wait in the listen queue.
     #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 65536)))]

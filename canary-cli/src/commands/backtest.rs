@@ -104,7 +104,15 @@ pub fn snippet(t: &Tunable) -> Result<String, String> {
     }
     match t {
         Tunable::Threshold(p) => section("threshold", "thresholds", p.policy.thresholds()),
-        Tunable::Sequential(p) => section("sequential", "sequential", p),
+        Tunable::Sequential(p) => {
+            // The run's maximum duration is the validator's, not the judge's to set.
+            let mut v = serde_yaml::to_value(p)
+                .map_err(|e| format!("cannot write the config snippet: {e}"))?;
+            if let Some(m) = v.as_mapping_mut() {
+                m.remove("max_duration");
+            }
+            section("sequential", "sequential", &v)
+        }
         Tunable::Flagger(p) => section("flagger", "flagger", p),
         Tunable::Argo(p) => section("argo", "argo", p),
         Tunable::Kayenta(p) => section("kayenta", "kayenta", p),
@@ -233,7 +241,8 @@ impl Setup {
 }
 
 /// Where a failed run's link points: the pseudo-canary's pods from its start to its decision.
-pub type Linker<'a> = &'a dyn Fn(&[String], DateTime<Utc>, DateTime<Utc>) -> Option<String>;
+pub type Linker<'a> =
+    &'a dyn Fn(&[String], Option<&str>, DateTime<Utc>, DateTime<Utc>) -> Option<String>;
 
 /// Measures `setup`'s judges over `history`: the backtest, the calibrations with their config
 /// snippets, the links and the gate. `progress(what, done, total)`.
@@ -279,7 +288,7 @@ pub fn measure(
     );
     for j in runs {
         for f in &mut j.failures {
-            f.link = link(&f.canary_pods, f.start, f.decided_at);
+            f.link = link(&f.canary_pods, f.metric.as_deref(), f.start, f.decided_at);
         }
     }
     let gate = setup.max_false_rollback.and_then(|max| {
@@ -332,7 +341,9 @@ pub fn run(args: BacktestArgs) -> Result<i32, String> {
     let history = runtime
         .block_on(source.history(&args.version, since, until, step, &|d, t| show(&bar, d, t)))
         .map_err(|e| chain(&e))?;
-    let link = |pods: &[String], start, end| source.graph_link(&args.version, pods, start, end);
+    let link = |pods: &[String], metric: Option<&str>, start, end| {
+        source.graph_link(&args.version, pods, metric, start, end)
+    };
     let answer = measure(&history, &setup, &link, &|what, d, t| {
         bar.set_message(what.to_owned());
         show(&bar, d, t);

@@ -153,6 +153,8 @@ pub(crate) fn run(args: RunArgs, display: Option<Arc<progress::Display>>) -> Res
             .await;
         Ok::<_, String>((report, helms))
     })?;
+    let mut report = report;
+    report.dry_run = args.dry_run;
     let mut text = match args.output {
         Output::Json => report.to_json(),
         Output::Markdown => report.to_markdown(),

@@ -121,7 +121,7 @@ pub fn report(report: &ValidationReport) -> String {
                 esc(a.region.as_deref().unwrap_or("—")),
                 esc(&a.action.describe()),
                 match &a.error {
-                    None => "ok".to_owned(),
+                    None => report.done().to_owned(),
                     Some(e) => format!("<span class=\"degraded\">FAILED: {}</span>", esc(e)),
                 }
             );
@@ -270,6 +270,11 @@ fn evidence(h: &mut String, steps: &[StepReport]) {
 }
 
 fn evidence_table(h: &mut String, e: &Evaluation, step: Option<&StepReport>) {
+    // A hold before any metric was judged has no rows and no sample count to show.
+    if e.comparisons.is_empty() && e.min_sample_count <= 0.0 {
+        h.push_str("<p class=\"muted\">No metric was judged.</p>");
+        return;
+    }
     let intervals = e.comparisons.iter().any(|c| c.interval.is_some());
     h.push_str(
         "<table><tr><th>Metric</th><th>Baseline</th><th>Canary</th><th>Ratio</th>\
@@ -348,7 +353,7 @@ fn legend(h: &mut String) {
     };
     let _ = write!(
         h,
-        "<p class=\"legend\"><span>{}baseline (production)</span><span>{}canary</span>\
+        "<p class=\"legend\"><span>{}baseline (production), wide</span><span>{}canary, narrow</span>\
          <span>{}rollback band</span><span>{}manual-review band</span></p>",
         swatch(BASELINE, 1.0),
         swatch(CANARY, 1.0),
@@ -508,11 +513,13 @@ fn series_chart(c: &MetricComparison, pair: &SeriesPair, bands: &[Band]) -> Resu
                     .map_err(|e| e.to_string())?;
             }
         }
-        for (points, colour) in [(&pair.baseline, BASELINE), (&pair.canary, CANARY)] {
+        // The baseline is drawn wide under a narrow canary: where the two are equal, the
+        // baseline still shows on both sides of the canary instead of vanishing under it.
+        for (points, colour, width) in [(&pair.baseline, BASELINE, 6), (&pair.canary, CANARY, 2)] {
             chart
                 .draw_series(LineSeries::new(
                     points.iter().map(|p| (minutes(p[0]), p[1])),
-                    colour.stroke_width(2),
+                    colour.stroke_width(width),
                 ))
                 .map_err(|e| e.to_string())?;
         }

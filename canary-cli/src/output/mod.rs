@@ -34,6 +34,9 @@ pub fn run_table(r: &ValidationReport, colour: bool) -> String {
         paint(&outcome, code),
         r.reason
     );
+    if r.dry_run {
+        out.push_str("dry run: the helm commands were printed, not run; nothing was deployed\n");
+    }
     for s in &r.steps {
         let mut title = format!("step {}", s.step);
         if let Some(region) = &s.region {
@@ -54,7 +57,7 @@ pub fn run_table(r: &ValidationReport, colour: bool) -> String {
                 .map(|g| format!("[{g}] "))
                 .unwrap_or_default();
             let result = match &a.error {
-                None => "ok".to_owned(),
+                None => r.done().to_owned(),
                 Some(e) => paint(&format!("FAILED: {e}"), "31"),
             };
             out.push_str(&format!(
@@ -131,8 +134,11 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
             .trim_end()
             .to_owned()
     };
-    out += &line(&header.map(String::from));
-    out.push('\n');
+    // A hold before any metric was judged has no rows and no sample count to show.
+    if !rows.is_empty() {
+        out += &line(&header.map(String::from));
+        out.push('\n');
+    }
     for r in &rows {
         let text = line(r);
         let text = match r[6].as_str() {
@@ -144,12 +150,14 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
         out.push('\n');
     }
     let samples = |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), canary_core::format::num);
-    out += &format!(
-        "\nsamples: baseline {}, canary {} (minimum {})\n",
-        samples(e.baseline_samples),
-        samples(e.canary_samples),
-        canary_core::format::num(e.min_sample_count)
-    );
+    if !rows.is_empty() || e.min_sample_count > 0.0 {
+        out += &format!(
+            "\nsamples: baseline {}, canary {} (minimum {})\n",
+            samples(e.baseline_samples),
+            samples(e.canary_samples),
+            canary_core::format::num(e.min_sample_count)
+        );
+    }
     for c in &e.triggered_conditions {
         out += &format!("- {}\n", c.message);
     }

@@ -61,7 +61,7 @@ impl BacktestReport {
         }
         if self.judges.iter().any(|j| !j.injected.is_empty()) {
             out += "\n### Injected regressions (power on your traffic)\n\n";
-            out += "| judge | injection | caught | rolled back | time to roll back |\n";
+            out += "| judge | injection | caught | rolled back | time to catch |\n";
             out += "|---|---|---|---|---|\n";
             for j in &self.judges {
                 for i in &j.injected {
@@ -91,14 +91,72 @@ impl BacktestReport {
         out
     }
 
-    /// The report for a terminal: the Markdown without its table rules.
+    /// The report for a terminal: the Markdown's tables as aligned columns under a rule, its
+    /// headings as plain lines, and its links left out (they are long URLs; the Markdown and
+    /// JSON outputs keep them).
     pub fn to_text(&self) -> String {
-        self.to_markdown()
-            .lines()
-            .filter(|l| !l.starts_with("|---"))
-            .map(|l| l.trim_start_matches('#').trim_start().to_owned())
-            .collect::<Vec<_>>()
-            .join("\n")
+        let mut out: Vec<String> = Vec::new();
+        let mut table: Vec<Vec<String>> = Vec::new();
+        let mut links = false;
+        let flush = |table: &mut Vec<Vec<String>>, out: &mut Vec<String>| {
+            if table.is_empty() {
+                return;
+            }
+            let columns = table.iter().map(Vec::len).max().unwrap_or(0);
+            let widths: Vec<usize> = (0..columns)
+                .map(|c| {
+                    table
+                        .iter()
+                        .filter_map(|r| r.get(c))
+                        .map(|x| x.chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            for (i, row) in table.iter().enumerate() {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(x, w)| format!("{x}{}", " ".repeat(w - x.chars().count())))
+                    .collect();
+                out.push(line.join("  ").trim_end().to_owned());
+                if i == 0 {
+                    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+                    out.push(rule.join("  "));
+                }
+            }
+            table.clear();
+        };
+        for line in self.to_markdown().lines() {
+            if line.starts_with("|---") {
+                continue;
+            }
+            if let Some(row) = line.strip_prefix('|') {
+                table.push(
+                    row.trim_end_matches('|')
+                        .split(" | ")
+                        .map(|c| c.trim().to_owned())
+                        .collect(),
+                );
+                continue;
+            }
+            flush(&mut table, &mut out);
+            let mut text = line.trim_start_matches('#').trim_start().to_owned();
+            if let Some(at) = text.find(" [what it saw](") {
+                text.truncate(at);
+                links = true;
+            }
+            out.push(text);
+        }
+        flush(&mut table, &mut out);
+        if links {
+            out.push(String::new());
+            out.push(
+                "Links to what each failed run saw are in --output markdown and --output json."
+                    .into(),
+            );
+        }
+        out.join("\n")
     }
 }
 
@@ -138,8 +196,13 @@ fn judge_details(j: &JudgeBacktest) -> String {
             .as_deref()
             .map(|l| format!(" [what it saw]({l})"))
             .unwrap_or_default();
+        let times = if f.times > 1 {
+            format!(" (drawn {} times, each the same)", f.times)
+        } else {
+            String::new()
+        };
         out += &format!(
-            "- {} canary {}: {} after {}: {}{link}\n",
+            "- {} canary {}{times}: {} after {}: {}{link}\n",
             f.start.format("%Y-%m-%d %H:%M UTC"),
             f.canary_pods.join(", "),
             f.decision.as_str(),

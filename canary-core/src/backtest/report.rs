@@ -100,6 +100,13 @@ pub struct FailedRun {
     pub decision: RollbackDecision,
     /// The judge's reason.
     pub reason: String,
+    /// The metric of the first condition that fired, when one did: what the link graphs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// How many failed runs this one stands for: runs with the same start and pods decide
+    /// alike, and are listed once.
+    #[serde(default = "one")]
+    pub times: u64,
     /// Where to see what it saw (e.g. a Prometheus graph of the run), when the source gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
@@ -114,7 +121,7 @@ pub struct Injected {
     pub caught: Rate,
     /// Rolled back automatically.
     pub rollback_auto: Rate,
-    /// Time to roll back (or hold), over the caught runs.
+    /// Time to catch it (a rollback or a hold for review), over the caught runs.
     pub rollback: Times,
 }
 
@@ -205,4 +212,8 @@ impl BacktestReport {
     pub fn configured(&self) -> Option<&JudgeBacktest> {
         self.judges.iter().find(|j| j.configured)
     }
+}
+
+fn one() -> u64 {
+    1
 }

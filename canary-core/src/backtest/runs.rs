@@ -18,6 +18,8 @@ pub(super) struct Outcome {
     pub(super) decision: RollbackDecision,
     pub(super) seconds: f64,
     pub(super) reason: String,
+    /// The metric of the first condition that fired, if any: what to look at.
+    pub(super) metric: Option<String>,
 }
 
 /// Both arms of a run, at the instants where both were scraped.
@@ -90,6 +92,7 @@ fn judge(
         decision: RollbackDecision::RollbackManual,
         seconds: 0.0,
         reason: format!("the judge panicked: {}", panic_message(panic.as_ref())),
+        metric: None,
     })
 }
 
@@ -124,6 +127,7 @@ fn judge_unguarded(
                 decision: RollbackDecision::RollbackManual,
                 seconds: 0.0,
                 reason: format!("the judge could not start: {e}"),
+                metric: None,
             }
         }
     };
@@ -137,6 +141,10 @@ fn judge_unguarded(
         Replayed::Decided { evaluation, looks } => Outcome {
             decision: evaluation.decision,
             seconds: seconds_at(looks),
+            metric: evaluation
+                .triggered_conditions
+                .iter()
+                .find_map(|c| c.metric.clone()),
             reason: evaluation.primary_reason,
         },
         Replayed::Continue { looks, .. } => Outcome {
@@ -144,11 +152,13 @@ fn judge_unguarded(
             decision: RollbackDecision::RollbackManual,
             seconds: seconds_at(looks),
             reason: "the judge had not decided at the maximum duration".into(),
+            metric: None,
         },
         Replayed::Insufficient { reason, looks } => Outcome {
             decision: RollbackDecision::RollbackManual,
             seconds: seconds_at(looks),
             reason,
+            metric: None,
         },
     }
 }

@@ -77,27 +77,41 @@ pub(super) fn summarise(
             .then(b.false_rollback.count.cmp(&a.false_rollback.count))
     });
     worst.truncate(3);
-    let failures = runs
+    // The same start and pods is the same run (the plan may draw it more than once): listed
+    // once, with how many times it failed.
+    let mut failures: Vec<FailedRun> = Vec::new();
+    for (run, o) in runs
         .iter()
         .zip(&aa)
         .filter(|(_, o)| o.decision != RollbackDecision::Proceed)
-        .take(config.keep_failures)
-        .map(|(run, o)| {
-            let start = history.at(run.from);
-            FailedRun {
-                start,
-                decided_at: start + chrono::Duration::milliseconds((o.seconds * 1000.0) as i64),
-                canary_pods: run
-                    .canary
-                    .iter()
-                    .map(|&p| history.pods[p].name.clone())
-                    .collect(),
-                decision: o.decision,
-                reason: o.reason.clone(),
-                link: None,
-            }
-        })
-        .collect();
+    {
+        let start = history.at(run.from);
+        let canary_pods: Vec<String> = run
+            .canary
+            .iter()
+            .map(|&p| history.pods[p].name.clone())
+            .collect();
+        if let Some(same) = failures
+            .iter_mut()
+            .find(|f| f.start == start && f.canary_pods == canary_pods)
+        {
+            same.times += 1;
+            continue;
+        }
+        if failures.len() >= config.keep_failures {
+            continue;
+        }
+        failures.push(FailedRun {
+            start,
+            decided_at: start + chrono::Duration::milliseconds((o.seconds * 1000.0) as i64),
+            canary_pods,
+            decision: o.decision,
+            reason: o.reason.clone(),
+            metric: o.metric.clone(),
+            times: 1,
+            link: None,
+        });
+    }
     let injected = config
         .injections
         .iter()

@@ -340,6 +340,7 @@ impl CanaryValidator {
                 waited_seconds,
                 total_seconds: 0.0,
             },
+            dry_run: false,
         };
         report.notifications = self.notify(&report).await;
         report.timings.finished_at = self.clock.now();

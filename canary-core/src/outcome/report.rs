@@ -288,9 +288,21 @@ pub struct ValidationReport {
     pub failure: Option<FailureRecord>,
     /// Timings.
     pub timings: Timings,
+    /// A dry run: the deployer printed its commands and ran none, so no action took effect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl ValidationReport {
+    /// What a successful action's line says: `ok`, or that a dry run only printed it.
+    pub fn done(&self) -> &'static str {
+        if self.dry_run {
+            "printed, not run (dry run)"
+        } else {
+            "ok"
+        }
+    }
+
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
@@ -310,6 +322,9 @@ impl ValidationReport {
             self.outcome.as_str().replace('_', " ").to_uppercase(),
             decision
         );
+        if self.dry_run {
+            md.push_str("**Dry run:** the helm commands were printed, not run; nothing was deployed.\n\n");
+        }
         let _ = writeln!(md, "**Reason:** {}\n", md_text(&self.reason));
         if self.baseline_arm == crate::validator::BaselineArm::Deployed {
             let _ = writeln!(
@@ -401,7 +416,7 @@ impl ValidationReport {
                 .map(|r| format!("[{r}] "))
                 .unwrap_or_default();
             let result = match &a.error {
-                None => "ok".to_owned(),
+                None => self.done().to_owned(),
                 Some(e) => format!("FAILED: {e}"),
             };
             let _ = writeln!(
@@ -491,19 +506,22 @@ impl Evaluation {
             md_text(&self.primary_reason),
             md_text(&self.recommendation)
         );
-        md.push_str("| Metric | Baseline | Canary | Ratio | Change | Threshold | Status |\n");
-        md.push_str("|---|---|---|---|---|---|---|\n");
-        for c in &self.comparisons {
-            let _ = writeln!(md, "| {} |", comparison_cells(c).join(" | "));
+        // A hold before any metric was judged has no rows and no sample count to show.
+        if !self.comparisons.is_empty() || self.min_sample_count > 0.0 {
+            md.push_str("| Metric | Baseline | Canary | Ratio | Change | Threshold | Status |\n");
+            md.push_str("|---|---|---|---|---|---|---|\n");
+            for c in &self.comparisons {
+                let _ = writeln!(md, "| {} |", comparison_cells(c).join(" | "));
+            }
+            let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
+            let _ = writeln!(
+                md,
+                "| samples | {} | {} | | | min {} | |\n",
+                samples(self.baseline_samples),
+                samples(self.canary_samples),
+                num(self.min_sample_count)
+            );
         }
-        let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
-        let _ = writeln!(
-            md,
-            "| samples | {} | {} | | | min {} | |\n",
-            samples(self.baseline_samples),
-            samples(self.canary_samples),
-            num(self.min_sample_count)
-        );
         self.write_conditions_and_queries(&mut md);
         md
     }

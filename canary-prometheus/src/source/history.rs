@@ -291,12 +291,15 @@ impl PrometheusSource {
         Ok(history)
     }
 
-    /// A link to Prometheus' graph of the pseudo-canary's pods from `start` to `end`: each
-    /// pod's request and error rates, one panel each (credentials left out).
+    /// A link to Prometheus' graph of the pseudo-canary's pods from `start` to `end`, one
+    /// panel per pod, of the `metric` that decided (credentials left out): a latency row's
+    /// quantile (`latency_p99`: the 0.99 quantile), the model confidence, or else the error
+    /// rate.
     pub fn graph_link(
         &self,
         version: &Version,
         pods: &[String],
+        metric: Option<&str>,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Option<String> {
@@ -316,9 +319,25 @@ impl PrometheusSource {
             let mut q = url.query_pairs_mut();
             for (g, pod) in pods.iter().enumerate() {
                 let narrow = BTreeMap::from([(instance.clone(), pod.clone())]);
-                let requests = t.requests.render_selecting(&label, window, &narrow)?;
-                let errors = t.errors.render_selecting(&label, window, &narrow)?;
-                let expr = format!("sum(rate({errors}[1m])) / sum(rate({requests}[1m]))");
+                let expr = match metric {
+                    Some(m) if m.starts_with("latency") => {
+                        let q = m
+                            .strip_prefix("latency_p")
+                            .and_then(|p| p.parse::<f64>().ok())
+                            .map_or(0.99, |p| p / 10f64.powi(p.log10().floor() as i32 + 1));
+                        let buckets = t.latency_buckets.render_selecting(&label, window, &narrow)?;
+                        format!("histogram_quantile({q}, sum by (le) (rate({buckets}[1m])))")
+                    }
+                    Some("model_confidence") => {
+                        let c = t.model_confidence.render_selecting(&label, window, &narrow)?;
+                        format!("avg({c})")
+                    }
+                    _ => {
+                        let requests = t.requests.render_selecting(&label, window, &narrow)?;
+                        let errors = t.errors.render_selecting(&label, window, &narrow)?;
+                        format!("sum(rate({errors}[1m])) / sum(rate({requests}[1m]))")
+                    }
+                };
                 q.append_pair(&format!("g{g}.expr"), &expr);
                 q.append_pair(&format!("g{g}.tab"), "0");
                 q.append_pair(&format!("g{g}.range_input"), &format!("{range}s"));

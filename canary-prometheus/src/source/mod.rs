@@ -18,7 +18,7 @@ use canary_core::MetricsQuery;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
-use crate::config::{redact_url, url_credentials, BasicAuth, PrometheusConfig};
+use crate::config::{url_credentials, BasicAuth, PrometheusConfig};
 use crate::error::{Error, Result};
 use crate::query::{QuerySet, QueryTemplate};
 use canary_core::Redactor;
@@ -67,12 +67,7 @@ impl PrometheusSource {
     /// Checks `config` (URL, templates, TLS files) and builds the client.
     pub fn new(config: PrometheusConfig) -> Result<Self> {
         let invalid = |field, reason: String| Error::InvalidConfig { field, reason };
-        let mut base = reqwest::Url::parse(&config.url).map_err(|e| {
-            invalid(
-                "url",
-                format!("{} is not a URL: {e}", redact_url(&config.url)),
-            )
-        })?;
+        let mut base = crate::config::parse_http_url(&config.url).map_err(|e| invalid("url", e))?;
         // Credentials in the URL become basic auth, so they never travel in a logged URL.
         // They are percent-decoded: `p%40ss` in a URL is the password `p@ss`.
         let mut url_auth = None;

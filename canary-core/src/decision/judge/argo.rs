@@ -25,7 +25,7 @@ use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 pub struct ArgoParameters {
     /// Time between measurements, and each query's window.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub interval: Duration,
     /// Measurements per metric; all successful is a Successful analysis.
     pub count: u32,

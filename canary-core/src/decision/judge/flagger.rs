@@ -23,7 +23,7 @@ use crate::policy::{ComparisonStatus, Evaluation, RollbackDecision, Rule};
 pub struct FlaggerParameters {
     /// How often the checks run (`analysis.interval`), and the window each queries.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub interval: Duration,
     /// Failed checks before rollback (`analysis.threshold`).
     pub threshold: u32,
@@ -178,7 +178,16 @@ impl FlaggerJudge {
         let conditions = match decision {
             RollbackDecision::RollbackAuto => vec![(
                 Rule::RollbackThreshold,
-                None,
+                // The metric of the check that failed last.
+                self.last_failure.as_deref().and_then(|f| {
+                    if f.starts_with("request-success-rate") {
+                        Some(PeerMetric::ErrorRate.name())
+                    } else if f.starts_with("request-duration") {
+                        Some(PeerMetric::P99.name())
+                    } else {
+                        None
+                    }
+                }),
                 format!(
                     "{} failed checks reached the threshold of {}; the last: {}",
                     self.failed,
@@ -231,10 +240,11 @@ impl Judge for FlaggerJudge {
         let p = &self.parameters;
         if self.failed >= p.threshold {
             let reason = format!(
-                "Flagger analysis failed: {} of {} checks failed (threshold {})",
+                "Flagger analysis failed: {} of {} checks failed (threshold {}); the last: {}",
                 self.failed,
                 self.failed + self.passed,
-                p.threshold
+                p.threshold,
+                self.last_failure.as_deref().unwrap_or("none recorded")
             );
             return Verdict::Decided(Box::new(self.decide(
                 RollbackDecision::RollbackAuto,

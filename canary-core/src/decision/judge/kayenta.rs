@@ -39,15 +39,15 @@ pub struct KayentaMetric {
 pub struct KayentaParameters {
     /// The metrics' resolution (`step` of the query).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub step: Duration,
     /// Time between judgements (`analysisIntervalMins`).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub interval: Duration,
     /// The whole analysis (`lifetimeDuration`); the judgement at its end is the last.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub lifetime: Duration,
     /// Mann-Whitney's confidence level.
     pub confidence_level: f64,

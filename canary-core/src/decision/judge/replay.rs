@@ -403,20 +403,20 @@ impl<'j> Run<'j> {
                     waiting_for: Some(format!(
                         "the canary's first scrape: it has no series since {} yet; without one \
                          by {} a person decides",
-                        bounds.start,
-                        bounds.start + chrono::Duration::from_std(grace).unwrap_or_default()
+                        crate::format::instant(bounds.start),
+                        crate::format::instant(bounds.start + chrono::Duration::from_std(grace).unwrap_or_default())
                     )),
                 };
             }
             return insufficient(format!(
                 "insufficient data: the canary has no series since {}",
-                bounds.start
+                crate::format::instant(bounds.start)
             ));
         };
         let Some(baseline_version) = baseline.first().map(|o| o.version.clone()) else {
             return insufficient(format!(
                 "insufficient data: production has no series since {} (the canary {canary_version} has)",
-                bounds.start
+                crate::format::instant(bounds.start)
             ));
         };
         let pairs: Vec<(&Observation, &Observation)> = canary
@@ -426,7 +426,7 @@ impl<'j> Run<'j> {
         if pairs.is_empty() {
             return insufficient(format!(
                 "insufficient data: production {baseline_version} and the canary {canary_version} share no instant since {}",
-                bounds.start
+                crate::format::instant(bounds.start)
             ));
         }
         let arms = [
@@ -444,7 +444,7 @@ impl<'j> Run<'j> {
                         crate::format::duration(
                             (end - since(observations)).num_milliseconds() as f64 / 1000.0
                         ),
-                        since(observations)
+                        crate::format::instant(since(observations))
                     ));
                 }
             }
@@ -468,9 +468,9 @@ impl<'j> Run<'j> {
                 format!(
                     "{arm} {version} stopped reporting: its latest sample is at {}, {} before {} \
                      (evidence that stops for over {} is a finding){}",
-                    last.at,
+                    crate::format::instant(last.at),
                     crate::format::duration(quiet.as_secs_f64()),
-                    end,
+                    crate::format::instant(end),
                     crate::format::duration(bound.as_secs_f64()),
                     pods_named(&last.instances, " its pods", |_| true)
                 )
@@ -518,8 +518,8 @@ impl<'j> Run<'j> {
                     format!(
                         "{arm} {version} reported nothing from {} to {} ({}): the run's evidence \
                          has a hole longer than {}",
-                        w[0].at,
-                        w[1].at,
+                        crate::format::instant(w[0].at),
+                        crate::format::instant(w[1].at),
                         crate::format::duration(gap.as_secs_f64()),
                         crate::format::duration(bound.as_secs_f64())
                     )
@@ -778,7 +778,7 @@ fn pod_gaps(observations: &[&Observation], bound: Duration) -> Option<String> {
     let mut named: Vec<String> = longest
         .iter()
         .take(5)
-        .map(|(name, (from, to))| format!("{name} from {from} to {to}"))
+        .map(|(name, (from, to))| format!("{name} from {} to {}", crate::format::instant(*from), crate::format::instant(*to)))
         .collect();
     if longest.len() > 5 {
         named.push(format!("and {} more", longest.len() - 5));

@@ -59,11 +59,11 @@ impl BaselineArm {
 pub struct ValidatorConfig {
     /// Wait before each analysis, so the canary warms up and collects samples (seconds).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub warmup: Duration,
     /// The window rates and quantiles are taken over (seconds).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub analysis_window: Duration,
     /// Traffic weights of a progressive canary, increasing. Empty: one analysis at the weight
     /// the deploy sets.
@@ -72,11 +72,11 @@ pub struct ValidatorConfig {
     pub on_manual_review: ManualReviewAction,
     /// With a judge: how often it is fed observations (the scrape interval).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub judge_step: Duration,
     /// With a judge: when it must decide (`Judge::finish`), counted from the step's start.
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub max_duration: Duration,
     /// What the canary is compared with: `production` (default) or a `deployed` baseline.
     pub baseline: BaselineArm,

@@ -118,21 +118,21 @@ pub struct SequentialParameters {
     /// warm-up); counts are judged from the start, as errors in a warm-up are not excused
     /// (seconds).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub warmup: Duration,
     /// The earliest a step may proceed, counted from its first judged observation (seconds).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub min_duration: Duration,
     /// The earliest anything is found worse, counted from the first judged observation: until
     /// a few scrapes are in, noise that moves one arm alone cannot show as dispersion
     /// (seconds).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub min_evidence: Duration,
     /// A step's decision is due this long after its first judged observation (seconds).
     #[serde(with = "crate::seconds")]
-    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::seconds::Schema"))]
     pub max_duration: Duration,
     /// Each arm needs at least this many events of traffic (requests) for a critical metric
     /// to count as measured.
