@@ -20,7 +20,6 @@
 
 use std::ffi::OsString;
 
-
 pub mod args;
 pub mod commands;
 pub mod config;

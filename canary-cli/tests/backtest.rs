@@ -130,6 +130,24 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     );
     let pod = failure["canary_pods"][0].as_str().unwrap();
     assert!(link.contains(pod), "{link} does not show {pod}");
+    // Each link graphs the metric that decided, and each failed run is listed once.
+    for j in judges {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in j["failures"].as_array().unwrap() {
+            assert!(
+                seen.insert((f["start"].to_string(), f["canary_pods"].to_string())),
+                "{f}"
+            );
+            let link = urlencoding_decode(f["link"].as_str().unwrap());
+            match f["metric"].as_str() {
+                Some(m) if m.starts_with("latency") => {
+                    assert!(link.contains("histogram_quantile"), "{m}: {link}")
+                }
+                Some("model_confidence") => assert!(link.contains("avg("), "{link}"),
+                _ => assert!(link.contains("status"), "{link}"),
+            }
+        }
+    }
 
     // The same gate at 1 %: the configured judge is above it, exit 1, said in a line.
     let out = with(&[
@@ -143,6 +161,19 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("FAIL: threshold's false rollbacks"), "{text}");
+    // A terminal's table: aligned columns under a rule, no URL, a word on where the links are.
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("judge ") && l.contains("false rollbacks"))
+        .unwrap_or_else(|| panic!("no header in\n{text}"));
+    assert!(lines[header + 1].starts_with("-----"), "{text}");
+    assert!(!text.contains('|'), "{text}");
+    assert!(!text.contains("http://"), "{text}");
+    assert!(
+        text.contains("--output markdown and --output json"),
+        "{text}"
+    );
     assert!(text.contains("above the limit 1.0 %"), "{text}");
     // The configured judge left out of --judge: the first listed stands for it.
     let out = with(&[
@@ -385,7 +416,7 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     assert!(page.contains("Evidence over time"));
     assert!(page.contains("Judged by sequential"));
     assert!(page.matches("<svg").count() >= 3, "charts and intervals");
-    // Before the judge could decide: a person's call, said, exit 2.
+    // Before the judge could decide: not decided yet, said, exit 4 (not a person's call).
     let early = (start + chrono::Duration::hours(20) + chrono::Duration::minutes(2)).to_rfc3339();
     let out = canary(&[
         "analyze",
@@ -402,7 +433,9 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
         "--until",
         &early,
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stdout(&out).contains("continue: "), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("rollback_manual"), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("still collecting evidence"),
         "{}",
@@ -422,4 +455,29 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("--judge"), "{}", stderr(&out));
+}
+
+/// Percent-decoding of a link's query, to read the PromQL it carries.
+fn urlencoding_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -190,12 +190,13 @@ fn analyze_exit_codes_and_outputs_follow_the_decision() {
         "six metrics compared, six charts"
     );
 
+    // A version the store never had is a typo, not a canary short of traffic: exit 3.
     let missing = run("v9", &[]);
-    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert_eq!(missing.status.code(), Some(3), "{}", stdout(&missing));
     assert!(
-        stdout(&missing).contains("ROLLBACK_MANUAL"),
+        stderr(&missing).contains("no series with version=\"v9\""),
         "{}",
-        stdout(&missing)
+        stderr(&missing)
     );
 
     // The URL may come from the environment, as the deploy script's does.

@@ -78,7 +78,7 @@ fn mistakes_are_one_line_with_the_place_and_exit_3() {
         // The key at fault is named, and an absurd number is not spelt out.
         (
             "validator:\n  warmup: 600\n  analysis_window: 1e308\n",
-            "validator.analysis_window: 1e308 is not a number of seconds",
+            "validator.analysis_window: 1e308 is not a duration: a number of seconds >= 0",
         ),
         (
             "prometheus:\n  url: http://p:9090\n  timeout: -5\n",

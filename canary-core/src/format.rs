@@ -105,6 +105,11 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// An instant for people, to the second: `2026-12-07 15:58:04 UTC`.
+pub fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,9 +143,4 @@ mod tests {
         assert_eq!(percent_change(87.5), "+87.5%");
         assert_eq!(percent_change(-0.01), "0%");
     }
-}
-
-/// An instant for people, to the second: `2026-12-07 15:58:04 UTC`.
-pub fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }

@@ -45,7 +45,10 @@ impl serde::de::Visitor<'_> for Seconds {
     }
 
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
-        if text.trim_end_matches(['d', 'h', 'm', 's']).bytes().all(|b| b == b'0')
+        if text
+            .trim_end_matches(['d', 'h', 'm', 's'])
+            .bytes()
+            .all(|b| b == b'0')
             && text.bytes().any(|b| b.is_ascii_alphabetic())
             && text.len() >= 2
         {

@@ -11,11 +11,11 @@
 //! The guide's alert rules `increase(canary_rollback_total[1h]) > 0` and
 //! `canary_validation_success == 0` work on these names.
 
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 /// Handles to the validator's series. Clones share the same series.

@@ -69,12 +69,26 @@ fn flagger_promotes_after_its_iterations_and_rolls_back_at_its_threshold() {
         "{}",
         e.primary_reason
     );
+    // The reason names the check that failed, and the condition its metric.
+    assert!(
+        e.primary_reason
+            .contains("the last: request-success-rate 98.00% < 99%"),
+        "{}",
+        e.primary_reason
+    );
     assert_eq!(e.triggered_conditions[0].rule, Rule::RollbackThreshold);
+    assert_eq!(
+        e.triggered_conditions[0].metric.as_deref(),
+        Some("error_rate")
+    );
     assert!(e.triggered_conditions[0]
         .message
         .contains("request-success-rate 98.00% < 99%"));
     let errors = e.comparison("error_rate").unwrap();
     assert_eq!(errors.status, ComparisonStatus::Degraded);
+    // Flagger's limit is on the canary's own value: said as such, never as a ratio.
+    assert_eq!(errors.rollback_threshold, None);
+    assert_eq!(errors.rule.as_deref(), Some("a check fails above 1%"));
     assert!((errors.canary.unwrap() - 2.0).abs() < 1e-9);
     assert_eq!(errors.baseline, None, "Flagger does not read the baseline");
 

@@ -321,9 +321,7 @@ pub fn parse_http_url(text: &str) -> std::result::Result<reqwest::Url, String> {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {
             Err(format!("{shown:?} is not a URL: it has no host{hint}"))
         }
-        Ok(_) => Err(format!(
-            "{shown:?} is not an http:// or https:// URL{hint}"
-        )),
+        Ok(_) => Err(format!("{shown:?} is not an http:// or https:// URL{hint}")),
         Err(e) => Err(format!("{shown:?} is not a URL: {e}{hint}")),
     }
 }

@@ -23,8 +23,7 @@ impl Pushgateway {
     /// A pusher for `job` at the Pushgateway `url`.
     pub fn new(url: &str, job: &str) -> Result<Self> {
         let invalid = |field, reason: String| Error::InvalidConfig { field, reason };
-        let base =
-            crate::config::parse_http_url(url).map_err(|e| invalid("pushgateway url", e))?;
+        let base = crate::config::parse_http_url(url).map_err(|e| invalid("pushgateway url", e))?;
         if job.is_empty() {
             return Err(invalid("job", "a job name must not be empty".into()));
         }

@@ -68,7 +68,9 @@ impl Retrospective {
     pub fn heading(&self) -> String {
         let time = canary_core::format::instant;
         let into = |t: DateTime<Utc>| {
-            canary_core::format::duration((t - self.start).num_milliseconds().max(0) as f64 / 1000.0)
+            canary_core::format::duration(
+                (t - self.start).num_milliseconds().max(0) as f64 / 1000.0,
+            )
         };
         let mut h = match self.decided_at {
             Some(at) => format!(
@@ -86,7 +88,11 @@ impl Retrospective {
                 time(self.end),
                 into(self.end),
                 self.looks,
-                if self.undecided { ": not decided yet" } else { "" }
+                if self.undecided {
+                    ": not decided yet"
+                } else {
+                    ""
+                }
             ),
         };
         // An end more than a step before the one asked for: the maximum duration, or a store

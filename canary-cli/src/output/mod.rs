@@ -173,7 +173,8 @@ pub(crate) fn progress(rows: &[canary_core::MetricComparison], markdown: bool) -
         "\nwhere each metric stands:\n"
     });
     for c in rows {
-        let [metric, baseline, canary, .., status] = comparison_cells(c).map(|s| s.replace("**", ""));
+        let [metric, baseline, canary, .., status] =
+            comparison_cells(c).map(|s| s.replace("**", ""));
         let detail = match (c.status, &c.no_data_reason) {
             (_, Some(why)) => why.clone(),
             _ => format!("baseline {baseline}, canary {canary}"),

@@ -323,7 +323,9 @@ impl ValidationReport {
             decision
         );
         if self.dry_run {
-            md.push_str("**Dry run:** the helm commands were printed, not run; nothing was deployed.\n\n");
+            md.push_str(
+                "**Dry run:** the helm commands were printed, not run; nothing was deployed.\n\n",
+            );
         }
         let _ = writeln!(md, "**Reason:** {}\n", md_text(&self.reason));
         if self.baseline_arm == crate::validator::BaselineArm::Deployed {

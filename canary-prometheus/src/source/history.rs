@@ -325,11 +325,15 @@ impl PrometheusSource {
                             .strip_prefix("latency_p")
                             .and_then(|p| p.parse::<f64>().ok())
                             .map_or(0.99, |p| p / 10f64.powi(p.log10().floor() as i32 + 1));
-                        let buckets = t.latency_buckets.render_selecting(&label, window, &narrow)?;
+                        let buckets = t
+                            .latency_buckets
+                            .render_selecting(&label, window, &narrow)?;
                         format!("histogram_quantile({q}, sum by (le) (rate({buckets}[1m])))")
                     }
                     Some("model_confidence") => {
-                        let c = t.model_confidence.render_selecting(&label, window, &narrow)?;
+                        let c = t
+                            .model_confidence
+                            .render_selecting(&label, window, &narrow)?;
                         format!("avg({c})")
                     }
                     _ => {

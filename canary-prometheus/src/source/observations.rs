@@ -119,7 +119,11 @@ impl ObservationSource for PrometheusSource {
             (names::LATENCY, "latency_buckets", &t.latency_buckets),
             (names::REQUESTS, "requests", &t.requests),
             (names::ERRORS, "errors", &t.errors),
-            (names::MODEL_CONFIDENCE, "model_confidence", &t.model_confidence),
+            (
+                names::MODEL_CONFIDENCE,
+                "model_confidence",
+                &t.model_confidence,
+            ),
         ]
         .into_iter()
         .filter_map(|(name, metric, template)| {

@@ -36,7 +36,11 @@ impl PrometheusSource {
             return Ok(None);
         };
         // Label names are [a-zA-Z_][a-zA-Z0-9_]*, safe in a path; anything else is not asked.
-        if label.is_empty() || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if label.is_empty()
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Ok(None);
         }
         let path = format!("/api/v1/label/{label}/values");

@@ -216,10 +216,10 @@ pub struct Run<'j> {
     proceeded: Option<Evaluation>,
     decided: Option<Evaluation>,
     /// When the judge decided (its observation's instant).
-    decided_at: Option<DateTime<Utc>>,
+    judge_decided_at: Option<DateTime<Utc>>,
     /// When the latest answer's decision was made: the judge's instant, or the end of the
     /// evidence when an evidence rule overrode the judge.
-    answered_at: Option<DateTime<Utc>>,
+    decided_at: Option<DateTime<Utc>>,
     past_proceed: bool,
     min_traffic: MinTraffic,
     /// The store's queries behind the observations, (baseline, canary), by observation name.
@@ -280,8 +280,8 @@ impl<'j> Run<'j> {
             looks: 0,
             proceeded: None,
             decided: None,
+            judge_decided_at: None,
             decided_at: None,
-            answered_at: None,
             past_proceed: true,
             min_traffic: MinTraffic::default(),
             queries: Default::default(),
@@ -298,7 +298,11 @@ impl<'j> Run<'j> {
     /// The store's queries behind each arm's observations (see
     /// [`ObservationSource::describe`](crate::observation::ObservationSource::describe)): a
     /// decision's rows then cite the queries their values were computed from.
-    pub fn with_queries(mut self, baseline: Vec<(String, String)>, canary: Vec<(String, String)>) -> Self {
+    pub fn with_queries(
+        mut self,
+        baseline: Vec<(String, String)>,
+        canary: Vec<(String, String)>,
+    ) -> Self {
         self.queries = [baseline, canary];
         self
     }
@@ -347,7 +351,7 @@ impl<'j> Run<'j> {
     /// evidence rule (silence, holes, store warnings, thin traffic) overrode it. `None` while
     /// undecided.
     pub fn decided_at(&self) -> Option<DateTime<Utc>> {
-        self.answered_at
+        self.decided_at
     }
 
     /// The answer at `at`, given each arm's observations since the start (in time order; those
@@ -404,7 +408,9 @@ impl<'j> Run<'j> {
                         "the canary's first scrape: it has no series since {} yet; without one \
                          by {} a person decides",
                         crate::format::instant(bounds.start),
-                        crate::format::instant(bounds.start + chrono::Duration::from_std(grace).unwrap_or_default())
+                        crate::format::instant(
+                            bounds.start + chrono::Duration::from_std(grace).unwrap_or_default()
+                        )
                     )),
                 };
             }
@@ -455,7 +461,7 @@ impl<'j> Run<'j> {
             (None, None) if at >= deadline || must_decide => {
                 let e = self.judge.finish();
                 self.decided = Some(e.clone());
-                self.decided_at = Some(end);
+                self.judge_decided_at = Some(end);
                 Some(e)
             }
             (None, None) => None,
@@ -576,8 +582,8 @@ impl<'j> Run<'j> {
             }
         }
         cite(&mut evaluation, &self.queries, self.step);
-        self.answered_at = Some(if evaluation.primary_reason == judged_reason {
-            self.decided_at.unwrap_or(end)
+        self.decided_at = Some(if evaluation.primary_reason == judged_reason {
+            self.judge_decided_at.unwrap_or(end)
         } else {
             end
         });
@@ -606,11 +612,11 @@ impl<'j> Run<'j> {
                     && self.judge.resume()
                 {
                     self.proceeded = Some(*e);
-                    self.decided_at = Some(c.at);
+                    self.judge_decided_at = Some(c.at);
                     continue;
                 }
                 self.decided = Some(*e);
-                self.decided_at = Some(c.at);
+                self.judge_decided_at = Some(c.at);
             }
         }
     }
@@ -643,10 +649,15 @@ fn cite(evaluation: &mut Evaluation, queries: &[Vec<(String, String)>; 2], step:
             m if m == names::MODEL_CONFIDENCE => &[names::MODEL_CONFIDENCE],
             _ => &[],
         };
-        [names::LATENCY, names::REQUESTS, names::ERRORS, names::MODEL_CONFIDENCE]
-            .into_iter()
-            .filter(|n| by_name.contains(n) || how.contains(n))
-            .collect()
+        [
+            names::LATENCY,
+            names::REQUESTS,
+            names::ERRORS,
+            names::MODEL_CONFIDENCE,
+        ]
+        .into_iter()
+        .filter(|n| by_name.contains(n) || how.contains(n))
+        .collect()
     };
     for row in &mut evaluation.comparisons {
         for (arm, query) in [&mut row.baseline_query, &mut row.canary_query]
@@ -677,12 +688,15 @@ fn cite(evaluation: &mut Evaluation, queries: &[Vec<(String, String)>; 2], step:
 /// after about `elapsed · (half-width / distance)²`.
 fn expectation(i: &AnytimeInterval, elapsed: f64, deadline: f64) -> String {
     let difference = i.statistic.contains('−') || i.statistic.contains("difference");
-    let scale = |v: f64| if difference { Some(v) } else { (v > 0.0).then(|| v.ln()) };
+    let scale = |v: f64| {
+        if difference {
+            Some(v)
+        } else {
+            (v > 0.0).then(|| v.ln())
+        }
+    };
     let (Some(lo), Some(hi), Some(est)) = (i.lower, i.upper, i.estimate) else {
-        return format!(
-            "{}: not bounded yet; it needs more requests",
-            i.statistic
-        );
+        return format!("{}: not bounded yet; it needs more requests", i.statistic);
     };
     let straddles = format!(
         "{} in [{}, {}] still straddles the margin {}",
@@ -706,7 +720,11 @@ fn expectation(i: &AnytimeInterval, elapsed: f64, deadline: f64) -> String {
     } else {
         (e > m) == (i.margin >= 1.0)
     };
-    let outcome = if worse_side { "found worse" } else { "within its margin" };
+    let outcome = if worse_side {
+        "found worse"
+    } else {
+        "within its margin"
+    };
     if total > deadline {
         format!(
             "{straddles}; at this traffic it would be {outcome} only after about {}, beyond \
@@ -778,7 +796,13 @@ fn pod_gaps(observations: &[&Observation], bound: Duration) -> Option<String> {
     let mut named: Vec<String> = longest
         .iter()
         .take(5)
-        .map(|(name, (from, to))| format!("{name} from {} to {}", crate::format::instant(*from), crate::format::instant(*to)))
+        .map(|(name, (from, to))| {
+            format!(
+                "{name} from {} to {}",
+                crate::format::instant(*from),
+                crate::format::instant(*to)
+            )
+        })
         .collect();
     if longest.len() > 5 {
         named.push(format!("and {} more", longest.len() - 5));

@@ -137,12 +137,21 @@ impl CanaryValidator {
         let every = self.config.judge_step;
         let name = judge.name().to_owned();
         let cite = |version: &crate::Version, arm| {
-            source.describe(&ObservationQuery::new(version.clone(), arm, started_at, started_at, every))
+            source.describe(&ObservationQuery::new(
+                version.clone(),
+                arm,
+                started_at,
+                started_at,
+                every,
+            ))
         };
         let mut run = Run::new(judge.as_mut(), started_at, self.config.max_duration, every)
             .until_first_decision()
             .with_min_traffic(MinTraffic::of(&self.policy, self.config.analysis_window))
-            .with_queries(cite(baseline, Arm::Baseline), cite(&request.version, Arm::Canary));
+            .with_queries(
+                cite(baseline, Arm::Baseline),
+                cite(&request.version, Arm::Canary),
+            );
         // Bounded by the number of steps, not by the clock: with waits scaled to zero
         // (`CANARY_TIME_SCALE=0`) time barely moves, and the run must still end.
         let looks = (self.config.max_duration.as_secs_f64() / every.as_secs_f64()).ceil() as u64;

@@ -14,9 +14,7 @@ impl SequentialJudge {
             .iter()
             .enumerate()
             .map(|(i, m)| match m {
-                _ if warmup && !matches!(m, SequentialMetric::Count { .. }) => {
-                    self.pending(m)
-                }
+                _ if warmup && !matches!(m, SequentialMetric::Count { .. }) => self.pending(m),
                 SequentialMetric::Count { events, per, .. } => self.assess_count(i, events, per),
                 SequentialMetric::Latency {
                     histogram,
@@ -239,7 +237,10 @@ impl SequentialJudge {
 
     /// The rows of this look, for [`Judge::progress`] while undecided.
     fn keep_progress(&mut self, findings: &[Finding]) {
-        self.progress = findings.iter().flat_map(|f| f.rows.iter().cloned()).collect();
+        self.progress = findings
+            .iter()
+            .flat_map(|f| f.rows.iter().cloned())
+            .collect();
     }
 
     /// Time since the first judged observation of the run.
