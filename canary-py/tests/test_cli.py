@@ -19,7 +19,7 @@ def test_version_and_help():
     assert v.stdout.startswith("canary 0."), v.stdout
     h = canary("analyze", "--help")
     assert h.returncode == 0
-    assert "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error." in h.stdout
+    assert "Exit codes: 0 proceed, 1 rollback_auto, 2 rollback_manual, 3 error,\n4 continue" in h.stdout
 
 
 def test_analyze_from_the_virtualenv(prometheus):

@@ -141,8 +141,9 @@ class CanaryAnalyzer:
         guide's policy; with ``judge`` (``sequential``, ``threshold``, ``flagger``, ``argo``,
         ``kayenta``), the canary's run replayed through that judge from ``since`` (default:
         where its series begin) to ``until`` (or ``at``, or now), as Kayenta's retrospective
-        analysis does, with a ``retrospective`` entry (the judge, the span, its evidence over
-        time)."""
+        analysis does, with a ``retrospective`` entry (the judge, the span, when it decided,
+        its evidence over time). While the judge has not decided, ``decision`` is ``continue``
+        (the command's exit 4) and ``comparisons`` shows where each metric stands."""
         self._check_open()
         result: Dict[str, Any] = await wait(
             self._source.analyze(baseline, canary, duration_minutes, at, judge, since, until)
