@@ -435,7 +435,11 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stdout(&out).contains("continue: "), "{}", stdout(&out));
-    assert!(!stdout(&out).contains("rollback_manual"), "{}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("rollback_manual"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         stdout(&out).contains("still collecting evidence"),
         "{}",

@@ -289,10 +289,10 @@ async fn judge(
             answer.looks = Some(looks);
             answer.remaining_seconds = Some(remaining.as_secs_f64());
             answer.reason = format!(
-                "still collecting evidence: {looks} looks over the {} since {}; {}the {} judge \
+                "still collecting evidence: {looks} observations of each arm over the {} since {}; {}the {} judge \
                  decides within {}",
                 canary_core::format::duration(answer.window_seconds),
-                start.at,
+                canary_core::format::instant(start.at),
                 waiting_for
                     .map(|w| format!("waiting for {w}; "))
                     .unwrap_or_default(),

@@ -74,7 +74,7 @@ impl Retrospective {
         };
         let mut h = match self.decided_at {
             Some(at) => format!(
-                "{} judge: decided at {}, {} into the run that started at {} ({} looks)",
+                "{} judge: decided at {}, {} into the run that started at {} ({} observations of each arm)",
                 self.judge,
                 time(at),
                 into(at),
@@ -82,7 +82,7 @@ impl Retrospective {
                 self.looks
             ),
             None => format!(
-                "{} judge over {} to {}, {} ({} looks){}",
+                "{} judge over {} to {}, {} ({} observations of each arm){}",
                 self.judge,
                 time(self.start),
                 time(self.end),
@@ -207,7 +207,7 @@ pub async fn judge_run(
         } => (
             None,
             Some(format!(
-                "still collecting evidence: {looks} looks from {} to {}; {}the {} judge \
+                "still collecting evidence: {looks} observations of each arm from {} to {}; {}the {} judge \
                  decides within another {} (analyse again later, or with a later --until)",
                 canary_core::format::instant(start),
                 canary_core::format::instant(end),
