@@ -329,10 +329,10 @@ fn evidence_table(h: &mut String, e: &Evaluation, step: Option<&StepReport>) {
     let _ = write!(
         h,
         "<tr><td>samples</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td></td><td></td>\
-         <td>min {}</td><td></td>{}</tr></table>",
+         <td>{}</td><td></td>{}</tr></table>",
         samples(e.baseline_samples),
         samples(e.canary_samples),
-        num(e.min_sample_count),
+        canary_core::report::minimum_text(e.min_sample_count),
         if intervals { "<td></td>" } else { "" }
     );
     if let Some(s) = step.and_then(|s| s.series_error.as_ref()) {

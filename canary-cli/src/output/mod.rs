@@ -152,10 +152,10 @@ pub fn table(e: &Evaluation, colour: bool) -> String {
     let samples = |v: Option<f64>| v.map_or_else(|| "no data".to_owned(), canary_core::format::num);
     if !rows.is_empty() || e.min_sample_count > 0.0 {
         out += &format!(
-            "\nsamples: baseline {}, canary {} (minimum {})\n",
+            "\nsamples: baseline {}, canary {} ({})\n",
             samples(e.baseline_samples),
             samples(e.canary_samples),
-            canary_core::format::num(e.min_sample_count)
+            canary_core::report::minimum_text(e.min_sample_count)
         );
     }
     for c in &e.triggered_conditions {

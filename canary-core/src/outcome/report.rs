@@ -380,12 +380,12 @@ impl ValidationReport {
                 let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
                 let _ = writeln!(
                     md,
-                    "| {} | {} | | samples | {} | {} | | | min {} | |",
+                    "| {} | {} | | samples | {} | {} | | | {} | |",
                     s.region.as_deref().unwrap_or("—"),
                     s.step,
                     samples(s.evaluation.baseline_samples),
                     samples(s.evaluation.canary_samples),
-                    num(s.evaluation.min_sample_count)
+                    minimum_text(s.evaluation.min_sample_count)
                 );
             }
             md.push('\n');
@@ -457,10 +457,26 @@ impl ValidationReport {
     }
 }
 
+/// The least sample count a decision needs, for people: `min 100`, or `no minimum` for a judge
+/// that sets none (Flagger's, Argo's).
+pub fn minimum_text(min: f64) -> String {
+    if min > 0.0 {
+        format!("min {}", num(min))
+    } else {
+        "no minimum".into()
+    }
+}
+
 /// The cells of one evidence row: metric, baseline, canary, ratio, change, threshold, status.
 /// One comparison as the evidence table's cells, for people: metric, baseline, canary, ratio,
 /// change, threshold, status (`**degraded**` and `**no data**` in Markdown bold).
 pub fn comparison_cells(c: &MetricComparison) -> [String; 7] {
+    // "no data" only where the lack of data is the finding; a value a judge does not read
+    // (Flagger's baseline) or has not reached yet (a warm-up) is a dash.
+    let measured = |v: Option<f64>| match v {
+        None if c.status != ComparisonStatus::NoData => "—".to_owned(),
+        v => value_text(v, &c.unit),
+    };
     let threshold = match (c.rollback_threshold, c.warning_threshold) {
         _ if c.rule.is_some() => c.rule.clone().unwrap_or_default(),
         (Some(r), _) => format!(
@@ -481,8 +497,8 @@ pub fn comparison_cells(c: &MetricComparison) -> [String; 7] {
     };
     [
         c.metric.clone(),
-        value_text(c.baseline, &c.unit),
-        value_text(c.canary, &c.unit),
+        measured(c.baseline),
+        measured(c.canary),
         c.ratio
             .map(|r| format!("{}×", num(r)))
             .unwrap_or_else(|| "—".into()),
@@ -518,10 +534,10 @@ impl Evaluation {
             let samples = |v: Option<f64>| v.map(num).unwrap_or_else(|| "no data".into());
             let _ = writeln!(
                 md,
-                "| samples | {} | {} | | | min {} | |\n",
+                "| samples | {} | {} | | | {} | |\n",
                 samples(self.baseline_samples),
                 samples(self.canary_samples),
-                num(self.min_sample_count)
+                minimum_text(self.min_sample_count)
             );
         }
         self.write_conditions_and_queries(&mut md);
