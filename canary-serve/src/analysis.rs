@@ -156,18 +156,7 @@ async fn judge(
         let (b, c) = (b.map_err(failed)?, c.map_err(failed)?);
         answer.at = c.timestamp;
         let evaluation = j.policy.try_evaluate(&b, &c).map_err(failed)?;
-        for m in &evaluation.comparisons {
-            answer.queries.insert(
-                m.metric.clone(),
-                Queries {
-                    baseline: m.baseline_query.clone(),
-                    canary: m.canary_query.clone(),
-                },
-            );
-        }
-        answer.decision = evaluation.decision.into();
-        answer.reason.clone_from(&evaluation.primary_reason);
-        answer.evaluation = Some(evaluation);
+        answer.decided(evaluation);
         return Ok(answer);
     };
     // A judge replays the run from its start: the service keeps no state, and a sliding
@@ -267,19 +256,8 @@ async fn judge(
     match answered {
         Replayed::Decided { evaluation, looks } => {
             answer.looks = Some(looks);
-            answer.decision = evaluation.decision.into();
-            answer.reason.clone_from(&evaluation.primary_reason);
             answer.progress.clear();
-            for m in &evaluation.comparisons {
-                answer.queries.insert(
-                    m.metric.clone(),
-                    Queries {
-                        baseline: m.baseline_query.clone(),
-                        canary: m.canary_query.clone(),
-                    },
-                );
-            }
-            answer.evaluation = Some(*evaluation);
+            answer.decided(*evaluation);
         }
         Replayed::Continue {
             looks,
@@ -307,4 +285,22 @@ async fn judge(
         }
     }
     Ok(answer)
+}
+
+impl Analysis {
+    /// The answer carries `evaluation`: its decision, its reason and each row's queries.
+    fn decided(&mut self, evaluation: canary_core::Evaluation) {
+        for m in &evaluation.comparisons {
+            self.queries.insert(
+                m.metric.clone(),
+                Queries {
+                    baseline: m.baseline_query.clone(),
+                    canary: m.canary_query.clone(),
+                },
+            );
+        }
+        self.decision = evaluation.decision.into();
+        self.reason.clone_from(&evaluation.primary_reason);
+        self.evaluation = Some(evaluation);
+    }
 }
