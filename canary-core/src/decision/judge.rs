@@ -319,23 +319,27 @@ pub fn derive_metrics(observations: &[Observation], window: Duration) -> CanaryM
         m.latency_p95_ms = h.quantile(0.95).map(|s| s * 1000.0);
         m.latency_p99_ms = h.quantile(0.99).map(|s| s * 1000.0);
     }
-    let span = format!("between observations at {} and {}", start.at, end.at);
+    let span = format!(
+        "between observations at {} and {} (computed by the judge, not PromQL)",
+        crate::format::instant(start.at),
+        crate::format::instant(end.at)
+    );
     for (metric, how) in [
         (
             "latency_p50",
-            "histogram_quantile(0.5) of the latency histogram's increase",
+            "quantile 0.5 of the latency histogram's counts",
         ),
         (
             "latency_p95",
-            "histogram_quantile(0.95) of the latency histogram's increase",
+            "quantile 0.95 of the latency histogram's counts",
         ),
         (
             "latency_p99",
-            "histogram_quantile(0.99) of the latency histogram's increase",
+            "quantile 0.99 of the latency histogram's counts",
         ),
-        ("error_rate", "increase of errors / increase of requests"),
-        ("request_rate", "increase of requests / seconds"),
-        ("sample_count", "increase of requests"),
+        ("error_rate", "errors ÷ requests"),
+        ("request_rate", "requests ÷ seconds"),
+        ("sample_count", "requests"),
     ] {
         m.queries
             .insert(metric.to_owned(), format!("{how}, {span}"));
@@ -385,7 +389,11 @@ mod tests {
         assert_eq!(m.request_rate_rps, Some(10.0));
         assert!((m.error_rate_percent.unwrap() - 1.0).abs() < 1e-12);
         assert_eq!(m.model_confidence, Some(0.9));
-        assert!(m.queries["latency_p99"].contains("histogram_quantile(0.99)"));
+        assert!(m.queries["latency_p99"].contains("quantile 0.99 of the latency histogram"));
+        assert!(
+            m.queries["latency_p99"].contains("not PromQL"),
+            "a description never passes for a query"
+        );
         m.validate().unwrap();
     }
 

@@ -499,9 +499,7 @@ pub fn comparison_cells(c: &MetricComparison) -> [String; 7] {
         c.metric.clone(),
         measured(c.baseline),
         measured(c.canary),
-        c.ratio
-            .map(|r| format!("{}×", num(r)))
-            .unwrap_or_else(|| "—".into()),
+        c.ratio_text().unwrap_or_else(|| "—".into()),
         c.change_percent
             .map(percent_change)
             .unwrap_or_else(|| "—".into()),

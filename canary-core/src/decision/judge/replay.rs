@@ -674,7 +674,7 @@ fn cite(evaluation: &mut Evaluation, queries: &[Vec<(String, String)>; 2], step:
                 .collect();
             if !cited.is_empty() {
                 *query = Some(format!(
-                    "{how}; computed by the judge from range queries (step {}): {}",
+                    "{how}; its observations from the range queries (step {}): {}",
                     crate::format::duration(step.as_secs_f64()),
                     cited.join("; ")
                 ));

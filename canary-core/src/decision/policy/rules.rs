@@ -113,11 +113,12 @@ impl RollbackPolicy {
                     Rule::RollbackThreshold,
                     c,
                     format!(
-                        "{} went from {} to {} ({}× baseline; rollback threshold {}×)",
+                        "{} went from {} to {} ({}× {}; rollback threshold {}×)",
                         c.metric,
                         ValueText(c.baseline, &c.unit),
                         ValueText(c.canary, &c.unit),
                         Num(ratio),
+                        against(c),
                         Num(limit)
                     ),
                 ));
@@ -411,14 +412,28 @@ fn regression(
     limit_name: &str,
 ) -> Condition {
     let message = format!(
-        "{} is {}× baseline ({} vs {}), {relation} the {}× {limit_name}",
+        "{} is {}× {} ({} vs {}), {relation} the {}× {limit_name}",
         c.metric,
         Num(ratio),
+        against(c),
         ValueText(c.canary, &c.unit),
         ValueText(c.baseline, &c.unit),
         Num(limit)
     );
     condition(rule, c, message)
+}
+
+/// What a ratio was taken against: the baseline, or the metric's floor when the baseline is
+/// below it (so that `1.3% is 2.6× …` reads true next to a baseline of 0.38 %).
+fn against(c: &MetricComparison) -> String {
+    if c.floor_applied {
+        format!(
+            "the {} floor, production's value being below it",
+            ValueText(Some(c.floor), &c.unit)
+        )
+    } else {
+        "baseline".into()
+    }
 }
 
 fn metric_list(conditions: &[Condition]) -> String {

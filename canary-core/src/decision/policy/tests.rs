@@ -176,6 +176,16 @@ fn zero_baseline_error_rate_uses_the_floor() {
     let big = policy.evaluate(&b, &canary().with_error_rate_percent(1.2));
     assert_eq!(big.decision, RollbackDecision::RollbackAuto);
     assert!((big.comparison("error_rate").unwrap().ratio.unwrap() - 2.4).abs() < 1e-9);
+    // The ratio is against the floor, and every rendering says so: "2.4× baseline" beside a
+    // baseline of 0 % would be false.
+    let rule = &big.triggered_conditions[0].message;
+    assert!(
+        rule.contains("2.4× the 0.5% floor, production's value being below it"),
+        "{rule}"
+    );
+    assert!(!rule.contains("× baseline"), "{rule}");
+    let cells = crate::report::comparison_cells(big.comparison("error_rate").unwrap());
+    assert_eq!(cells[3], "2.4× of floor 0.5%");
 
     let both_zero = policy.evaluate(&b, &canary().with_error_rate_percent(0.0));
     assert_eq!(both_zero.decision, RollbackDecision::Proceed);

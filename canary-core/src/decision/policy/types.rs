@@ -474,9 +474,20 @@ impl MetricComparison {
         crate::format::value_text(self.canary, &self.unit)
     }
 
-    /// The ratio for people (`1.6×`), if there is one.
+    /// The ratio for people (`1.6×`; `2.4× of floor 0.5%` when it was taken against the
+    /// floor, which a bare ratio beside the baseline would misstate), if there is one.
     pub fn ratio_text(&self) -> Option<String> {
-        self.ratio.map(|r| format!("{}×", crate::format::Num(r)))
+        self.ratio.map(|r| {
+            if self.floor_applied {
+                format!(
+                    "{}× of floor {}",
+                    crate::format::Num(r),
+                    crate::format::value_text(Some(self.floor), &self.unit)
+                )
+            } else {
+                format!("{}×", crate::format::Num(r))
+            }
+        })
     }
 }
 

@@ -519,7 +519,7 @@ impl SequentialJudge {
             rate(events_b, traffic_b),
             rate(events_c, traffic_c),
             &tested,
-            format!("increase({events}) / increase({per}) since the run started"),
+            format!("{events} ÷ {per}, each counted from the run's start (computed by the judge, not PromQL)"),
         ));
         finding.tests.extend(tests);
         finding

@@ -132,7 +132,7 @@ impl SequentialJudge {
             b,
             c,
             &tested,
-            "paired difference of the gauge per scrape since the warm-up".into(),
+            "the gauge's paired difference per scrape since the warm-up (computed by the judge, not PromQL)".into(),
         );
         // The ratio of a difference test says little; the interval carries the evidence.
         r.ratio = None;

@@ -194,7 +194,7 @@ impl SequentialJudge {
                     ms(&hb),
                     ms(&hc),
                     t,
-                    format!("histogram_quantile({q}) of the {histogram} histogram's increase since the warm-up"),
+                    format!("quantile {q} of the {histogram} histogram's counts since the warm-up (computed by the judge, not PromQL)"),
                 ),
                 None => no_data_row(&row_name, "ms", critical, "no requests"),
             };
