@@ -687,7 +687,7 @@ fn cite(evaluation: &mut Evaluation, queries: &[Vec<(String, String)>; 2], step:
 /// an anytime interval narrows about as 1/√n, so at the traffic so far it clears the margin
 /// after about `elapsed · (half-width / distance)²`.
 fn expectation(i: &AnytimeInterval, elapsed: f64, deadline: f64) -> String {
-    let difference = i.statistic.contains('−') || i.statistic.contains("difference");
+    let difference = i.is_difference();
     let scale = |v: f64| {
         if difference {
             Some(v)

@@ -348,6 +348,14 @@ pub struct AnytimeInterval {
     pub caught: Option<f64>,
 }
 
+impl AnytimeInterval {
+    /// Whether the statistic is a difference (`canary − baseline`, a gauge's) rather than a
+    /// ratio: its margin is then signed, not a factor.
+    pub fn is_difference(&self) -> bool {
+        self.statistic.contains('−') || self.statistic.contains("difference")
+    }
+}
+
 /// The pods behind one test: how far apart production's pods are, and how much of the canary's
 /// difference that can explain (see the sequential judge's model).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

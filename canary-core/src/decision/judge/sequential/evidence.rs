@@ -138,7 +138,7 @@ pub(super) fn row(
 /// The sequential judge's rule for one statistic: worse once the interval lies beyond the
 /// margin (a ratio, or a difference for a gauge), at the test's confidence.
 pub(super) fn margin_rule(i: &AnytimeInterval) -> String {
-    let difference = i.statistic.contains('−') || i.statistic.contains("difference");
+    let difference = i.is_difference();
     let margin = if difference {
         let sign = if i.margin >= 0.0 { "+" } else { "" };
         format!("{sign}{}", crate::format::Num(i.margin))
