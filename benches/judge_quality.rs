@@ -17,7 +17,10 @@ use canary_core::judge::{
 };
 use canary_core::stats::wilson_interval;
 use canary_core::RollbackDecision;
-use canary_sim::{catalog, simulate, Case, Family, Simulation};
+use canary_sim::{
+    catalog, simulate, time_to_promote, Alternative, Case, Family, Oracle, Simulation,
+    ORACLE_ALPHA, ORACLE_POWER, WHAT_MATTERS,
+};
 use plotters::prelude::*;
 
 mod common;
@@ -178,6 +181,33 @@ fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
     Some(v[i])
 }
 
+/// The limit of a case's evidence ([`Oracle`]): for a regression, its power at 15, 30 and
+/// 60 minutes and when it reaches 95 %; for a healthy canary, when it could promote (95 %
+/// power against every regression that matters).
+#[derive(Clone, Copy, Debug, Default)]
+struct Limit {
+    power: Option<[f64; 3]>,
+    time_s: Option<f64>,
+}
+
+fn limit(case: &Case) -> Limit {
+    match case.family {
+        Family::Regression => {
+            let o = Oracle::new(&case.template, Alternative::ItsEffect, ORACLE_ALPHA);
+            let at = |m: u64| o.power(std::time::Duration::from_secs(60 * m));
+            Limit {
+                power: Some([at(15), at(30), at(60)]),
+                time_s: o.time_to(ORACLE_POWER).map(|d| d.as_secs_f64()),
+            }
+        }
+        Family::Aa => Limit {
+            power: None,
+            time_s: time_to_promote(&case.template, &WHAT_MATTERS).map(|d| d.as_secs_f64()),
+        },
+        Family::Improvement => Limit::default(),
+    }
+}
+
 /// One CSV row's numbers.
 struct Row {
     judge: String,
@@ -195,9 +225,10 @@ struct Row {
     micros: f64,
     /// The share rolled back (not promoted) within 30 minutes.
     within_30: f64,
+    limit: Limit,
 }
 
-fn row(judge: &str, case: &Case, outcomes: &[Outcome]) -> Row {
+fn row(judge: &str, case: &Case, outcomes: &[Outcome], limit: Limit) -> Row {
     let n = outcomes.len();
     let times = |pred: &dyn Fn(&Outcome) -> bool| -> Vec<f64> {
         outcomes
@@ -232,6 +263,7 @@ fn row(judge: &str, case: &Case, outcomes: &[Outcome]) -> Row {
             .filter(|o| o.decision != RollbackDecision::Proceed && o.at_s <= 1800.0)
             .count() as f64
             / n as f64,
+        limit,
     }
 }
 
@@ -240,14 +272,19 @@ fn opt(v: Option<f64>) -> String {
 }
 
 fn csv(rows: &[Row]) -> String {
-    let mut out = String::from("judge,family,scenario,effect,seeds,false_rollback_rate,power,median_time_to_rollback_s,p90_time_to_rollback_s,median_time_to_promote_s,exposure,cpu_us_per_decision\n");
+    let mut out = String::from("judge,family,scenario,effect,seeds,false_rollback_rate,power,median_time_to_rollback_s,p90_time_to_rollback_s,median_time_to_promote_s,exposure,cpu_us_per_decision,oracle_power_15m,oracle_power_30m,oracle_power_60m,oracle_time_s\n");
     for r in rows {
         let (false_rate, power) = match r.family {
             Family::Regression => (String::new(), format!("{:.4}", r.flagged)),
             _ => (format!("{:.4}", r.flagged), String::new()),
         };
+        let p = |i: usize| {
+            r.limit
+                .power
+                .map_or(String::new(), |p| format!("{:.4}", p[i]))
+        };
         out += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.1},{:.1}\n",
+            "{},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{},{},{},{}\n",
             r.judge,
             r.family.as_str(),
             r.scenario,
@@ -259,7 +296,11 @@ fn csv(rows: &[Row]) -> String {
             opt(r.p90_rollback),
             opt(r.median_promote),
             r.exposure,
-            r.micros
+            r.micros,
+            p(0),
+            p(1),
+            p(2),
+            opt(r.limit.time_s)
         );
     }
     out
@@ -488,8 +529,9 @@ fn main() {
             effect_seeds
         };
         let outcomes = evaluate(case, 0..seeds, &factories);
+        let limit = limit(case);
         for (name, o) in names.iter().zip(&outcomes) {
-            rows.push(row(name, case, o));
+            rows.push(row(name, case, o, limit));
         }
         eprintln!(
             "  [{}/{}] {} {} ({:.0?})",
@@ -502,6 +544,7 @@ fn main() {
     }
 
     println!("{}", markdown(&rows, &names));
+    println!("{}", against_the_limit(&rows, &names));
     if names.iter().any(|n| n == "sequential") {
         println!("{}", ten_metrics(&cases));
     }
@@ -625,5 +668,75 @@ fn versus(rows: &[Row], scenarios: &[&Row], ours: &str, theirs: &str) -> String 
         opt(promote(ours)),
         opt(promote(theirs))
     );
+    out
+}
+
+/// Every judge against the oracle: per regression, the oracle's power at 15, 30 and 60
+/// minutes and its time to 95 %, and each judge's power ÷ the oracle's at 60 minutes with its
+/// median time to roll back ÷ the oracle's time; per healthy family, the oracle's time to
+/// promote and each judge's median time to promote ÷ it.
+fn against_the_limit(rows: &[Row], judges: &[String]) -> String {
+    let scenarios: Vec<&Row> = rows.iter().filter(|r| r.judge == judges[0]).collect();
+    let head = |first: &str| {
+        format!(
+            "| {first} | {} |\n|{}\n",
+            judges.join(" | "),
+            "---|".repeat(judges.len() + first.split(" | ").count())
+        )
+    };
+    let mut out = format!(
+        "### Against the limit: the oracle (α = {} one-sided, fixed horizon, knows every parameter but no draw)\n\nRegressions: the oracle's power at 15 / 30 / 60 min and its time to 95 %; each judge's power ÷ the oracle's at 60 min, and its median time to roll back ÷ the oracle's time to 95 %.\n\n",
+        ORACLE_ALPHA
+    );
+    out += &head("scenario | effect | oracle");
+    for s in scenarios.iter().filter(|r| r.family == Family::Regression) {
+        let Some(p) = s.limit.power else { continue };
+        let cells: Vec<String> = judges
+            .iter()
+            .map(|j| {
+                let r = find(rows, j, s);
+                let time = match (r.median_rollback, s.limit.time_s) {
+                    (Some(x), Some(y)) if r.flagged >= 0.5 && y > 0.0 => format!("{:.1}×", x / y),
+                    _ => "—".into(),
+                };
+                format!("{:.2} · {time}", r.flagged / p[2].max(1e-9))
+            })
+            .collect();
+        out += &format!(
+            "| {} | {} | {:.0} / {:.0} / {:.0} % · {} | {} |\n",
+            s.scenario,
+            s.effect,
+            p[0] * 100.0,
+            p[1] * 100.0,
+            p[2] * 100.0,
+            s.limit
+                .time_s
+                .map_or("not within the hour".into(), |t| format!("{t:.0} s")),
+            cells.join(" | ")
+        );
+    }
+    out += "\nHealthy canaries: the oracle's time to promote (95 % power against errors × 2, latency × 1.25 and confidence × 0.8) and each judge's median time to promote ÷ it (— where the oracle cannot within the hour).\n\n";
+    out += &head("scenario | oracle");
+    for s in scenarios.iter().filter(|r| r.family == Family::Aa) {
+        let cells: Vec<String> = judges
+            .iter()
+            .map(|j| {
+                let r = find(rows, j, s);
+                match (r.median_promote, s.limit.time_s) {
+                    (Some(x), Some(y)) if y > 0.0 => format!("{:.1}× ({x:.0} s)", x / y),
+                    (Some(x), _) => format!("— ({x:.0} s)"),
+                    _ => "—".into(),
+                }
+            })
+            .collect();
+        out += &format!(
+            "| {} | {} | {} |\n",
+            s.scenario,
+            s.limit
+                .time_s
+                .map_or("not within the hour".into(), |t| format!("{t:.0} s")),
+            cells.join(" | ")
+        );
+    }
     out
 }

@@ -34,6 +34,7 @@
 mod families;
 mod model;
 mod openmetrics;
+mod oracle;
 mod pods;
 
 use canary_core::backtest::{History, PodHistory};
@@ -46,6 +47,7 @@ pub use canary_core::observation::GUIDE_BUCKETS;
 pub use families::{catalog, Case, Family, RUN};
 pub use model::{Ar1, ArmModel, Burst, Effect, Gaps, Latency, Onset, Scenario, Traffic, Warmup};
 pub use openmetrics::MetricNames;
+pub use oracle::{time_to_promote, Alternative, Oracle, ORACLE_ALPHA, ORACLE_POWER, WHAT_MATTERS};
 use pods::PodLife;
 pub use pods::{pod_name, PodChange, PodEvent, PodFault, Pods, MAX_PODS};
 
