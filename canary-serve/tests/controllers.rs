@@ -443,6 +443,18 @@ async fn argo_following_the_example_promotes_only_after_proceed_with_every_judge
                     matches!(phase, Phase::Failed | Phase::Inconclusive | Phase::Error),
                     "{name} judge, {version}: a regression ended {phase:?}: {answers:?}"
                 );
+            }
+            // The guide's automatic-rollback triggers (latency doubled, errors tripled,
+            // confidence 0.60 against 0.85) abort the rollout under the judges we ship as
+            // defaults: Failed, not paused for a person.
+            if ["threshold", "sequential"].contains(&name)
+                && ["c-latency", "c-errors", "c-confidence"].contains(&version)
+            {
+                assert_eq!(
+                    (phase, last.as_str()),
+                    (Phase::Failed, "rollback_auto"),
+                    "{name} judge, {version}: {answers:?}"
+                );
             } else if phase == Phase::Successful {
                 assert!(
                     said_proceed,

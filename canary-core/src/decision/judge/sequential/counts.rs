@@ -326,6 +326,7 @@ impl SequentialJudge {
             standing,
             power,
             seen,
+            beyond_matters: false,
             interval: AnytimeInterval {
                 statistic,
                 estimate: r.log_estimate().and_then(finite),

@@ -71,7 +71,7 @@ impl SequentialJudge {
         let mut any_worse = false;
         let mut unmeasured = Vec::new();
         let too_early = !at_end && self.judged_elapsed() < p.min_evidence;
-        for (m, f) in p.metrics.iter().zip(&findings) {
+        for (i, (m, f)) in p.metrics.iter().zip(&findings).enumerate() {
             if let Some(fault) = &f.fault {
                 take(
                     RollbackDecision::RollbackManual,
@@ -90,12 +90,18 @@ impl SequentialJudge {
                     }
                     Standing::Worse => {
                         any_worse = true;
-                        let (d, rule) = if m.critical() {
+                        let (d, rule) = if m.critical() || t.beyond_matters {
                             (RollbackDecision::RollbackAuto, Rule::RollbackThreshold)
                         } else {
                             (RollbackDecision::RollbackManual, Rule::WarningThreshold)
                         };
                         let mut message = worse_message(&t.row, &t.interval);
+                        if t.beyond_matters && !m.critical() {
+                            message.push_str(&format!(
+                                ", and surely beyond × {} of production's (what matters): the guide's automatic-rollback trigger",
+                                crate::format::Num(p.matters_for(i))
+                            ));
+                        }
                         if too_early {
                             message.push_str(&format!(
                                 ", and so far beyond it (at least × {} of production's) that it decides before the minimum evidence",
@@ -343,7 +349,8 @@ impl SequentialJudge {
 impl SequentialJudge {
     /// Whether every metric with data would have caught what matters at the traffic seen
     /// (a latency metric: at each quantile, by one of the bounds that bracket it). A
-    /// non-critical metric without data does not hold a promotion back.
+    /// non-critical metric without data does not hold a promotion back; one whose evidence is
+    /// still too little to test does.
     fn powered(&self, findings: &[Finding]) -> bool {
         let p = &self.parameters;
         // Counts first: at low traffic they are the last to be powered, and the cheapest.
@@ -357,7 +364,9 @@ impl SequentialJudge {
             let (m, f) = (&p.metrics[i], &findings[i]);
             let matters = p.matters_for(i);
             if f.tests.is_empty() {
-                return !m.critical() && (f.no_data.is_some() || f.rows.is_empty());
+                // A gauge with readings but too few to test is not "without data": a canary
+                // at 0.60 confidence against 0.85 is not promoted before it is judged.
+                return !m.critical() && !f.waiting && (f.no_data.is_some() || f.rows.is_empty());
             }
             f.rows.iter().all(|r| {
                 f.tests

@@ -71,6 +71,7 @@ impl SequentialJudge {
         let alpha = self.alphas[i];
         let paired = self.paired[i].clone();
         let Some((mean, lo, hi)) = paired.interval(alpha, batch, min_sd) else {
+            finding.waiting = paired.n > 0.0;
             finding.no_data = Some(format!(
                 "{} paired scrapes; two batches of {batch} are needed",
                 paired.n
@@ -101,11 +102,20 @@ impl SequentialJudge {
                     baseline_mean: paired.sum_baseline / paired.n,
                     higher_is_better: direction == Direction::HigherIsBetter,
                 });
+        // What matters is a ratio of production's mean: the difference it allows.
+        let baseline_mean = paired.sum_baseline / paired.n;
+        let allowed = (self.parameters.matters_for(i) - 1.0) * baseline_mean;
+        let beyond_matters = baseline_mean > 0.0
+            && match direction {
+                Direction::HigherIsBetter => hi < allowed,
+                Direction::LowerIsBetter => lo > allowed,
+            };
         let tested = Tested {
             row: name.clone(),
             standing,
             power: None,
             seen,
+            beyond_matters,
             interval: AnytimeInterval {
                 statistic: "mean paired difference per scrape, canary − baseline".into(),
                 estimate: Some(mean),

@@ -53,6 +53,9 @@ struct Tested {
     power: Option<counts::PowerQuestion>,
     /// For an arm test: what it would have caught at the traffic seen.
     seen: Option<power::Seen>,
+    /// Worse, with the test's confidence, than what matters (a gauge below 80 % of
+    /// production's): the guide's automatic-rollback trigger, critical metric or not.
+    beyond_matters: bool,
 }
 
 /// A look's findings for one metric.
@@ -64,6 +67,9 @@ struct Finding {
     no_data: Option<String>,
     /// A fault in the data (a counter that went down), if any.
     fault: Option<String>,
+    /// Evidence is coming but is not enough to test yet (a gauge's first batches): unlike a
+    /// metric without data, it holds an early promotion back.
+    waiting: bool,
 }
 
 /// The sequential judge: anytime-valid tests on the distributions Prometheus holds, judged at
@@ -243,6 +249,7 @@ fn empty_finding() -> Finding {
         tests: Vec::new(),
         no_data: None,
         fault: None,
+        waiting: false,
     }
 }
 
