@@ -248,6 +248,7 @@ impl SequentialJudge {
     /// kept under `dispersion`. Worse is `θ > 1 + margin` when `higher_is_worse`, `θ < 1 /
     /// (1 + margin)` otherwise; with pods, beyond the margin by more than their placement
     /// allows (and within it by as much), against a baseline without production's outliers.
+    /// With `beta`, it also says what its counts exclude at that level ([`Tested::reach`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn rate_test(
         &mut self,
@@ -259,6 +260,7 @@ impl SequentialJudge {
         margin: f64,
         higher_is_worse: bool,
         placement: Option<Placement<'_>>,
+        beta: Option<f64>,
     ) -> Tested {
         let phi = self.dispersion_factor(dispersion);
         let (excluded, pod) =
@@ -291,6 +293,20 @@ impl SequentialJudge {
         } else {
             Standing::Open
         };
+        // The worst regression (a log ratio, positive in the worse direction) the counts do
+        // not exclude at level β, however often judged: asked only once a step could promote.
+        let reach = beta
+            .filter(|b| *b > 0.0 && *b < 1.0)
+            .filter(|_| self.step_elapsed() >= self.parameters.min_duration)
+            .map(|b| {
+                let (lo_b, hi_b) = r.interval(b);
+                if higher_is_worse {
+                    hi_b + allowance
+                } else {
+                    allowance - lo_b
+                }
+            })
+            .filter(|v| v.is_finite());
         let finite = |v: f64| v.is_finite().then(|| v.exp());
         // Counts are judged from the run's start, other tests from the warm-up's end.
         let evidence = (
@@ -327,6 +343,8 @@ impl SequentialJudge {
             power,
             seen,
             beyond_matters: false,
+            reach,
+            floor_excluded: None,
             interval: AnytimeInterval {
                 statistic,
                 estimate: r.log_estimate().and_then(finite),
@@ -500,16 +518,30 @@ impl SequentialJudge {
             ));
         }
         self.track_dispersion(&name, Counting::Count { events, per });
-        let tests = self.pod_aware_tests(
+        let mut tests = self.pod_aware_tests(
             &name,
             &name,
             &format!("{events} per {per}, canary / baseline"),
             Counting::Count { events, per },
-            (alpha, alpha),
+            (alpha, alpha, self.parameters.promotion_risk),
             margin,
             true,
             None,
         );
+        // A rate below the floor is compared against the floor (the policy's rule): a canary
+        // whose own rate is surely below what matters times the floor is not worse than what
+        // matters, whatever production's (a service with no errors at all).
+        let floor = self.parameters.count_floor;
+        if self.step_elapsed() >= self.parameters.min_duration
+            && floor_excludes(
+                events_c / self.dispersion_factor(&name),
+                traffic_c / self.dispersion_factor(&name),
+                self.parameters.matters_for(i) * floor,
+                self.parameters.promotion_risk,
+            )
+        {
+            tests[0].floor_excluded = Some(floor);
+        }
         let tested = tests[0].clone();
         let rate = |e: f64, t: f64| (t > 0.0).then(|| e / t * 100.0);
         finding.rows.push(row(
@@ -524,5 +556,84 @@ impl SequentialJudge {
         ));
         finding.tests.extend(tests);
         finding
+    }
+}
+
+/// Whether `events` in `traffic` show, at level `beta` however often it is asked, that the rate
+/// is below `rate`: Ville's inequality on the likelihood ratio of a Poisson process at half
+/// that rate against it, `2^−E · e^(rate·N/2) ≥ 1/β` (with no events, `N ≥ 2 ln(1/β) / rate`
+/// of traffic). Against any higher rate the ratio is larger while `E/N` is below `rate`, so it
+/// holds for the whole hypothesis "at least `rate`".
+pub(super) fn floor_excludes(events: f64, traffic: f64, rate: f64, beta: f64) -> bool {
+    if !(rate > 0.0 && traffic > 0.0 && events >= 0.0 && beta > 0.0) || events / traffic >= rate {
+        return false;
+    }
+    -events * std::f64::consts::LN_2 + rate * traffic / 2.0 >= (1.0 / beta).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::floor_excludes;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_floor_exclusion_is_monotone_and_never_claims_a_rate_at_or_above_it(
+            events in 0.0f64..500.0,
+            traffic in 1.0f64..1e6,
+            more in 0.0f64..1e5,
+            rate in 1e-4f64..0.5,
+            beta in 1e-4f64..0.5,
+        ) {
+            let now = floor_excludes(events, traffic, rate, beta);
+            if events / traffic >= rate {
+                prop_assert!(!now);
+            }
+            // More traffic with the same events only strengthens it; more events weaken it.
+            if now {
+                prop_assert!(floor_excludes(events, traffic + more, rate, beta));
+            } else {
+                prop_assert!(!floor_excludes(events + more, traffic, rate, beta));
+            }
+            // A smaller risk asks for more.
+            if floor_excludes(events, traffic, rate, beta / 2.0) {
+                prop_assert!(now);
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_surely_below_the_floor_is_excluded_and_nothing_else() {
+        // No errors: ln 20 × 2 / 1 % = 599 requests are needed.
+        assert!(!floor_excludes(0.0, 590.0, 0.01, 0.05));
+        assert!(floor_excludes(0.0, 610.0, 0.01, 0.05));
+        // A rate at or above the bound is never excluded, however much traffic.
+        assert!(!floor_excludes(1e4, 1e6, 0.01, 0.05));
+        assert!(!floor_excludes(2e4, 1e6, 0.01, 0.05));
+        // Well below it, with enough traffic, it is.
+        assert!(floor_excludes(20.0, 1e4, 0.01, 0.05));
+        assert!(!floor_excludes(f64::NAN, 1e4, 0.01, 0.05));
+    }
+
+    #[test]
+    fn the_floor_exclusion_is_anytime_valid_on_poisson_counts() {
+        // A rate exactly at the bound, looked at after every request for 20,000 requests:
+        // excluded on at most β of 2,000 runs (with slack for the estimate's own noise).
+        let (rate, beta) = (0.01, 0.05);
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut wrong = 0;
+        for _ in 0..2000 {
+            let mut events = 0.0;
+            for n in 1..=20_000 {
+                if rng.f64() < rate {
+                    events += 1.0;
+                }
+                if floor_excludes(events, f64::from(n), rate, beta) {
+                    wrong += 1;
+                    break;
+                }
+            }
+        }
+        assert!(wrong <= 130, "{wrong} of 2000");
     }
 }

@@ -128,6 +128,11 @@ impl SequentialJudge {
         let decision = fired.first().map(|(d, _)| *d);
         let mut conditions: Vec<Condition> = fired.into_iter().map(|(_, c)| c).collect();
         let step_time = self.step_elapsed();
+        let cleared = if !at_end && !any_worse && step_time >= p.min_duration {
+            self.powered(&findings)
+        } else {
+            None
+        };
         let reason;
         let decision = match decision {
             Some(d) => {
@@ -146,12 +151,22 @@ impl SequentialJudge {
                 && !any_worse
                 && step_time >= p.min_duration
                 && unmeasured.is_empty()
-                && self.powered(&findings) =>
+                && cleared.is_some() =>
             {
-                reason = format!(
-                    "no metric was found worse than its margin in {}, and at the traffic seen the judge would have caught what matters with 95% power",
-                    minutes(step_time)
-                );
+                let excluded = cleared.unwrap_or_default();
+                reason = if excluded.is_empty() {
+                    format!(
+                        "no metric was found worse than its margin in {}, and at the traffic seen the judge would have caught what matters with 95% power",
+                        minutes(step_time)
+                    )
+                } else {
+                    format!(
+                        "no metric was found worse than its margin in {}; the evidence excludes, at {}% anytime-valid confidence, {} (what matters), and every other metric would have caught what matters with 95% power at the traffic seen",
+                        minutes(step_time),
+                        crate::format::Num(100.0 * (1.0 - p.promotion_risk)),
+                        excluded.join(", ")
+                    )
+                };
                 RollbackDecision::Proceed
             }
             None if !at_end => return None,
@@ -351,7 +366,15 @@ impl SequentialJudge {
     /// (a latency metric: at each quantile, by one of the bounds that bracket it). A
     /// non-critical metric without data does not hold a promotion back; one whose evidence is
     /// still too little to test does.
-    fn powered(&self, findings: &[Finding]) -> bool {
+    fn powered(&self, findings: &[Finding]) -> Option<Vec<String>> {
+        let mut excluded = Vec::new();
+        self.powered_or_excluded(findings, &mut excluded)
+            .then_some(excluded)
+    }
+
+    /// [`powered`](Self::powered)'s test, each row powered or, failing that, excluding what
+    /// matters at the promotion risk; the rows cleared by exclusion go to `excluded`.
+    fn powered_or_excluded(&self, findings: &[Finding], excluded: &mut Vec<String>) -> bool {
         let p = &self.parameters;
         // Counts first: at low traffic they are the last to be powered, and the cheapest.
         let mut order: Vec<usize> = (0..p.metrics.len()).collect();
@@ -369,10 +392,39 @@ impl SequentialJudge {
                 return !m.critical() && !f.waiting && (f.no_data.is_some() || f.rows.is_empty());
             }
             f.rows.iter().all(|r| {
-                f.tests
-                    .iter()
-                    .filter(|t| t.row == r.metric)
+                let tests = f.tests.iter().filter(|t| t.row == r.metric);
+                if tests
+                    .clone()
                     .any(|t| t.seen.as_ref().is_some_and(|s| s.catches(matters)))
+                {
+                    return true;
+                }
+                // Excluded only when every bound that brackets the quantile excludes it: one
+                // bound alone can miss a regression that moves only the tail beyond it.
+                let arm: Vec<&Tested> = tests.filter(|t| t.seen.is_some()).collect();
+                if let Some(floor) = arm.iter().find_map(|t| t.floor_excluded) {
+                    excluded.push(format!(
+                        "{} at × {} of the {}% floor or above",
+                        r.metric,
+                        crate::format::Num(matters),
+                        crate::format::Num(100.0 * floor)
+                    ));
+                    return true;
+                }
+                let cleared = !arm.is_empty()
+                    && arm.iter().all(|t| {
+                        t.seen
+                            .as_ref()
+                            .is_some_and(|s| s.excludes(matters, t.reach))
+                    });
+                if cleared {
+                    excluded.push(format!(
+                        "{} × {} or worse",
+                        r.metric,
+                        crate::format::Num(matters)
+                    ));
+                }
+                cleared
             })
         })
     }

@@ -116,6 +116,8 @@ impl SequentialJudge {
             power: None,
             seen,
             beyond_matters,
+            reach: None,
+            floor_excluded: None,
             interval: AnytimeInterval {
                 statistic: "mean paired difference per scrape, canary − baseline".into(),
                 estimate: Some(mean),

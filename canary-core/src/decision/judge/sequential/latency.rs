@@ -110,6 +110,10 @@ impl SequentialJudge {
         // latency scale (`LatencyScale`): exceeding its allowance is one event, whichever bounds
         // are tested, so the placement keeps the metric's whole α.
         let placement_alpha = self.alphas[i];
+        // A quantile is cleared only when every bound that brackets it excludes what
+        // matters, so a false clearing of one quantile needs all its tests wrong: the
+        // promotion risk is split over the quantiles, not over the bounds.
+        let beta = self.parameters.promotion_risk / quantiles.len().max(1) as f64;
         for &q in quantiles {
             let row_name = format!("{name}_p{}", quantile_label(q));
             let mut tests = Vec::new();
@@ -139,7 +143,7 @@ impl SequentialJudge {
                                 &row_name,
                                 &statistic,
                                 Counting::Bound { histogram, k, slow },
-                                (alpha, placement_alpha),
+                                (alpha, placement_alpha, beta),
                                 margin,
                                 slow,
                                 scale.and_then(|sc| sc.at(k, slow)),

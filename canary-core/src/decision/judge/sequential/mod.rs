@@ -56,6 +56,13 @@ struct Tested {
     /// Worse, with the test's confidence, than what matters (a gauge below 80 % of
     /// production's): the guide's automatic-rollback trigger, critical metric or not.
     beyond_matters: bool,
+    /// For an arm's rate test, once a step could promote: the worst regression (a log ratio
+    /// of its statistic, positive in the worse direction) its counts do not exclude at the
+    /// promotion risk, however often judged.
+    reach: Option<f64>,
+    /// For a count: the floor its rate is surely below what matters times, if so (a canary
+    /// with no errors at all is cleared against the floor, not against production's rate).
+    floor_excluded: Option<f64>,
 }
 
 /// A look's findings for one metric.

@@ -153,6 +153,16 @@ pub struct SequentialParameters {
     /// (one plus its margin, × 1.25, no looser than `latency_p99_threshold`), a gauge's mean
     /// (`confidence_threshold`, × 0.8).
     pub matters: BTreeMap<String, f64>,
+    /// The probability, per metric and however often judged, that a canary worse than what
+    /// matters on it is promoted early because its counts exclude what matters: a step
+    /// proceeds once, for every metric, its interval at this level lies on the good side of
+    /// what matters (or the power statement holds). Split over a latency metric's quantiles
+    /// (a quantile is cleared when every bound bracketing it excludes what matters).
+    pub promotion_risk: f64,
+    /// A count's rate is compared against at least this (the policy's error-rate floor, 0.5 %):
+    /// a canary whose rate is surely below what matters times the floor is not worse than what
+    /// matters, whatever production's rate (no errors in either arm).
+    pub count_floor: f64,
     /// Before the minimum evidence, a count worse than its margin decides only when it is
     /// also at least this many times the baseline's (a catastrophe); warm-up included.
     pub catastrophe_count_ratio: f64,
@@ -199,6 +209,8 @@ impl Default for SequentialParameters {
                 },
             ],
             matters: BTreeMap::new(),
+            promotion_risk: 0.05,
+            count_floor: 0.005,
             catastrophe_count_ratio: 3.0,
             catastrophe_latency_ratio: 2.0,
         }
@@ -217,6 +229,12 @@ impl SequentialParameters {
         let finite_positive = |v: f64| v.is_finite() && v > 0.0;
         if !(self.alpha > 0.0 && self.alpha <= 0.5) {
             return invalid("alpha", "must be in (0, 0.5]");
+        }
+        if !(self.promotion_risk > 0.0 && self.promotion_risk <= 0.5) {
+            return invalid("promotion_risk", "must be in (0, 0.5]");
+        }
+        if !(self.count_floor >= 0.0 && self.count_floor < 1.0) {
+            return invalid("count_floor", "must be in [0, 1)");
         }
         if !(self.critical_share > 0.0 && self.critical_share <= 1.0) {
             return invalid("critical_share", "must be in (0, 1]");

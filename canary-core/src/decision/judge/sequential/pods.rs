@@ -298,7 +298,7 @@ impl SequentialJudge {
         row: &str,
         statistic: &str,
         counting: Counting<'_>,
-        (alpha, placement_alpha): (f64, f64),
+        (alpha, placement_alpha, beta): (f64, f64, f64),
         margin: f64,
         higher_is_worse: bool,
         floor: Option<Floor>,
@@ -320,6 +320,7 @@ impl SequentialJudge {
             margin,
             higher_is_worse,
             placement(None),
+            Some(beta),
         );
         // Without a known spread a pod alone would be judged on its placement: not tested.
         let Some(s) = spread.as_ref().filter(|s| s.canary.len() >= 2 && s.df > 0) else {
@@ -344,6 +345,7 @@ impl SequentialJudge {
                     margin,
                     higher_is_worse,
                     Some(one),
+                    None,
                 )
             })
             .collect();

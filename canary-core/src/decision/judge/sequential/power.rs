@@ -49,6 +49,19 @@ impl Seen {
         }
     }
 
+    /// Whether `reach` (the worst regression a test's counts do not exclude, a log ratio of
+    /// its statistic) lies on the good side of `matters` carried to that statistic.
+    pub(super) fn excludes(&self, matters: f64, reach: Option<f64>) -> bool {
+        let Seen::Rate { shape, .. } = self else {
+            return false;
+        };
+        let d = match shape {
+            Some(s) => s.log_share_ratio(matters),
+            None => matters.ln().abs(),
+        };
+        d > 0.0 && reach.is_some_and(|r| r < d)
+    }
+
     /// The smallest regression (a ratio on the metric's own scale) caught with 95 % power;
     /// `None` if none is, within a factor of 1000.
     pub(super) fn caught(&self) -> Option<f64> {
