@@ -318,6 +318,15 @@ fn ten_times_the_traffic_promotes_within_minutes_and_says_what_it_would_have_cau
             "{errors}: {}",
             e.primary_reason
         );
+        // Excluded, its power falling short is not a shortfall, and the statement says none.
+        if excluded {
+            assert!(
+                !e.primary_reason
+                    .contains("not reached for what matters: error_rate"),
+                "{}",
+                e.primary_reason
+            );
+        }
         let p99 = caught("latency_p99");
         assert!(p99 > 1.0 && p99 <= 1.25, "{p99}");
         // The sentence states the same figure, rounded to two decimals.

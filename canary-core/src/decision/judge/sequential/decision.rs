@@ -153,7 +153,14 @@ impl SequentialJudge {
                 && unmeasured.is_empty()
                 && cleared.is_some() =>
             {
-                let excluded = cleared.unwrap_or_default();
+                let excluded: Vec<String> = cleared
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(row, text)| {
+                        self.excluded_rows.push(row);
+                        text
+                    })
+                    .collect();
                 reason = if excluded.is_empty() {
                     format!(
                         "no metric was found worse than its margin in {}, and at the traffic seen the judge would have caught what matters with 95% power",
@@ -222,7 +229,12 @@ impl SequentialJudge {
         };
         let mut findings = answer_power(findings);
         let mut warnings = self.pod_statements(&findings);
-        let lines = self.power_lines(&findings);
+        let mut lines = self.power_lines(&findings);
+        // A row cleared by exclusion has what matters excluded: its power falling short is no
+        // longer a shortfall.
+        for l in &mut lines {
+            l.excluded = self.excluded_rows.contains(&l.row);
+        }
         let mut reason = reason;
         if let Some(statement) = power::statement(&lines) {
             if decision == RollbackDecision::Proceed {
@@ -366,7 +378,7 @@ impl SequentialJudge {
     /// (a latency metric: at each quantile, by one of the bounds that bracket it). A
     /// non-critical metric without data does not hold a promotion back; one whose evidence is
     /// still too little to test does.
-    fn powered(&self, findings: &[Finding]) -> Option<Vec<String>> {
+    fn powered(&self, findings: &[Finding]) -> Option<Vec<(String, String)>> {
         let mut excluded = Vec::new();
         self.powered_or_excluded(findings, &mut excluded)
             .then_some(excluded)
@@ -374,7 +386,11 @@ impl SequentialJudge {
 
     /// [`powered`](Self::powered)'s test, each row powered or, failing that, excluding what
     /// matters at the promotion risk; the rows cleared by exclusion go to `excluded`.
-    fn powered_or_excluded(&self, findings: &[Finding], excluded: &mut Vec<String>) -> bool {
+    fn powered_or_excluded(
+        &self,
+        findings: &[Finding],
+        excluded: &mut Vec<(String, String)>,
+    ) -> bool {
         let p = &self.parameters;
         // Counts first: at low traffic they are the last to be powered, and the cheapest.
         let mut order: Vec<usize> = (0..p.metrics.len()).collect();
@@ -403,11 +419,14 @@ impl SequentialJudge {
                 // bound alone can miss a regression that moves only the tail beyond it.
                 let arm: Vec<&Tested> = tests.filter(|t| t.seen.is_some()).collect();
                 if let Some(floor) = arm.iter().find_map(|t| t.floor_excluded) {
-                    excluded.push(format!(
-                        "{} at × {} of the {}% floor or above",
-                        r.metric,
-                        crate::format::Num(matters),
-                        crate::format::Num(100.0 * floor)
+                    excluded.push((
+                        r.metric.clone(),
+                        format!(
+                            "{} at × {} of the {}% floor or above",
+                            r.metric,
+                            crate::format::Num(matters),
+                            crate::format::Num(100.0 * floor)
+                        ),
                     ));
                     return true;
                 }
@@ -418,10 +437,9 @@ impl SequentialJudge {
                             .is_some_and(|s| s.excludes(matters, t.reach))
                     });
                 if cleared {
-                    excluded.push(format!(
-                        "{} × {} or worse",
-                        r.metric,
-                        crate::format::Num(matters)
+                    excluded.push((
+                        r.metric.clone(),
+                        format!("{} × {} or worse", r.metric, crate::format::Num(matters)),
                     ));
                 }
                 cleared
@@ -452,6 +470,7 @@ impl SequentialJudge {
                         row: r.metric.clone(),
                         matters,
                         caught,
+                        excluded: false,
                     });
                 }
             }

@@ -101,6 +101,9 @@ pub(super) struct Line {
     pub(super) matters: f64,
     /// The smallest regression caught with 95 % power, if any within × 1000.
     pub(super) caught: Option<f64>,
+    /// What matters was excluded by the row's counts instead (the promotion's reason says
+    /// so): not a shortfall.
+    pub(super) excluded: bool,
 }
 
 impl Line {
@@ -131,7 +134,7 @@ pub(super) fn statement(lines: &[Line]) -> Option<String> {
         .collect();
     let short: Vec<String> = lines
         .iter()
-        .filter(|l| !l.reached())
+        .filter(|l| !l.reached() && !l.excluded)
         .map(|l| format!("{} {}", l.row, ratio(l.matters)))
         .collect();
     let mut out = String::from("power at the traffic seen: ");
