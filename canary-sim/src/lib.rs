@@ -302,15 +302,7 @@ fn arm(
     let fewest = live.fewest();
     let rate = s.total_rps * share / fewest as f64;
     let max_multiplier = s.traffic.max_multiplier();
-    let warm = |age: f64| match &model.warmup {
-        Some(w) if w.flat && age < w.duration.as_secs_f64() => w.factor,
-        Some(w) if w.flat => 1.0,
-        Some(w) => {
-            let fade = (1.0 - age / w.duration.as_secs_f64().max(f64::MIN_POSITIVE)).max(0.0);
-            1.0 + (w.factor - 1.0) * fade
-        }
-        None => 1.0,
-    };
+    let warm = |age: f64| model.warmup.as_ref().map_or(1.0, |w| w.factor_at(age));
     for (instance, life) in lives.iter().enumerate() {
         let mut offsets =
             fastrand::Rng::with_seed(stream(s.seed, OFFSETS + arm_id, instance as u64));

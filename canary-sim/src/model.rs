@@ -218,6 +218,21 @@ pub struct Warmup {
     pub flat: bool,
 }
 
+impl Warmup {
+    /// The latency factor `age` seconds after the pod started.
+    pub(crate) fn factor_at(&self, age: f64) -> f64 {
+        let duration = self.duration.as_secs_f64();
+        match self.flat {
+            true if age < duration => self.factor,
+            true => 1.0,
+            false => {
+                let fade = (1.0 - age / duration.max(f64::MIN_POSITIVE)).max(0.0);
+                1.0 + (self.factor - 1.0) * fade
+            }
+        }
+    }
+}
+
 /// How one arm behaves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArmModel {

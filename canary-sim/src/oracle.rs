@@ -172,15 +172,7 @@ impl Oracle {
         };
         let bounds = &s.buckets;
         let grid = grid();
-        let warm = |age: f64| match &s.canary.warmup {
-            Some(w) if w.flat && age < w.duration.as_secs_f64() => w.factor,
-            Some(w) if w.flat => 1.0,
-            Some(w) => {
-                let fade = (1.0 - age / w.duration.as_secs_f64().max(f64::MIN_POSITIVE)).max(0.0);
-                1.0 + (w.factor - 1.0) * fade
-            }
-            None => 1.0,
-        };
+        let warm = |age: f64| s.canary.warmup.as_ref().map_or(1.0, |w| w.factor_at(age));
         let full_alt = shares(
             &s.canary.latency,
             &alt_effect,

@@ -43,6 +43,17 @@ fn triggers() -> Vec<(&'static str, Effect)> {
     ]
 }
 
+/// Ten times the guide's traffic for 30 minutes, the canary carrying `effect`.
+fn busy(seed: u64, effect: Effect) -> Scenario {
+    let mut s = Scenario::aa_guide(seed);
+    s.duration = Duration::from_secs(1800);
+    s.total_rps *= 10.0;
+    s.baseline.confidence_sd = 0.02;
+    s.canary.confidence_sd = 0.02;
+    s.canary.effect = effect;
+    s
+}
+
 fn judged(factory: &dyn JudgeFactory, s: &Scenario) -> Evaluation {
     let run = simulate(s).unwrap();
     let mut judge = factory.start().unwrap();
@@ -59,13 +70,7 @@ fn every_trigger_of_the_guide_rolls_back_automatically_under_every_default_judge
     for (judge, factory) in judges() {
         for (trigger, effect) in triggers() {
             for seed in 0..3 {
-                let mut s = Scenario::aa_guide(seed);
-                s.duration = Duration::from_secs(1800);
-                s.total_rps *= 10.0;
-                s.baseline.confidence_sd = 0.02;
-                s.canary.confidence_sd = 0.02;
-                s.canary.effect = effect.clone();
-                let e = judged(factory.as_ref(), &s);
+                let e = judged(factory.as_ref(), &busy(seed, effect.clone()));
                 assert_eq!(
                     e.decision,
                     RollbackDecision::RollbackAuto,
@@ -86,14 +91,11 @@ fn every_trigger_of_the_guide_rolls_back_automatically_under_every_default_judge
 fn a_confidence_drop_short_of_the_trigger_stays_a_manual_review() {
     // 0.80 against 0.85 (94 %): worse than the sequential judge's margin, not the guide's
     // trigger.
-    let mut s = Scenario::aa_guide(1);
-    s.duration = Duration::from_secs(1800);
-    s.total_rps *= 10.0;
-    s.canary.effect = Effect {
+    let drop = Effect {
         confidence_delta: -0.05,
         ..Effect::default()
     };
-    let e = judged(&SequentialParameters::default(), &s);
+    let e = judged(&SequentialParameters::default(), &busy(1, drop));
     assert_eq!(
         e.decision,
         RollbackDecision::RollbackManual,
