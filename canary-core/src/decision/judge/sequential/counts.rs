@@ -531,11 +531,11 @@ impl SequentialJudge {
         // A rate below the floor is compared against the floor (the policy's rule): a canary
         // whose own rate is surely below what matters times the floor is not worse than what
         // matters, whatever production's (a service with no errors at all).
-        let floor = self.parameters.count_floor;
+        let (floor, phi) = (self.parameters.count_floor, self.dispersion_factor(&name));
         if self.step_elapsed() >= self.parameters.min_duration
             && floor_excludes(
-                events_c / self.dispersion_factor(&name),
-                traffic_c / self.dispersion_factor(&name),
+                events_c / phi,
+                traffic_c / phi,
                 self.parameters.matters_for(i) * floor,
                 self.parameters.promotion_risk,
             )

@@ -128,11 +128,14 @@ impl SequentialJudge {
         let decision = fired.first().map(|(d, _)| *d);
         let mut conditions: Vec<Condition> = fired.into_iter().map(|(_, c)| c).collect();
         let step_time = self.step_elapsed();
-        let cleared = if !at_end && !any_worse && step_time >= p.min_duration {
-            self.powered(&findings)
+        let cleared = if decision.is_none() && !at_end && !any_worse && step_time >= p.min_duration
+        {
+            self.cleared(&findings)
         } else {
             None
         };
+        // The rows a promotion cleared by exclusion rather than by power.
+        let mut excluded_rows = Vec::new();
         let reason;
         let decision = match decision {
             Some(d) => {
@@ -157,7 +160,7 @@ impl SequentialJudge {
                     .unwrap_or_default()
                     .into_iter()
                     .map(|(row, text)| {
-                        self.excluded_rows.push(row);
+                        excluded_rows.push(row);
                         text
                     })
                     .collect();
@@ -200,15 +203,18 @@ impl SequentialJudge {
                 RollbackDecision::RollbackManual
             }
         };
-        Some(self.evaluation(decision, reason, conditions, findings))
+        Some(self.evaluation(decision, reason, conditions, findings, &excluded_rows))
     }
 
+    /// The evaluation of `decision`; `excluded_rows` had what matters excluded by their
+    /// counts, so their power falling short is not a shortfall.
     pub(super) fn evaluation(
         &self,
         decision: RollbackDecision,
         reason: String,
         conditions: Vec<Condition>,
         findings: Vec<Finding>,
+        excluded_rows: &[String],
     ) -> Evaluation {
         let requests = |arm: usize| -> Option<f64> {
             // Every request the judge counted, the warm-up's included (from the run's origin).
@@ -230,10 +236,8 @@ impl SequentialJudge {
         let mut findings = answer_power(findings);
         let mut warnings = self.pod_statements(&findings);
         let mut lines = self.power_lines(&findings);
-        // A row cleared by exclusion has what matters excluded: its power falling short is no
-        // longer a shortfall.
         for l in &mut lines {
-            l.excluded = self.excluded_rows.contains(&l.row);
+            l.excluded = excluded_rows.contains(&l.row);
         }
         let mut reason = reason;
         if let Some(statement) = power::statement(&lines) {
@@ -323,6 +327,7 @@ impl SequentialJudge {
                     ),
                 }],
                 Vec::new(),
+                &[],
             );
             self.decided = Some(e.clone());
             return Some(e);
@@ -374,23 +379,14 @@ impl SequentialJudge {
 }
 
 impl SequentialJudge {
-    /// Whether every metric with data would have caught what matters at the traffic seen
-    /// (a latency metric: at each quantile, by one of the bounds that bracket it). A
-    /// non-critical metric without data does not hold a promotion back; one whose evidence is
-    /// still too little to test does.
-    fn powered(&self, findings: &[Finding]) -> Option<Vec<(String, String)>> {
+    /// Whether every row of every metric with data is cleared: it would have caught what
+    /// matters at the traffic seen (a latency quantile: by one of the bounds that bracket it)
+    /// or, failing that, its counts exclude what matters at the promotion risk. A non-critical
+    /// metric without data does not hold a promotion back; one whose evidence is still too
+    /// little to test does. `Some` with the rows cleared by exclusion (row, and what was
+    /// excluded, for the reason), `None` if a row is not cleared.
+    fn cleared(&self, findings: &[Finding]) -> Option<Vec<(String, String)>> {
         let mut excluded = Vec::new();
-        self.powered_or_excluded(findings, &mut excluded)
-            .then_some(excluded)
-    }
-
-    /// [`powered`](Self::powered)'s test, each row powered or, failing that, excluding what
-    /// matters at the promotion risk; the rows cleared by exclusion go to `excluded`.
-    fn powered_or_excluded(
-        &self,
-        findings: &[Finding],
-        excluded: &mut Vec<(String, String)>,
-    ) -> bool {
         let p = &self.parameters;
         // Counts first: at low traffic they are the last to be powered, and the cheapest.
         let mut order: Vec<usize> = (0..p.metrics.len()).collect();
@@ -399,7 +395,7 @@ impl SequentialJudge {
             SequentialMetric::Gauge { .. } => 1,
             SequentialMetric::Latency { .. } => 2,
         });
-        order.into_iter().all(|i| {
+        let all = order.into_iter().all(|i| {
             let (m, f) = (&p.metrics[i], &findings[i]);
             let matters = p.matters_for(i);
             if f.tests.is_empty() {
@@ -444,7 +440,8 @@ impl SequentialJudge {
                 }
                 cleared
             })
-        })
+        });
+        all.then_some(excluded)
     }
 
     /// Per row, the smallest regression caught with 95 % power at the traffic seen, against

@@ -94,16 +94,16 @@ impl SequentialJudge {
             Direction::LowerIsBetter if hi < margin => Standing::Within,
             _ => Standing::Open,
         };
+        let baseline_mean = paired.sum_baseline / paired.n;
         let seen =
             paired
                 .precision(alpha, batch, min_sd)
                 .map(|(r, se)| super::power::Seen::Gauge {
                     needed: margin + r + super::power::Z_POWER * se,
-                    baseline_mean: paired.sum_baseline / paired.n,
+                    baseline_mean,
                     higher_is_better: direction == Direction::HigherIsBetter,
                 });
         // What matters is a ratio of production's mean: the difference it allows.
-        let baseline_mean = paired.sum_baseline / paired.n;
         let allowed = (self.parameters.matters_for(i) - 1.0) * baseline_mean;
         let beyond_matters = baseline_mean > 0.0
             && match direction {

@@ -184,8 +184,6 @@ pub struct SequentialJudge {
     progress: Vec<MetricComparison>,
     looks: u32,
     decided: Option<Evaluation>,
-    /// The rows a promotion cleared by exclusion rather than by power.
-    excluded_rows: Vec<String>,
 }
 
 /// Points the trace keeps at most; beyond, it keeps every other look.
@@ -213,7 +211,6 @@ impl SequentialJudge {
             progress: Vec::new(),
             looks: 0,
             decided: None,
-            excluded_rows: Vec::new(),
         })
     }
 

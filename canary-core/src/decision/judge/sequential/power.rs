@@ -33,10 +33,7 @@ impl Seen {
     pub(super) fn catches(&self, matters: f64) -> bool {
         match self {
             Seen::Rate { detection, shape } => {
-                let d = match shape {
-                    Some(s) => s.log_share_ratio(matters),
-                    None => matters.ln().abs(),
-                };
+                let d = on_statistic(shape.as_ref(), matters);
                 d > 0.0 && detection.catches(d)
             }
             Seen::Gauge {
@@ -55,10 +52,7 @@ impl Seen {
         let Seen::Rate { shape, .. } = self else {
             return false;
         };
-        let d = match shape {
-            Some(s) => s.log_share_ratio(matters),
-            None => matters.ln().abs(),
-        };
+        let d = on_statistic(shape.as_ref(), matters);
         d > 0.0 && reach.is_some_and(|r| r < d)
     }
 
@@ -90,6 +84,15 @@ impl Seen {
                 }
             }
         }
+    }
+}
+
+/// `matters` (a ratio on the metric's own scale) as a log ratio of a rate test's statistic:
+/// for a latency bound, the change in its share that a latency factor makes.
+fn on_statistic(shape: Option<&BoundShape>, matters: f64) -> f64 {
+    match shape {
+        Some(s) => s.log_share_ratio(matters),
+        None => matters.ln().abs(),
     }
 }
 
