@@ -462,7 +462,7 @@ fn main() {
     } else {
         (2000, 300, 400)
     };
-    // Exploration: `--only sequential,kayenta`, `--scenario aa-` (a name prefix), `--seeds N`,
+    // Exploration: `--only sequential,kayenta`, `--scenario aa-,pods-` (name prefixes), `--seeds N`,
     // `--csv PATH`.
     let flag = |name: &str| {
         args.iter()
@@ -472,7 +472,12 @@ fn main() {
     };
     let only: Option<Vec<String>> =
         flag("--only").map(|v| v.split(',').map(String::from).collect());
-    let prefix = flag("--scenario").unwrap_or_default();
+    // Name prefixes, comma-separated.
+    let prefixes: Vec<String> = flag("--scenario")
+        .unwrap_or_default()
+        .split(',')
+        .map(String::from)
+        .collect();
     if let Some(n) = flag("--seeds").and_then(|v| v.parse().ok()) {
         (aa_seeds, effect_seeds) = (n, n);
     }
@@ -484,7 +489,7 @@ fn main() {
     let started = Instant::now();
     let cases: Vec<Case> = catalog()
         .into_iter()
-        .filter(|c| c.scenario.starts_with(&prefix))
+        .filter(|c| prefixes.iter().any(|p| c.scenario.starts_with(p.as_str())))
         .collect();
     eprintln!(
         "judge_quality ({} mode): {} scenarios, {aa_seeds} seeds per A/A scenario, {effect_seeds} per effect",

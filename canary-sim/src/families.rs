@@ -276,6 +276,15 @@ fn pod_cases() -> Vec<Case> {
             cases.push(aa(&name, |s| pods(s, 9, canary, f64::from(pct) / 100.0)));
         }
     }
+    // The live layout of issue 38: production on 6 pods ±4 % apart (ordinary), canaries at
+    // 30 req/s per pod (about 7 × the guide's), on 1 pod and on 3.
+    for canary in [1, 3] {
+        let name = format!("aa-pods-6-{canary}-spread-4-30rps");
+        cases.push(aa(&name, |s| {
+            pods(s, 6, canary, 0.04);
+            s.total_rps = 30.0 * canary as f64 / s.canary_share;
+        }));
+    }
     cases.push(aa("aa-pods-broken-production-pod", |s| {
         pods(s, 9, 1, 0.0);
         layout(s).faults.push(PodFault {

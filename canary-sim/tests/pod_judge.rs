@@ -175,3 +175,49 @@ fn a_broken_production_pod_neither_fails_a_good_canary_nor_hides_a_bad_one() {
         hidden.primary_reason
     );
 }
+
+#[test]
+fn pods_apart_set_a_limit_the_judge_does_not_wait_an_hour_for() {
+    // One canary pod among pods ±10 % apart: what matters (latency × 1.25) is out of reach
+    // however long the step runs. The healthy canaries are promoted as soon as the rest of the
+    // hour would sharpen the limit by less than 10 %, naming it; a canary × 2 slower, far
+    // beyond the limit, is still rolled back.
+    let mut early = 0;
+    for seed in 0..8 {
+        let r = run("aa-pods-9-1-spread-10", "", seed);
+        let mut j = SequentialJudge::new(SequentialParameters::default()).unwrap();
+        let e = judge_pairs(&mut j, &r.baseline, &r.canary, true);
+        assert_eq!(e.decision, RollbackDecision::Proceed, "seed {seed}: {}", e.primary_reason);
+        if e.primary_reason.contains("what matters is out of reach within 60 min: latency_p") {
+            early += 1;
+            assert!(
+                e.primary_reason.contains("would catch × "),
+                "the limit is stated: {}",
+                e.primary_reason
+            );
+        }
+    }
+    // A row whose buckets cannot show any factor within × 1000 (the median between two
+    // coarse bounds) has no limit to state: that run still waits the hour.
+    assert!(early >= 4, "{early} of 8 promoted as out of reach");
+    // Asked to wait whatever waiting is worth, the same runs wait the hour.
+    let patient = SequentialParameters {
+        waiting_gain: 1e-9,
+        ..SequentialParameters::default()
+    };
+    for seed in 0..2 {
+        let r = run("aa-pods-9-1-spread-10", "", seed);
+        let mut j = SequentialJudge::new(patient.clone()).unwrap();
+        let e = judge_pairs(&mut j, &r.baseline, &r.canary, true);
+        assert!(!e.primary_reason.contains("out of reach"), "{}", e.primary_reason);
+    }
+    for seed in 0..4 {
+        let e = judge(&run("pods-9-1-spread-10", "+100%", seed), true);
+        assert_eq!(
+            e.decision,
+            RollbackDecision::RollbackAuto,
+            "seed {seed}: {}",
+            e.primary_reason
+        );
+    }
+}

@@ -1,10 +1,11 @@
 //! The decision at each look: from the findings to a verdict.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
 use crate::observation::names;
-use crate::policy::{Condition, Evaluation, RollbackDecision, Rule};
+use crate::policy::{AnytimeInterval, Condition, Evaluation, RollbackDecision, Rule};
 
 impl SequentialJudge {
     /// Every metric's findings at this look; during the `warmup` only the counts'.
@@ -130,7 +131,12 @@ impl SequentialJudge {
         let step_time = self.step_elapsed();
         let cleared = if decision.is_none() && !at_end && !any_worse && step_time >= p.min_duration
         {
-            self.cleared(&findings)
+            let (cleared, limits) = self.cleared(&findings, self.projection());
+            if !limits.is_empty() {
+                let judged = self.judged_elapsed().as_secs_f64();
+                self.limits.push((judged, limits));
+            }
+            cleared
         } else {
             None
         };
@@ -156,27 +162,14 @@ impl SequentialJudge {
                 && unmeasured.is_empty()
                 && cleared.is_some() =>
             {
-                let excluded: Vec<String> = cleared
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(row, text)| {
-                        excluded_rows.push(row);
-                        text
-                    })
-                    .collect();
-                reason = if excluded.is_empty() {
-                    format!(
-                        "no metric was found worse than its margin in {}, and at the traffic seen the judge would have caught what matters with 95% power",
-                        minutes(step_time)
-                    )
-                } else {
-                    format!(
-                        "no metric was found worse than its margin in {}; the evidence excludes, at {}% anytime-valid confidence, {} (what matters), and every other metric would have caught what matters with 95% power at the traffic seen",
-                        minutes(step_time),
-                        crate::format::Num(100.0 * (1.0 - p.promotion_risk)),
-                        excluded.join(", ")
-                    )
-                };
+                let clearings = cleared.unwrap_or_default();
+                excluded_rows.extend(
+                    clearings
+                        .iter()
+                        .filter(|c| !matches!(c, Clearing::OutOfReach { .. }))
+                        .map(|c| c.row().to_owned()),
+                );
+                reason = self.promotion_reason(&clearings, step_time);
                 RollbackDecision::Proceed
             }
             None if !at_end => return None,
@@ -345,6 +338,9 @@ impl SequentialJudge {
     }
 }
 
+/// Every this many looks the judge asks whether what matters is out of reach.
+const REACH_EVERY: u32 = 4;
+
 /// How much latency evidence a latency catastrophe needs: noise that moves one arm's latency
 /// for a scrape or two (the benchmark's per-arm autocorrelated families) is not a catastrophe.
 const CATASTROPHE_LATENCY_EVIDENCE: f64 = 60.0;
@@ -380,68 +376,218 @@ impl SequentialJudge {
 
 impl SequentialJudge {
     /// Whether every row of every metric with data is cleared: it would have caught what
-    /// matters at the traffic seen (a latency quantile: by one of the bounds that bracket it)
-    /// or, failing that, its counts exclude what matters at the promotion risk. A non-critical
-    /// metric without data does not hold a promotion back; one whose evidence is still too
-    /// little to test does. `Some` with the rows cleared by exclusion (row, and what was
-    /// excluded, for the reason), `None` if a row is not cleared.
-    fn cleared(&self, findings: &[Finding]) -> Option<Vec<(String, String)>> {
-        let mut excluded = Vec::new();
+    /// matters at the traffic seen (a latency quantile: by one of the bounds that bracket it);
+    /// failing that, its counts exclude what matters at the promotion risk; failing that, with
+    /// `projection` (the step's evidence at its maximum duration over the evidence now), what
+    /// matters is out of reach even then and waiting would sharpen what the row catches by
+    /// less than `waiting_gain`. A non-critical metric without data does not hold a promotion
+    /// back; one whose evidence is still too little to test does. `Some` with the rows not
+    /// cleared by power, `None` if a row is not cleared.
+    fn cleared(
+        &self,
+        findings: &[Finding],
+        projection: f64,
+    ) -> (Option<Vec<Clearing>>, BTreeMap<String, f64>) {
+        let mut clearings = Vec::new();
+        let mut limits = BTreeMap::new();
+        let mut pending = Vec::new();
+        // Whether what matters is out of reach is asked every few looks: it is a bisection
+        // per row, and a minute's delay in stopping to wait costs nothing.
+        let ask_reach = self.looks.is_multiple_of(REACH_EVERY);
         let p = &self.parameters;
-        // Counts first: at low traffic they are the last to be powered, and the cheapest.
-        let mut order: Vec<usize> = (0..p.metrics.len()).collect();
-        order.sort_by_key(|&i| match p.metrics[i] {
-            SequentialMetric::Count { .. } => 0,
-            SequentialMetric::Gauge { .. } => 1,
-            SequentialMetric::Latency { .. } => 2,
-        });
-        let all = order.into_iter().all(|i| {
-            let (m, f) = (&p.metrics[i], &findings[i]);
+        let judged = self.judged_elapsed().as_secs_f64();
+        // A row's limit at the latest earlier look with at most half of today's evidence.
+        let half = self.limits.partition_point(|(at, _)| *at <= 0.5 * judged);
+        let earlier_limit = |row: &str| {
+            self.limits[..half]
+                .iter()
+                .rev()
+                .find_map(|(_, l)| l.get(row).copied())
+        };
+        let mut all = true;
+        for (i, (m, f)) in p.metrics.iter().zip(findings).enumerate() {
             let matters = p.matters_for(i);
             if f.tests.is_empty() {
                 // A gauge with readings but too few to test is not "without data": a canary
                 // at 0.60 confidence against 0.85 is not promoted before it is judged.
-                return !m.critical() && !f.waiting && (f.no_data.is_some() || f.rows.is_empty());
+                all &= !m.critical() && !f.waiting && (f.no_data.is_some() || f.rows.is_empty());
+                continue;
             }
-            f.rows.iter().all(|r| {
+            for r in &f.rows {
                 let tests = f.tests.iter().filter(|t| t.row == r.metric);
                 if tests
                     .clone()
                     .any(|t| t.seen.as_ref().is_some_and(|s| s.catches(matters)))
                 {
-                    return true;
+                    continue;
                 }
                 // Excluded only when every bound that brackets the quantile excludes it: one
                 // bound alone can miss a regression that moves only the tail beyond it.
                 let arm: Vec<&Tested> = tests.filter(|t| t.seen.is_some()).collect();
+                let row = r.metric.clone();
                 if let Some(floor) = arm.iter().find_map(|t| t.floor_excluded) {
-                    excluded.push((
-                        r.metric.clone(),
-                        format!(
-                            "{} at × {} of the {}% floor or above",
-                            r.metric,
-                            crate::format::Num(matters),
-                            crate::format::Num(100.0 * floor)
-                        ),
-                    ));
-                    return true;
+                    clearings.push(Clearing::Floor {
+                        row,
+                        matters,
+                        floor,
+                    });
+                    continue;
                 }
-                let cleared = !arm.is_empty()
+                let excluded = !arm.is_empty()
                     && arm.iter().all(|t| {
                         t.seen
                             .as_ref()
                             .is_some_and(|s| s.excludes(matters, t.reach))
                     });
-                if cleared {
-                    excluded.push((
-                        r.metric.clone(),
-                        format!("{} × {} or worse", r.metric, crate::format::Num(matters)),
-                    ));
+                if excluded {
+                    clearings.push(Clearing::Excluded { row, matters });
+                    continue;
                 }
-                cleared
+                if !ask_reach {
+                    all = false;
+                    continue;
+                }
+                // A test whose estimate already lies beyond where it would roll back may
+                // still get there: waiting helps it, whatever its limit.
+                if f
+                    .tests
+                    .iter()
+                    .any(|t| t.row == r.metric && leaning_worse(&t.interval))
+                {
+                    all = false;
+                    continue;
+                }
+                let earlier = earlier_limit(&row);
+                match out_of_reach(&arm, matters, projection, earlier, p.waiting_gain) {
+                    Reach::Limited { now, later } => {
+                        limits.insert(row.clone(), now);
+                        pending.push((clearings.len(), now, later));
+                        clearings.push(Clearing::OutOfReach {
+                            row,
+                            matters,
+                            now: f64::NAN,
+                            at_most: f64::NAN,
+                        });
+                    }
+                    Reach::Waiting(now) => {
+                        if let Some(d) = now {
+                            limits.insert(row, d);
+                        }
+                        all = false;
+                    }
+                }
+            }
+        }
+        if all {
+            // Stated once, for the reason: today's limit and the sharpest test's at the end,
+            // back on each metric's scale in its worse direction.
+            for (i, now, later) in pending {
+                let at_most = later
+                    .iter()
+                    .filter_map(power::Seen::limit)
+                    .min_by(f64::total_cmp)
+                    .unwrap_or(now);
+                if let Clearing::OutOfReach {
+                    matters,
+                    now: n,
+                    at_most: a,
+                    ..
+                } = &mut clearings[i]
+                {
+                    let ratio = |d: f64| if *matters >= 1.0 { d.exp() } else { (-d).exp() };
+                    (*n, *a) = (ratio(now), ratio(at_most));
+                }
+            }
+        }
+        (all.then_some(clearings), limits)
+    }
+
+    /// Why a step proceeds early: what was powered, excluded, or out of reach.
+    fn promotion_reason(&self, clearings: &[Clearing], step_time: Duration) -> String {
+        let p = &self.parameters;
+        let num = crate::format::Num;
+        let ratio = |r: f64| num((r * 100.0).round() / 100.0);
+        let excluded: Vec<String> = clearings
+            .iter()
+            .filter_map(|c| match c {
+                Clearing::Floor {
+                    row,
+                    matters,
+                    floor,
+                } => Some(format!(
+                    "{row} at × {} of the {}% floor or above",
+                    num(*matters),
+                    num(100.0 * floor)
+                )),
+                Clearing::Excluded { row, matters } => {
+                    Some(format!("{row} × {} or worse", num(*matters)))
+                }
+                Clearing::OutOfReach { .. } => None,
             })
-        });
-        all.then_some(excluded)
+            .collect();
+        let limited: Vec<String> = clearings
+            .iter()
+            .filter_map(|c| match c {
+                Clearing::OutOfReach {
+                    row,
+                    matters,
+                    now,
+                    at_most,
+                } => Some(format!(
+                    "{row} × {} (it catches × {} now and would catch × {} at best)",
+                    num(*matters),
+                    ratio(*now),
+                    ratio(*at_most)
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut reason = format!(
+            "no metric was found worse than its margin in {}",
+            minutes(step_time)
+        );
+        if !excluded.is_empty() {
+            reason.push_str(&format!(
+                "; the evidence excludes, at {}% anytime-valid confidence, {} (what matters)",
+                num(100.0 * (1.0 - p.promotion_risk)),
+                excluded.join(", ")
+            ));
+        }
+        if !limited.is_empty() {
+            reason.push_str(&format!(
+                "; what matters is out of reach within {}: {}, and waiting would sharpen that by less than {}%, so the judge does not wait for evidence that will not come",
+                minutes(p.max_duration),
+                limited.join(", "),
+                num(100.0 * p.waiting_gain)
+            ));
+        }
+        if clearings.is_empty() {
+            reason.push_str(
+                ", and at the traffic seen the judge would have caught what matters with 95% power",
+            );
+        } else {
+            reason.push_str(
+                ", and every other metric would have caught what matters with 95% power at the traffic seen",
+            );
+        }
+        reason
+    }
+
+    /// How much more evidence the step would have at its maximum duration than now, at the
+    /// rate it has come (counts are judged from the run's start, so this errs large: towards
+    /// power that keeps the judge waiting).
+    fn projection(&self) -> f64 {
+        let judged = self.judged_elapsed().as_secs_f64();
+        let rest = self
+            .parameters
+            .max_duration
+            .saturating_sub(self.step_elapsed())
+            .as_secs_f64();
+        if judged > 0.0 {
+            (judged + rest) / judged
+        } else {
+            f64::INFINITY
+        }
     }
 
     /// Per row, the smallest regression caught with 95 % power at the traffic seen, against
@@ -506,4 +652,107 @@ fn answer_power(mut findings: Vec<Finding>) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// A row cleared otherwise than by power, for the promotion's reason.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Clearing {
+    /// Its rate is surely below what matters times the count floor.
+    Floor { row: String, matters: f64, floor: f64 },
+    /// Its counts exclude what matters at the promotion risk.
+    Excluded { row: String, matters: f64 },
+    /// What matters is out of reach within the step, and waiting would not sharpen what it
+    /// catches enough: the smallest regression caught with 95 % power now and at most.
+    OutOfReach {
+        row: String,
+        matters: f64,
+        now: f64,
+        at_most: f64,
+    },
+}
+
+impl Clearing {
+    fn row(&self) -> &str {
+        match self {
+            Clearing::Floor { row, .. }
+            | Clearing::Excluded { row, .. }
+            | Clearing::OutOfReach { row, .. } => row,
+        }
+    }
+}
+
+/// Where a row that does not catch what matters stands (see [`out_of_reach`]).
+enum Reach {
+    /// Out of reach and waiting no longer helps: the smallest regression caught with 95 %
+    /// power now (`|ln|`), and the tests as they would be at the step's end.
+    Limited { now: f64, later: Vec<power::Seen> },
+    /// Worth waiting for; the smallest regression caught now (`|ln|`), if computed.
+    Waiting(Option<f64>),
+}
+
+/// For a row whose `tests` do not catch `matters`: whether what matters is still out of reach
+/// with `projection` times the evidence, and waiting no longer sharpens the smallest
+/// regression caught (its log) by `gain`: neither projected to the step's end nor, as seen,
+/// since the look with half the evidence (`earlier`, `|ln|`). The projection holds the pods'
+/// spread fixed, which early estimates are not; the look back does not trust it alone.
+/// A row that catches nothing within × 1000 keeps waiting. Cheap first: the bisection for
+/// today's limit only for a row out of reach, none for the projected one.
+fn out_of_reach(
+    tests: &[&Tested],
+    matters: f64,
+    projection: f64,
+    earlier: Option<f64>,
+    gain: f64,
+) -> Reach {
+    if tests.is_empty() || !projection.is_finite() {
+        return Reach::Waiting(None);
+    }
+    let later: Vec<power::Seen> = tests
+        .iter()
+        .filter_map(|t| Some(t.seen.as_ref()?.projected(projection)))
+        .collect();
+    if later.iter().any(|s| s.catches(matters)) {
+        return Reach::Waiting(None);
+    }
+    // The sharpest test's limit; a test that does not catch the best so far has a worse one,
+    // which one call shows without its bisection.
+    let mut now: Option<f64> = None;
+    for seen in tests.iter().filter_map(|t| t.seen.as_ref()) {
+        if now.is_some_and(|best| !seen.catches_log(best)) {
+            continue;
+        }
+        if let Some(d) = seen.limit().filter(|d| d.is_finite()) {
+            now = Some(now.map_or(d, |best| best.min(d)));
+        }
+    }
+    let Some(now) = now else {
+        return Reach::Waiting(None);
+    };
+    // At the end it would catch nothing smaller than today's limit shrunk by the gain.
+    let settled_ahead = !later
+        .iter()
+        .any(|s| s.catches_log(now / (1.0 + gain) * (1.0 - 1e-9)));
+    let settled_behind = earlier.is_some_and(|e| e <= (1.0 + gain) * now);
+    if settled_ahead && settled_behind {
+        Reach::Limited { now, later }
+    } else {
+        Reach::Waiting(Some(now))
+    }
+}
+
+/// Whether a test's estimate lies beyond its margin and pod allowance in the worse direction:
+/// not yet shown worse, but leaning that way.
+fn leaning_worse(i: &AnytimeInterval) -> bool {
+    let Some(estimate) = i.estimate else {
+        return false;
+    };
+    if i.is_difference() {
+        return (i.margin < 0.0 && estimate < i.margin) || (i.margin > 0.0 && estimate > i.margin);
+    }
+    let allowance = i.pods.as_ref().map_or(1.0, |p| p.allowance.max(1.0));
+    if i.margin >= 1.0 {
+        estimate > i.margin * allowance
+    } else {
+        estimate < i.margin / allowance
+    }
 }

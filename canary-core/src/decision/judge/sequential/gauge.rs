@@ -100,6 +100,7 @@ impl SequentialJudge {
                 .precision(alpha, batch, min_sd)
                 .map(|(r, se)| super::power::Seen::Gauge {
                     needed: margin + r + super::power::Z_POWER * se,
+                    margin,
                     baseline_mean,
                     higher_is_better: direction == Direction::HigherIsBetter,
                 });

@@ -137,7 +137,13 @@ struct Finding {
 ///   [`matters`](SequentialParameters::matters) with 95 % power at the traffic seen: proceeds,
 ///   and says so ("would have caught error_rate × 1.9 or worse with 95 % power"). This is a
 ///   power statement at the observed traffic, not an anytime-valid proof that the canary is
-///   within its margin: a regression smaller than what matters can pass.
+///   within its margin: a regression smaller than what matters can pass. A metric may stand in
+///   for power in two other ways: its counts exclude what matters at `promotion_risk`; or what
+///   matters is **out of reach**: even at `max_duration`, at the rate evidence comes, it would
+///   not be caught, and waiting no longer sharpens the smallest regression the row catches by
+///   `waiting_gain` (10 % of its log), neither projected to the step's end nor as seen since
+///   the look with half the evidence (the pods' spread, which the projection holds fixed,
+///   settles too). The reason names each such row with what it catches now and at best.
 /// - otherwise it continues.
 ///
 /// At `max_duration` (or [`Judge::finish`]) it proceeds if no metric was found worse and every
@@ -184,6 +190,10 @@ pub struct SequentialJudge {
     progress: Vec<MetricComparison>,
     looks: u32,
     decided: Option<Evaluation>,
+    /// This step's looks that asked whether what matters is out of reach: the judged seconds
+    /// and, per row not yet cleared, the smallest regression it caught (`|ln|`), to see
+    /// whether doubling the evidence still sharpened it.
+    limits: Vec<(f64, BTreeMap<String, f64>)>,
 }
 
 /// Points the trace keeps at most; beyond, it keeps every other look.
@@ -211,6 +221,7 @@ impl SequentialJudge {
             progress: Vec::new(),
             looks: 0,
             decided: None,
+            limits: Vec::new(),
         })
     }
 
@@ -355,6 +366,7 @@ impl Judge for SequentialJudge {
         self.batch_start = None;
         self.batch_looks = 0;
         self.previous = None;
+        self.limits.clear();
         if let (Some((b0, c0)), Some((b1, c1))) = (self.reference.take(), self.last.take()) {
             self.closed.push([b0, c0, b1, c1]);
         }

@@ -18,10 +18,11 @@ pub(super) enum Seen {
         detection: Detection,
         shape: Option<BoundShape>,
     },
-    /// A gauge's mean paired difference: what is needed beyond the margin (the confidence
-    /// radius plus 1.645 standard errors), and the baseline's mean that a ratio is taken of.
+    /// A gauge's mean paired difference: what is needed (the margin, the confidence radius
+    /// and 1.645 standard errors), and the baseline's mean that a ratio is taken of.
     Gauge {
         needed: f64,
+        margin: f64,
         baseline_mean: f64,
         higher_is_better: bool,
     },
@@ -46,6 +47,20 @@ impl Seen {
         }
     }
 
+    /// Whether a regression of `d` (`|ln|` of a ratio on the metric's own scale, in the worse
+    /// direction) would have been found worse with 95 % power: [`catches`](Self::catches)
+    /// with the ratio's log.
+    pub(super) fn catches_log(&self, d: f64) -> bool {
+        let higher_is_better = matches!(
+            self,
+            Seen::Gauge {
+                higher_is_better: true,
+                ..
+            }
+        );
+        self.catches(if higher_is_better { (-d).exp() } else { d.exp() })
+    }
+
     /// Whether `reach` (the worst regression a test's counts do not exclude, a log ratio of
     /// its statistic) lies on the good side of `matters` carried to that statistic.
     pub(super) fn excludes(&self, matters: f64, reach: Option<f64>) -> bool {
@@ -54,6 +69,50 @@ impl Seen {
         };
         let d = on_statistic(shape.as_ref(), matters);
         d > 0.0 && reach.is_some_and(|r| r < d)
+    }
+
+    /// What the test would see with `factor` times the evidence at the same rate (a step that
+    /// runs on): a rate test's expected counts scale, placement and margin stay; a gauge's
+    /// radius and standard error shrink as `1 / √factor` (the radius a little faster than it
+    /// does, so the projection errs towards power, which keeps the judge waiting).
+    pub(super) fn projected(&self, factor: f64) -> Seen {
+        let factor = factor.max(1.0);
+        match self {
+            Seen::Rate { detection, shape } => Seen::Rate {
+                detection: Detection {
+                    baseline_events: detection.baseline_events * factor,
+                    canary_events: detection.canary_events * factor,
+                    ..*detection
+                },
+                shape: shape.clone(),
+            },
+            Seen::Gauge {
+                needed,
+                margin,
+                baseline_mean,
+                higher_is_better,
+            } => Seen::Gauge {
+                needed: margin + (needed - margin) / factor.sqrt(),
+                margin: *margin,
+                baseline_mean: *baseline_mean,
+                higher_is_better: *higher_is_better,
+            },
+        }
+    }
+
+    /// [`caught`](Self::caught) as `|ln|` of the ratio, infinite when the test has evidence
+    /// but catches nothing within × 1000 (its bounds cannot show it, or the pods' allowance
+    /// swallows it); `None` when it has no evidence to say.
+    pub(super) fn limit(&self) -> Option<f64> {
+        let usable = match self {
+            Seen::Rate { detection, .. } => detection.usable(),
+            Seen::Gauge {
+                needed,
+                baseline_mean,
+                ..
+            } => baseline_mean.is_finite() && *baseline_mean != 0.0 && needed.is_finite(),
+        };
+        usable.then(|| self.caught().map_or(f64::INFINITY, |c| c.ln().abs()))
     }
 
     /// The smallest regression (a ratio on the metric's own scale) caught with 95 % power;
@@ -71,6 +130,7 @@ impl Seen {
                 needed,
                 baseline_mean,
                 higher_is_better,
+                ..
             } => {
                 let b = baseline_mean.abs();
                 if !(b > 0.0 && needed.is_finite()) {
@@ -293,9 +353,53 @@ mod tests {
     }
 
     #[test]
+    fn waiting_sharpens_a_test_down_to_what_the_pods_allow_and_no_further() {
+        use super::super::parameters::Detection;
+        let seen = |placement_sd: f64| Seen::Rate {
+            detection: Detection {
+                alpha: 0.004,
+                edge: 0.1f64.ln_1p() + 3.0 * placement_sd,
+                k: 30.0,
+                baseline_events: 400.0,
+                canary_events: 40.0,
+                placement_sd,
+                higher_is_worse: true,
+            },
+            shape: None,
+        };
+        // Without pods, four times the evidence sharpens the limit a lot; with pods far
+        // apart, hardly, and never below the margin and the allowance.
+        let (quiet, pods) = (seen(0.0), seen(0.2));
+        let gain = |s: &Seen, f: f64| s.limit().unwrap() / s.projected(f).limit().unwrap();
+        assert!(gain(&quiet, 4.0) > 1.5, "{}", gain(&quiet, 4.0));
+        assert!(gain(&pods, 4.0) < 1.25, "{}", gain(&pods, 4.0));
+        let far = pods.projected(1e6).limit().unwrap();
+        assert!(far > 0.1f64.ln_1p() + 0.6 && far < pods.limit().unwrap());
+        // The log form asks the same question.
+        for d in [0.3, 0.9, 1.5] {
+            assert_eq!(pods.catches_log(d), pods.catches(d.exp()));
+        }
+        // A gauge's radius shrinks with the evidence, its margin stays.
+        let g = Seen::Gauge {
+            needed: 0.1,
+            margin: 0.02,
+            baseline_mean: 0.8,
+            higher_is_better: true,
+        };
+        let Seen::Gauge { needed, .. } = g.projected(4.0) else {
+            unreachable!()
+        };
+        assert!((needed - 0.06).abs() < 1e-12);
+        assert_eq!(g.catches_log(-(0.8f64.ln())), g.catches(0.8));
+        // Less than today's evidence is today's.
+        assert_eq!(g.projected(0.5).caught(), g.caught());
+    }
+
+    #[test]
     fn a_gauges_power_is_its_radius_beyond_the_margin() {
         let g = Seen::Gauge {
             needed: 0.1,
+            margin: 0.02,
             baseline_mean: 0.8,
             higher_is_better: true,
         };
