@@ -187,8 +187,15 @@ fn pods_apart_set_a_limit_the_judge_does_not_wait_an_hour_for() {
         let r = run("aa-pods-9-1-spread-10", "", seed);
         let mut j = SequentialJudge::new(SequentialParameters::default()).unwrap();
         let e = judge_pairs(&mut j, &r.baseline, &r.canary, true);
-        assert_eq!(e.decision, RollbackDecision::Proceed, "seed {seed}: {}", e.primary_reason);
-        if e.primary_reason.contains("what matters is out of reach within 60 min: latency_p") {
+        assert_eq!(
+            e.decision,
+            RollbackDecision::Proceed,
+            "seed {seed}: {}",
+            e.primary_reason
+        );
+        if e.primary_reason
+            .contains("what matters is out of reach within 60 min: latency_p")
+        {
             early += 1;
             assert!(
                 e.primary_reason.contains("would catch × "),
@@ -209,7 +216,11 @@ fn pods_apart_set_a_limit_the_judge_does_not_wait_an_hour_for() {
         let r = run("aa-pods-9-1-spread-10", "", seed);
         let mut j = SequentialJudge::new(patient.clone()).unwrap();
         let e = judge_pairs(&mut j, &r.baseline, &r.canary, true);
-        assert!(!e.primary_reason.contains("out of reach"), "{}", e.primary_reason);
+        assert!(
+            !e.primary_reason.contains("out of reach"),
+            "{}",
+            e.primary_reason
+        );
     }
     for seed in 0..4 {
         let e = judge(&run("pods-9-1-spread-10", "+100%", seed), true);

@@ -394,7 +394,11 @@ fn thin_traffic_waits_while_waiting_sharpens_and_says_what_was_not_reachable() {
         SequentialParameters::default(),
         &run("aa-low-traffic-1rps", "", 0),
     );
-    assert!(at > 3000.0, "stopped waiting at {at} s: {}", e.primary_reason);
+    assert!(
+        at > 3000.0,
+        "stopped waiting at {at} s: {}",
+        e.primary_reason
+    );
     assert_eq!(
         e.decision,
         RollbackDecision::Proceed,
@@ -403,7 +407,8 @@ fn thin_traffic_waits_while_waiting_sharpens_and_says_what_was_not_reachable() {
     );
     if at < 3600.0 {
         assert!(
-            e.primary_reason.contains("what matters is out of reach within 60 min"),
+            e.primary_reason
+                .contains("what matters is out of reach within 60 min"),
             "{}",
             e.primary_reason
         );

@@ -449,8 +449,7 @@ impl SequentialJudge {
                 }
                 // A test whose estimate already lies beyond where it would roll back may
                 // still get there: waiting helps it, whatever its limit.
-                if f
-                    .tests
+                if f.tests
                     .iter()
                     .any(|t| t.row == r.metric && leaning_worse(&t.interval))
                 {
@@ -658,7 +657,11 @@ fn answer_power(mut findings: Vec<Finding>) -> Vec<Finding> {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Clearing {
     /// Its rate is surely below what matters times the count floor.
-    Floor { row: String, matters: f64, floor: f64 },
+    Floor {
+        row: String,
+        matters: f64,
+        floor: f64,
+    },
     /// Its counts exclude what matters at the promotion risk.
     Excluded { row: String, matters: f64 },
     /// What matters is out of reach within the step, and waiting would not sharpen what it

@@ -58,7 +58,11 @@ impl Seen {
                 ..
             }
         );
-        self.catches(if higher_is_better { (-d).exp() } else { d.exp() })
+        self.catches(if higher_is_better {
+            (-d).exp()
+        } else {
+            d.exp()
+        })
     }
 
     /// Whether `reach` (the worst regression a test's counts do not exclude, a log ratio of
