@@ -179,10 +179,10 @@ fn a_broken_production_pod_neither_fails_a_good_canary_nor_hides_a_bad_one() {
 #[test]
 fn pods_apart_set_a_limit_the_judge_does_not_wait_an_hour_for() {
     // One canary pod among pods ±10 % apart: what matters (latency × 1.25) is out of reach
-    // however long the step runs. The healthy canaries are promoted as soon as the rest of the
-    // hour would sharpen the limit by less than 10 %, naming it; a canary × 2 slower, far
-    // beyond the limit, is still rolled back.
-    let mut early = 0;
+    // however long the step runs. The healthy canaries are promoted as soon as neither the
+    // rest of the hour nor the last doubling of the evidence sharpens the limit by 10 %,
+    // naming it; a canary × 2 slower, far beyond the limit, is still rolled back.
+    let (mut early, mut no_factor) = (0, 0);
     for seed in 0..8 {
         let r = run("aa-pods-9-1-spread-10", "", seed);
         let mut j = SequentialJudge::new(SequentialParameters::default()).unwrap();
@@ -197,16 +197,21 @@ fn pods_apart_set_a_limit_the_judge_does_not_wait_an_hour_for() {
             .contains("what matters is out of reach within 60 min: latency_p")
         {
             early += 1;
+            no_factor += usize::from(e.primary_reason.contains("catches no factor within × 1000"));
+            // The limit is stated: a factor, or that the histogram's bounds show none within
+            // × 1000 (the median between two of the guide's coarse bounds).
             assert!(
-                e.primary_reason.contains("would catch × "),
+                e.primary_reason.contains("would catch × ")
+                    || e.primary_reason.contains("catches no factor within × 1000"),
                 "the limit is stated: {}",
                 e.primary_reason
             );
         }
     }
-    // A row whose buckets cannot show any factor within × 1000 (the median between two
-    // coarse bounds) has no limit to state: that run still waits the hour.
-    assert!(early >= 4, "{early} of 8 promoted as out of reach");
+    assert!(early >= 6, "{early} of 8 promoted as out of reach");
+    // Some of them with the median between two of the guide's coarse bounds, which show no
+    // latency factor within × 1000: each test was asked on its own statistic.
+    assert!(no_factor >= 1, "{no_factor}");
     // Asked to wait whatever waiting is worth, the same runs wait the hour.
     let patient = SequentialParameters {
         waiting_gain: 1e-9,

@@ -456,11 +456,17 @@ impl SequentialJudge {
                     all = false;
                     continue;
                 }
-                let earlier = earlier_limit(&row);
-                match out_of_reach(&arm, matters, projection, earlier, p.waiting_gain) {
-                    Reach::Limited { now, later } => {
-                        limits.insert(row.clone(), now);
-                        pending.push((clearings.len(), now, later));
+                match out_of_reach(
+                    &arm,
+                    &row,
+                    matters,
+                    projection,
+                    &earlier_limit,
+                    p.waiting_gain,
+                    &mut limits,
+                ) {
+                    Some(later) => {
+                        pending.push((clearings.len(), arm.clone(), later));
                         clearings.push(Clearing::OutOfReach {
                             row,
                             matters,
@@ -468,24 +474,23 @@ impl SequentialJudge {
                             at_most: f64::NAN,
                         });
                     }
-                    Reach::Waiting(now) => {
-                        if let Some(d) = now {
-                            limits.insert(row, d);
-                        }
-                        all = false;
-                    }
+                    None => all = false,
                 }
             }
         }
         if all {
-            // Stated once, for the reason: today's limit and the sharpest test's at the end,
-            // back on each metric's scale in its worse direction.
-            for (i, now, later) in pending {
-                let at_most = later
-                    .iter()
-                    .filter_map(power::Seen::limit)
-                    .min_by(f64::total_cmp)
-                    .unwrap_or(now);
+            // Stated once, for the reason: the sharpest test's limit today and at the end,
+            // on the metric's scale (infinite: no factor within × 1000).
+            for (i, arm, later) in pending {
+                let sharpest = |limits: Vec<Option<f64>>| {
+                    limits
+                        .into_iter()
+                        .flatten()
+                        .min_by(f64::total_cmp)
+                        .unwrap_or(f64::INFINITY)
+                };
+                let now = sharpest(arm.iter().map(|t| t.seen.as_ref()?.limit()).collect());
+                let at_most = sharpest(later.iter().map(power::Seen::limit).collect());
                 if let Clearing::OutOfReach {
                     matters,
                     now: n,
@@ -493,7 +498,11 @@ impl SequentialJudge {
                     ..
                 } = &mut clearings[i]
                 {
-                    let ratio = |d: f64| if *matters >= 1.0 { d.exp() } else { (-d).exp() };
+                    let ratio = |d: f64| match d {
+                        _ if d.is_infinite() => f64::INFINITY,
+                        _ if *matters >= 1.0 => d.exp(),
+                        _ => (-d).exp(),
+                    };
                     (*n, *a) = (ratio(now), ratio(at_most));
                 }
             }
@@ -532,12 +541,23 @@ impl SequentialJudge {
                     matters,
                     now,
                     at_most,
-                } => Some(format!(
-                    "{row} × {} (it catches × {} now and would catch × {} at best)",
-                    num(*matters),
-                    ratio(*now),
-                    ratio(*at_most)
-                )),
+                } => Some(match (now.is_finite(), at_most.is_finite()) {
+                    (true, true) => format!(
+                        "{row} × {} (it catches × {} now and would catch × {} at best)",
+                        num(*matters),
+                        ratio(*now),
+                        ratio(*at_most)
+                    ),
+                    (false, true) => format!(
+                        "{row} × {} (it catches no factor within × 1000 now and would catch × {} at best)",
+                        num(*matters),
+                        ratio(*at_most)
+                    ),
+                    _ => format!(
+                        "{row} × {} (it catches no factor within × 1000, now or at best)",
+                        num(*matters)
+                    ),
+                }),
                 _ => None,
             })
             .collect();
@@ -684,63 +704,69 @@ impl Clearing {
     }
 }
 
-/// Where a row that does not catch what matters stands (see [`out_of_reach`]).
-enum Reach {
-    /// Out of reach and waiting no longer helps: the smallest regression caught with 95 %
-    /// power now (`|ln|`), and the tests as they would be at the step's end.
-    Limited { now: f64, later: Vec<power::Seen> },
-    /// Worth waiting for; the smallest regression caught now (`|ln|`), if computed.
-    Waiting(Option<f64>),
-}
-
-/// For a row whose `tests` do not catch `matters`: whether what matters is still out of reach
-/// with `projection` times the evidence, and waiting no longer sharpens the smallest
-/// regression caught (its log) by `gain`: neither projected to the step's end nor, as seen,
-/// since the look with half the evidence (`earlier`, `|ln|`). The projection holds the pods'
-/// spread fixed, which early estimates are not; the look back does not trust it alone.
-/// A row that catches nothing within × 1000 keeps waiting. Cheap first: the bisection for
-/// today's limit only for a row out of reach, none for the projected one.
+/// For a row whose arm `tests` do not catch `matters`: `Some` with the tests as they would be
+/// at the step's end when what matters is out of reach even then and waiting no longer helps.
+/// Helps means: the smallest regression caught would sharpen by at least `gain` (of its log) by
+/// the step's end, or did since the look with half the evidence (`earlier`). The projection
+/// holds the pods' spread fixed, which early estimates are not; the look back does not trust
+/// it alone. The row's sharpest test on the metric's own scale is asked; when no test shows a
+/// factor within × 1000 there (a quantile between two coarse bucket bounds), every test is
+/// asked on its own statistic instead. Each limit asked goes into `limits`, by row or by test.
 fn out_of_reach(
     tests: &[&Tested],
+    row: &str,
     matters: f64,
     projection: f64,
-    earlier: Option<f64>,
+    earlier: &dyn Fn(&str) -> Option<f64>,
     gain: f64,
-) -> Reach {
+    limits: &mut BTreeMap<String, f64>,
+) -> Option<Vec<power::Seen>> {
     if tests.is_empty() || !projection.is_finite() {
-        return Reach::Waiting(None);
+        return None;
     }
     let later: Vec<power::Seen> = tests
         .iter()
         .filter_map(|t| Some(t.seen.as_ref()?.projected(projection)))
         .collect();
-    if later.iter().any(|s| s.catches(matters)) {
-        return Reach::Waiting(None);
+    if later.len() != tests.len() || later.iter().any(|s| s.catches(matters)) {
+        return None;
     }
-    // The sharpest test's limit; a test that does not catch the best so far has a worse one,
-    // which one call shows without its bisection.
-    let mut now: Option<f64> = None;
+    // At the end it would catch nothing smaller than today's limit shrunk by the gain, and
+    // doubling the evidence did not shrink it by that either.
+    let settled = |now: f64, ahead: &dyn Fn(f64) -> bool, key: &str| {
+        !ahead(now / (1.0 + gain) * (1.0 - 1e-9))
+            && earlier(key).is_some_and(|e| e <= (1.0 + gain) * now)
+    };
+    // The sharpest test's limit on the metric's scale; a test that does not catch the best so
+    // far has a worse one, which one call shows without its bisection.
+    let mut sharpest: Option<f64> = None;
     for seen in tests.iter().filter_map(|t| t.seen.as_ref()) {
-        if now.is_some_and(|best| !seen.catches_log(best)) {
+        if sharpest.is_some_and(|best| !seen.catches_log(best)) {
             continue;
         }
         if let Some(d) = seen.limit().filter(|d| d.is_finite()) {
-            now = Some(now.map_or(d, |best| best.min(d)));
+            sharpest = Some(sharpest.map_or(d, |best| best.min(d)));
         }
     }
-    let Some(now) = now else {
-        return Reach::Waiting(None);
-    };
-    // At the end it would catch nothing smaller than today's limit shrunk by the gain.
-    let settled_ahead = !later
-        .iter()
-        .any(|s| s.catches_log(now / (1.0 + gain) * (1.0 - 1e-9)));
-    let settled_behind = earlier.is_some_and(|e| e <= (1.0 + gain) * now);
-    if settled_ahead && settled_behind {
-        Reach::Limited { now, later }
-    } else {
-        Reach::Waiting(Some(now))
+    if let Some(now) = sharpest {
+        limits.insert(row.to_owned(), now);
+        let ahead = |d: f64| later.iter().any(|s| s.catches_log(d));
+        return settled(now, &ahead, row).then_some(later);
     }
+    let mut all = true;
+    for (t, ahead) in tests.iter().zip(&later) {
+        let key = format!("{row}|{}", t.interval.statistic);
+        let now = match limits.get(&key) {
+            Some(d) => *d,
+            None => {
+                let d = t.seen.as_ref().and_then(power::Seen::own_limit)?;
+                limits.insert(key.clone(), d);
+                d
+            }
+        };
+        all &= settled(now, &|d| ahead.catches_own(d), &key);
+    }
+    all.then_some(later)
 }
 
 /// Whether a test's estimate lies beyond its margin and pod allowance in the worse direction:

@@ -65,6 +65,26 @@ impl Seen {
         })
     }
 
+    /// The smallest regression caught with 95 % power on the test's own statistic (`|ln|`
+    /// of a rate test's ratio; a gauge's on its own scale), finite; `None` beyond × 1000 or
+    /// without evidence. Unlike [`limit`](Self::limit) it is not carried to latency, which a
+    /// coarse bucket bound cannot show beyond its neighbour.
+    pub(super) fn own_limit(&self) -> Option<f64> {
+        match self {
+            Seen::Rate { detection, .. } => detection.log_ratio(),
+            Seen::Gauge { .. } => self.limit().filter(|d| d.is_finite()),
+        }
+    }
+
+    /// Whether a regression of `d` on the test's own statistic (as [`own_limit`](Self::own_limit))
+    /// would have been found worse with 95 % power.
+    pub(super) fn catches_own(&self, d: f64) -> bool {
+        match self {
+            Seen::Rate { detection, .. } => detection.catches(d),
+            Seen::Gauge { .. } => self.catches_log(d),
+        }
+    }
+
     /// Whether `reach` (the worst regression a test's counts do not exclude, a log ratio of
     /// its statistic) lies on the good side of `matters` carried to that statistic.
     pub(super) fn excludes(&self, matters: f64, reach: Option<f64>) -> bool {
