@@ -390,7 +390,6 @@ impl SequentialJudge {
     ) -> (Option<Vec<Clearing>>, BTreeMap<String, f64>) {
         let mut clearings = Vec::new();
         let mut limits = BTreeMap::new();
-        let mut pending = Vec::new();
         // Whether what matters is out of reach is asked every few looks: it is a bisection
         // per row, and a minute's delay in stopping to wait costs nothing.
         let ask_reach = self.looks.is_multiple_of(REACH_EVERY);
@@ -456,54 +455,19 @@ impl SequentialJudge {
                     all = false;
                     continue;
                 }
-                match out_of_reach(
-                    &arm,
-                    &row,
+                let reach = Reaching {
+                    tests: &arm,
+                    row: &row,
                     matters,
-                    projection,
-                    &earlier_limit,
-                    p.waiting_gain,
-                    &mut limits,
-                ) {
-                    Some(later) => {
-                        pending.push((clearings.len(), arm.clone(), later));
-                        clearings.push(Clearing::OutOfReach {
-                            row,
-                            matters,
-                            now: f64::NAN,
-                            at_most: f64::NAN,
-                        });
-                    }
-                    None => all = false,
-                }
-            }
-        }
-        if all {
-            // Stated once, for the reason: the sharpest test's limit today and at the end,
-            // on the metric's scale (infinite: no factor within × 1000).
-            for (i, arm, later) in pending {
-                let sharpest = |limits: Vec<Option<f64>>| {
-                    limits
-                        .into_iter()
-                        .flatten()
-                        .min_by(f64::total_cmp)
-                        .unwrap_or(f64::INFINITY)
                 };
-                let now = sharpest(arm.iter().map(|t| t.seen.as_ref()?.limit()).collect());
-                let at_most = sharpest(later.iter().map(power::Seen::limit).collect());
-                if let Clearing::OutOfReach {
-                    matters,
-                    now: n,
-                    at_most: a,
-                    ..
-                } = &mut clearings[i]
-                {
-                    let ratio = |d: f64| match d {
-                        _ if d.is_infinite() => f64::INFINITY,
-                        _ if *matters >= 1.0 => d.exp(),
-                        _ => (-d).exp(),
-                    };
-                    (*n, *a) = (ratio(now), ratio(at_most));
+                match reach.out_of_reach(projection, &earlier_limit, p.waiting_gain, &mut limits) {
+                    Some((now, later)) => clearings.push(Clearing::OutOfReach {
+                        row,
+                        matters,
+                        now,
+                        later,
+                    }),
+                    None => all = false,
                 }
             }
         }
@@ -515,6 +479,11 @@ impl SequentialJudge {
         let p = &self.parameters;
         let num = crate::format::Num;
         let ratio = |r: f64| num((r * 100.0).round() / 100.0);
+        // A limit (`|ln|`) back on a metric's scale, in its worse direction; `None` if infinite.
+        let on_scale = |matters: f64, d: f64| {
+            d.is_finite()
+                .then(|| if matters >= 1.0 { d.exp() } else { (-d).exp() })
+        };
         let excluded: Vec<String> = clearings
             .iter()
             .filter_map(|c| match c {
@@ -540,24 +509,33 @@ impl SequentialJudge {
                     row,
                     matters,
                     now,
-                    at_most,
-                } => Some(match (now.is_finite(), at_most.is_finite()) {
-                    (true, true) => format!(
-                        "{row} × {} (it catches × {} now and would catch × {} at best)",
-                        num(*matters),
-                        ratio(*now),
-                        ratio(*at_most)
-                    ),
-                    (false, true) => format!(
-                        "{row} × {} (it catches no factor within × 1000 now and would catch × {} at best)",
-                        num(*matters),
-                        ratio(*at_most)
-                    ),
-                    _ => format!(
-                        "{row} × {} (it catches no factor within × 1000, now or at best)",
-                        num(*matters)
-                    ),
-                }),
+                    later,
+                } => {
+                    // The sharpest test's at the end, asked once, for this sentence.
+                    let at_most = later
+                        .iter()
+                        .filter_map(power::Seen::limit)
+                        .min_by(f64::total_cmp)
+                        .and_then(|d| on_scale(*matters, d));
+                    let now = now.and_then(|d| on_scale(*matters, d));
+                    Some(match (now, at_most) {
+                        (Some(now), Some(at_most)) => format!(
+                            "{row} × {} (it catches × {} now and would catch × {} at best)",
+                            num(*matters),
+                            ratio(now),
+                            ratio(at_most)
+                        ),
+                        (None, Some(at_most)) => format!(
+                            "{row} × {} (it catches no factor within × 1000 now and would catch × {} at best)",
+                            num(*matters),
+                            ratio(at_most)
+                        ),
+                        _ => format!(
+                            "{row} × {} (it catches no factor within × 1000, now or at best)",
+                            num(*matters)
+                        ),
+                    })
+                }
                 _ => None,
             })
             .collect();
@@ -674,7 +652,7 @@ fn answer_power(mut findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// A row cleared otherwise than by power, for the promotion's reason.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(super) enum Clearing {
     /// Its rate is surely below what matters times the count floor.
     Floor {
@@ -685,12 +663,14 @@ pub(super) enum Clearing {
     /// Its counts exclude what matters at the promotion risk.
     Excluded { row: String, matters: f64 },
     /// What matters is out of reach within the step, and waiting would not sharpen what it
-    /// catches enough: the smallest regression caught with 95 % power now and at most.
+    /// catches enough: the smallest regression its sharpest test catches with 95 % power now
+    /// (`|ln|` on the metric's scale; `None`: none within × 1000), and its tests as they would
+    /// be at the step's end.
     OutOfReach {
         row: String,
         matters: f64,
-        now: f64,
-        at_most: f64,
+        now: Option<f64>,
+        later: Vec<power::Seen>,
     },
 }
 
@@ -704,69 +684,73 @@ impl Clearing {
     }
 }
 
-/// For a row whose arm `tests` do not catch `matters`: `Some` with the tests as they would be
-/// at the step's end when what matters is out of reach even then and waiting no longer helps.
-/// Helps means: the smallest regression caught would sharpen by at least `gain` (of its log) by
-/// the step's end, or did since the look with half the evidence (`earlier`). The projection
-/// holds the pods' spread fixed, which early estimates are not; the look back does not trust
-/// it alone. The row's sharpest test on the metric's own scale is asked; when no test shows a
-/// factor within × 1000 there (a quantile between two coarse bucket bounds), every test is
-/// asked on its own statistic instead. Each limit asked goes into `limits`, by row or by test.
-fn out_of_reach(
-    tests: &[&Tested],
-    row: &str,
+/// A row whose arm `tests` do not catch `matters`, asked whether what matters is out of reach.
+struct Reaching<'a> {
+    tests: &'a [&'a Tested],
+    row: &'a str,
     matters: f64,
-    projection: f64,
-    earlier: &dyn Fn(&str) -> Option<f64>,
-    gain: f64,
-    limits: &mut BTreeMap<String, f64>,
-) -> Option<Vec<power::Seen>> {
-    if tests.is_empty() || !projection.is_finite() {
-        return None;
-    }
-    let later: Vec<power::Seen> = tests
-        .iter()
-        .filter_map(|t| Some(t.seen.as_ref()?.projected(projection)))
-        .collect();
-    if later.len() != tests.len() || later.iter().any(|s| s.catches(matters)) {
-        return None;
-    }
-    // At the end it would catch nothing smaller than today's limit shrunk by the gain, and
-    // doubling the evidence did not shrink it by that either.
-    let settled = |now: f64, ahead: &dyn Fn(f64) -> bool, key: &str| {
-        !ahead(now / (1.0 + gain) * (1.0 - 1e-9))
-            && earlier(key).is_some_and(|e| e <= (1.0 + gain) * now)
-    };
-    // The sharpest test's limit on the metric's scale; a test that does not catch the best so
-    // far has a worse one, which one call shows without its bisection.
-    let mut sharpest: Option<f64> = None;
-    for seen in tests.iter().filter_map(|t| t.seen.as_ref()) {
-        if sharpest.is_some_and(|best| !seen.catches_log(best)) {
-            continue;
+}
+
+impl Reaching<'_> {
+    /// `Some` when what matters is out of reach even at the step's end (`projection` times
+    /// the evidence) and waiting no longer helps: the sharpest test's limit now on the
+    /// metric's scale (`|ln|`; `None` when no test shows a factor within × 1000) and the
+    /// tests as they would be at the end. Helps means: the smallest regression caught would
+    /// sharpen by at least `gain` (of its log) by the step's end, or did since the look with
+    /// half the evidence (`earlier`). The projection holds the pods' spread fixed, which
+    /// early estimates are not; the look back does not trust it alone. The row's sharpest
+    /// test on the metric's own scale is asked; when no test shows a factor within × 1000
+    /// there (a quantile between two coarse bucket bounds), every test is asked on its own
+    /// statistic instead. Each limit asked goes into `limits`, by row or by row and test.
+    fn out_of_reach(
+        &self,
+        projection: f64,
+        earlier: &dyn Fn(&str) -> Option<f64>,
+        gain: f64,
+        limits: &mut BTreeMap<String, f64>,
+    ) -> Option<(Option<f64>, Vec<power::Seen>)> {
+        let tests = self.tests;
+        if tests.is_empty() || !projection.is_finite() {
+            return None;
         }
-        if let Some(d) = seen.limit().filter(|d| d.is_finite()) {
-            sharpest = Some(sharpest.map_or(d, |best| best.min(d)));
+        let later: Vec<power::Seen> = tests
+            .iter()
+            .filter_map(|t| Some(t.seen.as_ref()?.projected(projection)))
+            .collect();
+        if later.len() != tests.len() || later.iter().any(|s| s.catches(self.matters)) {
+            return None;
         }
-    }
-    if let Some(now) = sharpest {
-        limits.insert(row.to_owned(), now);
-        let ahead = |d: f64| later.iter().any(|s| s.catches_log(d));
-        return settled(now, &ahead, row).then_some(later);
-    }
-    let mut all = true;
-    for (t, ahead) in tests.iter().zip(&later) {
-        let key = format!("{row}|{}", t.interval.statistic);
-        let now = match limits.get(&key) {
-            Some(d) => *d,
-            None => {
-                let d = t.seen.as_ref().and_then(power::Seen::own_limit)?;
-                limits.insert(key.clone(), d);
-                d
-            }
+        // At the end it would catch nothing smaller than today's limit shrunk by the gain,
+        // and doubling the evidence did not shrink it by that either.
+        let settled = |now: f64, ahead: &dyn Fn(f64) -> bool, key: &str| {
+            !ahead(now / (1.0 + gain) * (1.0 - 1e-9))
+                && earlier(key).is_some_and(|e| e <= (1.0 + gain) * now)
         };
-        all &= settled(now, &|d| ahead.catches_own(d), &key);
+        // The sharpest test's limit on the metric's scale; a test that does not catch the
+        // best so far has a worse one, which one call shows without its bisection.
+        let mut sharpest: Option<f64> = None;
+        for seen in tests.iter().filter_map(|t| t.seen.as_ref()) {
+            if sharpest.is_some_and(|best| !seen.catches_log(best)) {
+                continue;
+            }
+            if let Some(d) = seen.limit().filter(|d| d.is_finite()) {
+                sharpest = Some(sharpest.map_or(d, |best| best.min(d)));
+            }
+        }
+        if let Some(now) = sharpest {
+            limits.insert(self.row.to_owned(), now);
+            let ahead = |d: f64| later.iter().any(|s| s.catches_log(d));
+            return settled(now, &ahead, self.row).then_some((Some(now), later));
+        }
+        let mut all = true;
+        for (t, ahead) in tests.iter().zip(&later) {
+            let key = format!("{}|{}", self.row, t.interval.statistic);
+            let now = t.seen.as_ref().and_then(power::Seen::own_limit)?;
+            limits.insert(key.clone(), now);
+            all &= settled(now, &|d| ahead.catches_own(d), &key);
+        }
+        all.then_some((None, later))
     }
-    all.then_some(later)
 }
 
 /// Whether a test's estimate lies beyond its margin and pod allowance in the worse direction:

@@ -191,8 +191,9 @@ pub struct SequentialJudge {
     looks: u32,
     decided: Option<Evaluation>,
     /// This step's looks that asked whether what matters is out of reach: the judged seconds
-    /// and, per row not yet cleared, the smallest regression it caught (`|ln|`), to see
-    /// whether doubling the evidence still sharpened it.
+    /// and the smallest regression caught (`|ln|`), per row not yet cleared on its metric's
+    /// scale or, where that shows none, per test on its own statistic; to see whether
+    /// doubling the evidence still sharpened it.
     limits: Vec<(f64, BTreeMap<String, f64>)>,
 }
 
