@@ -584,4 +584,90 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn fresh_pods_are_a_regression_to_the_oracle() {
+        // The fresh-pods A/A family is generated as the canary's one pod 15 % slower among
+        // production's nine ±5 %: the same data as a + 15 % regression. Asked whether the canary
+        // is production's version, the oracle says no in about two runs of three.
+        let fresh = case("aa-fresh-pods-vs-production", "");
+        let hour = Duration::from_secs(3600);
+        let no = Oracle::new(&fresh, Alternative::ItsEffect, ORACLE_ALPHA).power(hour);
+        assert!((0.6..0.75).contains(&no), "{no}");
+    }
+
+    /// `runs` placements of one canary pod among nine production pods of spread `tau`, the
+    /// canary shifted by `delta` (log): the shift a judge sees, and τ̂ (the production pods'
+    /// sample sd). Placement alone: the requests' own noise is left out, in the judge's favour.
+    fn placements(tau: f64, delta: f64, runs: usize, seed: u64) -> Vec<(f64, f64)> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut z = || normal_quantile(rng.f64().clamp(1e-12, 1.0 - 1e-12));
+        (0..runs)
+            .map(|_| {
+                let pods: Vec<f64> = (0..9).map(|_| tau * z()).collect();
+                let mean = pods.iter().sum::<f64>() / 9.0;
+                let sd = (pods.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / 8.0).sqrt();
+                (delta + tau * z() - mean, sd)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn with_the_spread_estimated_from_nine_pods_no_margin_rule_reaches_the_pods_goal() {
+        // The goal "80 % of the oracle's power on every regression with pods apart" against
+        // "A/A at most 1 % in every family". The oracle knows τ; a judge estimates it from
+        // production's nine pods (8 degrees of freedom). Over every rule of the judge's form,
+        // a margin plus a multiple of τ̂, that keeps the A/A pods families (±5 %, ±10 %,
+        // ±15 %, fresh pods) at 1 %, the best catches + 25 % with one canary pod among nine
+        // ±10 % in under a fifth of runs: the goal is 80 % of the oracle's 45 %, 36 %. Even
+        // without the fresh-pods family the best is about 30 %.
+        let runs = 20_000;
+        let aa = [
+            placements(0.05, 0.0, runs, 1),
+            placements(0.10, 0.0, runs, 2),
+            placements(0.15, 0.0, runs, 3),
+        ];
+        let fresh = placements(0.05, 1.15f64.ln(), runs, 4);
+        let regression = placements(0.10, 1.25f64.ln(), runs, 5);
+        let q99 = |xs: &[(f64, f64)], b: f64| {
+            let mut v: Vec<f64> = xs.iter().map(|(d, t)| d - b * t).collect();
+            v.sort_by(f64::total_cmp);
+            v[(0.99 * v.len() as f64) as usize]
+        };
+        let best = |with_fresh: bool| {
+            (0..=120)
+                .map(|i| {
+                    let b = 0.05 * f64::from(i);
+                    let mut a = aa.iter().map(|f| q99(f, b)).fold(f64::MIN, f64::max);
+                    if with_fresh {
+                        a = a.max(q99(&fresh, b));
+                    }
+                    let caught = regression.iter().filter(|(d, t)| d - b * t > a).count();
+                    caught as f64 / runs as f64
+                })
+                .fold(0.0, f64::max)
+        };
+        let oracle = Oracle::new(
+            &case("pods-9-1-spread-10", "+25%"),
+            Alternative::ItsEffect,
+            ORACLE_ALPHA,
+        )
+        .power(Duration::from_secs(3600));
+        let (with, without) = (best(true), best(false));
+        assert!(with < 0.2, "{with:.3}");
+        assert!(without < 0.8 * oracle, "{without:.3} {oracle:.3}");
+        // Had the judge known τ, a bar per spread reaches it at ±10 % and keeps that family at
+        // 1 %; but the fresh pods (±5 %) need a higher bar than the goal allows at ±10 %, so
+        // only a rule that rolls back more readily when pods differ more meets both.
+        let sd = |tau: f64| tau * (1.0 + 1.0 / 9.0f64).sqrt();
+        let z = normal_quantile(1.0 - ORACLE_ALPHA);
+        let at_ten = normal_cdf((1.25f64.ln() - z * sd(0.10)) / sd(0.10));
+        assert!(at_ten > 0.8 * oracle, "{at_ten:.3} {oracle:.3}");
+        let fresh_needs = 1.15f64.ln() + z * sd(0.05);
+        let goal_allows = 1.25f64.ln() - normal_quantile(0.8 * oracle) * sd(0.10);
+        assert!(
+            fresh_needs > goal_allows,
+            "{fresh_needs:.3} {goal_allows:.3}"
+        );
+    }
 }
