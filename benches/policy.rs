@@ -1,6 +1,6 @@
 //! Speed of the decision engine and of a whole flow on in-memory fakes.
 //!
-//! `clone_metrics_pair` is the baseline measured in the same run: figures in the README are
+//! `clone_metrics_pair` is the baseline measured in the same run: figures in the book (Performance) are
 //! ratios against it, so they hold across machines. Run with `cargo bench --bench policy`.
 
 use std::sync::Arc;

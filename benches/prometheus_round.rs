@@ -1,6 +1,6 @@
 //! One analysis round (7 queries × 2 versions) against a real Prometheus on loopback, timed
 //! three ways in the same run: concurrently (as the validator does), sequentially, and a
-//! single query. Figures in the README are ratios between them.
+//! single query. Figures in the book (Performance) are ratios between them.
 //!
 //! Run with `cargo bench --bench prometheus_round` (needs the Debian prometheus package, which
 //! ./scripts/test.sh installs).

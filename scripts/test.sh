@@ -55,6 +55,18 @@ fi
 export CANARY_HELM="$helm_bin"
 "$helm_bin" version --short
 
+log "mdBook and its link checker (pinned, from crates.io; built once per machine)"
+# Kept outside the checkout so that every clone on this machine reuses them: building both
+# takes about six minutes on two cores.
+book_tools="${CANARY_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/canary-tools}"
+mdbook_version=0.5.4
+linkcheck_version=0.13.0
+if ! "$book_tools/bin/mdbook" --version 2>/dev/null | grep -q "v$mdbook_version$" \
+  || ! "$book_tools/bin/mdbook-linkcheck2" --version 2>/dev/null | grep -q " $linkcheck_version$"; then
+  cargo install --locked --quiet --root "$book_tools" "mdbook@$mdbook_version" "mdbook-linkcheck2@$linkcheck_version"
+fi
+"$book_tools/bin/mdbook" --version
+
 log "Python virtualenv (.venv) with the pinned test tools"
 command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv; }
 if [ ! -x "$root/.venv/bin/python" ]; then
@@ -71,6 +83,14 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 log "cargo doc (warnings are errors; as docs.rs builds it, with all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
+log "the book (docs/): mdbook build, warnings are errors, every internal link checked offline"
+book_log=$(mktemp)
+PATH="$book_tools/bin:$PATH" mdbook build docs 2>&1 | tee "$book_log"
+if grep -E "WARN|ERROR" "$book_log" >/dev/null; then
+  echo "the book built with warnings or errors (above)" >&2
+  exit 1
+fi
 
 log "actionlint (.github/workflows)"
 "$root/.venv/bin/actionlint" -version | head -1
@@ -138,6 +158,15 @@ for judge in threshold sequential; do
   grep -q "=> v1.6.0: rolled_back by the $judge judge" <<<"$out" || { echo "quickstart: v1.6.0 was not rolled back by the $judge judge" >&2; echo "$out" >&2; exit 1; }
 done
 echo "quickstart: healthy canary promoted, regressing canary rolled back, by both judges"
+# The README and the book show what it prints: those lines must be what it prints.
+for page in README.md docs/src/getting-started.md; do
+  shown=$(grep '^=> v1\.' "$page")
+  [ -n "$shown" ] || { echo "$page shows no quickstart line" >&2; exit 1; }
+  while IFS= read -r line; do
+    grep -qxF "$line" <<<"$out" || { echo "$page shows a quickstart line it does not print: $line" >&2; exit 1; }
+  done <<<"$shown"
+done
+echo "quickstart: the lines the README and the book show are the ones it prints"
 
 cd "$root"
 log "summary"

@@ -22,7 +22,11 @@ pub use canary_prometheus as prometheus;
 #[cfg(feature = "sim")]
 pub use canary_sim as sim;
 
-// Runs the README's Rust example as a doctest.
+// Runs the Rust examples of the README and the book as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/src/rust.md")]
+struct BookRustDoctests;

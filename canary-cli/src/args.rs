@@ -228,7 +228,7 @@ pub enum JudgeName {
     /// (the Python API's default, as the guide says).
     Threshold,
     /// The sequential, anytime-valid judge, deciding at any scrape (the default of `run`,
-    /// `serve` and a config file; see the README's "Which judge").
+    /// `serve` and a config file; see the book's "Which judge, and why").
     #[default]
     Sequential,
     /// Flagger's analysis.

@@ -27,6 +27,7 @@ pub mod exit;
 mod logging;
 pub mod output;
 pub mod progress;
+pub mod reference;
 mod signals;
 mod wiring;
 

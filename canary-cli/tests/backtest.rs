@@ -2,7 +2,7 @@
 //! production (v1) and a slower canary (v2) beside it, simulated by canary-sim and backfilled
 //! into a real Prometheus. The CI gate's exit codes, the calibration's config snippet (checked
 //! by `canary config check`), the failed runs' links, the errors a user meets, the HTML page in
-//! headless Chromium (`CANARY_UPDATE_DOCS=1` writes `docs/backtest.png`), and a retrospective
+//! headless Chromium (`CANARY_UPDATE_DOCS=1` writes `docs/src/images/backtest.png`), and a retrospective
 //! of the canary's run through every judge.
 
 mod common;
@@ -341,7 +341,7 @@ fn backtest_gates_calibrates_links_and_renders_on_a_real_prometheus() {
     );
     assert!(count([0x3b, 0x6e, 0xa8], 10) > 300, "no power bars");
     if std::env::var_os("CANARY_UPDATE_DOCS").is_some() {
-        std::fs::copy(&shot, root().join("docs/backtest.png")).unwrap();
+        std::fs::copy(&shot, root().join("docs/src/images/backtest.png")).unwrap();
     }
 
     // A retrospective of the canary's run (v2, 30 % slower) through every judge: the same

@@ -2,7 +2,7 @@
 //! backfilled into the real Prometheus, then `canary report --format html` on the saved JSON,
 //! opened in headless Chromium and screenshotted. The image must not be blank and must show the
 //! charts (baseline blue, canary orange, the red banner of a rollback). With
-//! `CANARY_UPDATE_DOCS=1` the screenshot replaces `docs/report.png`, which the README shows.
+//! `CANARY_UPDATE_DOCS=1` the screenshot replaces `docs/src/images/report.png`, which the README and the book show.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,7 +125,7 @@ fn the_html_report_shows_the_decision_and_a_chart_per_metric_in_chromium() {
     assert!(count([0x3b, 0x6e, 0xa8], 40) > 500, "no baseline lines");
     assert!(count([0xe0, 0x7b, 0x1f], 40) > 500, "no canary lines");
     if std::env::var_os("CANARY_UPDATE_DOCS").is_some() {
-        std::fs::copy(&shot, root().join("docs/report.png")).unwrap();
+        std::fs::copy(&shot, root().join("docs/src/images/report.png")).unwrap();
     }
 }
 

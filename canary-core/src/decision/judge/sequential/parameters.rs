@@ -101,7 +101,7 @@ impl SequentialMetric {
 /// power; decide by 60 minutes; at least 100 requests per arm; prior concentration 30;
 /// p50/p95/p99 latency with a margin of 0.25 (critical), errors per request with a margin of
 /// 0.1 (critical), and model confidence with a margin of 0.02 (not critical). The
-/// judge-quality benchmark measured these (README, "Judge quality" and "Deciding sooner"):
+/// judge-quality benchmark measured these (the book, "Judge quality" and "Design notes"):
 /// shorter warm-up and evidence times decide sooner but roll back healthy canaries whose arms
 /// drift apart for a few minutes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -366,7 +366,7 @@ impl SequentialParameters {
         match m {
             SequentialMetric::Count { .. } => t.error_rate_threshold,
             // Its own margin's ratio, no looser than the policy's p99 threshold: as fast to
-            // promote as × 1.5 at the guide's traffic and it misses no slow drift (README).
+            // promote as × 1.5 at the guide's traffic and it misses no slow drift (the book, "Design notes").
             SequentialMetric::Latency { margin, .. } => (1.0 + margin).min(t.latency_p99_threshold),
             SequentialMetric::Gauge { direction, .. } => match direction {
                 Direction::HigherIsBetter => t.confidence_threshold,
