@@ -130,7 +130,7 @@ fn every_configuration_snippet_passes_config_check() {
                 .skip(1)
                 .filter_map(|s| s.split('}').next())
             {
-                command.env(name, "https://hooks.example.invalid/T0/B0/x");
+                command.env(name, "https://hooks.slack.test/services/T0/B0/x");
             }
             let out = command.output().unwrap();
             assert_eq!(
