@@ -98,7 +98,8 @@ pub enum Command {
         "  canary serve --prometheus-url http://prometheus:9090 --listen 127.0.0.1:8080\n",
         "  curl 'http://127.0.0.1:8080/v1/analysis?baseline=v1.2.0&canary=v1.3.0'\n\n",
         "Routes: /v1/analysis (GET or POST), /v1/flagger/gate, /v1/flagger/confirm-promotion,\n",
-        "/v1/flagger/rollback, /metrics, /healthz, /readyz. CANARY_AUTH_TOKEN (or serve.auth_token)\n",
+        "/v1/flagger/rollback, /metrics, /healthz, /readyz, /openapi.json (the API's contract).\n",
+        "CANARY_AUTH_TOKEN (or serve.auth_token)\n",
         "requires a bearer token.\n\n",
         "Exit codes: 0 stopped by SIGTERM, SIGHUP or Ctrl-C (requests in flight finished), 3 error."
     ))]

@@ -327,3 +327,82 @@ fn first_sentence(text: &str) -> String {
     }
     line
 }
+
+/// The HTTP reference: every route of `canary serve`, from its OpenAPI document.
+pub fn http() -> String {
+    let doc = canary_serve::openapi::document();
+    let mut out = format!(
+        "# HTTP API\n\n{GENERATED}\n\n`canary serve` answers these routes. The contract is the \
+         OpenAPI 3.1 document [`openapi.json`](openapi.json), which the service also serves at \
+         `GET /openapi.json`; the tests fuzz the running service against it with schemathesis. \
+         Any other path is `404` and another method on one of these paths `405`. \
+         [`canary serve`](../serve.md) explains how controllers use them.\n"
+    );
+    // In the order the service lists them, not the document's alphabetical one.
+    for operation in canary_serve::openapi::OPERATIONS {
+        let (path, method) = (operation.path, operation.method);
+        let op = &doc["paths"][path][method];
+        {
+            out.push_str(&format!(
+                "\n## `{} {path}`\n\n**{}.** {}\n",
+                method.to_uppercase(),
+                op["summary"].as_str().unwrap_or_default(),
+                op["description"].as_str().unwrap_or_default()
+            ));
+            if op.get("security").is_some() {
+                out.push_str(
+                    "\nWith `serve.auth_token` set, it needs `Authorization: Bearer <token>`.\n",
+                );
+            }
+            if let Some(params) = op["parameters"].as_array() {
+                out.push_str("\n| query parameter | required | what it is |\n|---|---|---|\n");
+                for p in params {
+                    out.push_str(&format!(
+                        "| `{}` | {} | {} |\n",
+                        p["name"].as_str().unwrap_or_default(),
+                        if p["required"].as_bool() == Some(true) {
+                            "yes"
+                        } else {
+                            "no"
+                        },
+                        one_line(p["description"].as_str().unwrap_or_default())
+                    ));
+                }
+            }
+            if let Some(body) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            {
+                out.push_str(&format!(
+                    "\nThe body is JSON: `{}` in [`openapi.json`](openapi.json).\n",
+                    body.rsplit('/').next().unwrap_or(body)
+                ));
+            }
+            out.push_str("\n| status | when | body |\n|---|---|---|\n");
+            if let Some(responses) = op["responses"].as_object() {
+                for (code, r) in responses {
+                    let (media, schema) = r["content"]
+                        .as_object()
+                        .and_then(|c| c.iter().next())
+                        .map(|(m, v)| (m.as_str(), v["schema"]["$ref"].as_str()))
+                        .unwrap_or(("", None));
+                    let body = match schema {
+                        Some(s) => format!("`{}` (JSON)", s.rsplit('/').next().unwrap_or(s)),
+                        None => format!("`{}`", media.split(';').next().unwrap_or(media)),
+                    };
+                    out.push_str(&format!(
+                        "| {code} | {} | {body} |\n",
+                        one_line(r["description"].as_str().unwrap_or_default()).replace('|', "\\|")
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The OpenAPI document of `canary serve`, as committed beside the HTTP reference.
+pub fn openapi() -> String {
+    let text = serde_json::to_string_pretty(&canary_serve::openapi::document())
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    format!("{text}\n")
+}

@@ -76,6 +76,11 @@ fn the_generated_reference_pages_are_the_codes() {
             "docs/src/reference/config.md",
             canary_cli::reference::config(),
         ),
+        ("docs/src/reference/http.md", canary_cli::reference::http()),
+        (
+            "docs/src/reference/openapi.json",
+            canary_cli::reference::openapi(),
+        ),
     ] {
         let path = root().join(file);
         if update {
@@ -282,4 +287,44 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[test]
+fn the_apis_version_pattern_is_what_a_version_accepts() {
+    let schema = serde_json::json!({
+        "type": "string",
+        "pattern": canary_core::Version::PATTERN,
+        "maxLength": canary_core::Version::MAX_LEN,
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let alphabet: Vec<char> = "aZ09_.-,=/ \n$é\u{0}".chars().collect();
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let mut accepted = 0;
+    for case in 0..5000 {
+        let len = if case % 50 == 0 {
+            120 + next() % 12
+        } else {
+            next() % 8
+        };
+        let text: String = (0..len)
+            .map(|_| alphabet[next() % alphabet.len()])
+            .collect();
+        let by_version = canary_core::Version::new(text.clone()).is_ok();
+        let by_schema = validator.is_valid(&serde_json::Value::String(text.clone()));
+        assert_eq!(by_version, by_schema, "{text:?}");
+        accepted += usize::from(by_version);
+    }
+    assert!(accepted > 100, "too few valid versions drawn: {accepted}");
+    // The length bound, which random text over this alphabet never reaches valid.
+    for (text, valid) in [("a".repeat(128), true), ("a".repeat(129), false)] {
+        let value = serde_json::Value::String(text.clone());
+        assert_eq!(validator.is_valid(&value), valid);
+        assert_eq!(canary_core::Version::new(text).is_ok(), valid);
+    }
 }

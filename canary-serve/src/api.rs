@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use canary_core::{Evaluation, RollbackDecision};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An analysis' decision, as the API spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// The canary may go on.
@@ -45,7 +46,7 @@ impl From<RollbackDecision> for Decision {
 }
 
 /// The queries behind one metric.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Queries {
     /// Production's query.
     pub baseline: Option<String>,
@@ -54,7 +55,7 @@ pub struct Queries {
 }
 
 /// One analysis' answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Analysis {
     /// The decision.
     pub decision: Decision,
@@ -94,18 +95,38 @@ pub struct Analysis {
 }
 
 /// What an analysis is asked with: the query string of a GET, the JSON body of a POST.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AnalysisRequest")]
 pub(crate) struct AnalysisRequest {
+    /// Production's version: a letter, digit or `_`, then letters, digits, `_`, `.` or `-`,
+    /// at most 128 characters.
+    #[schemars(
+        required,
+        regex(pattern = canary_core::Version::PATTERN),
+        length(max = 128),
+        example = "v1.0.0"
+    )]
     pub(crate) baseline: Option<String>,
+    /// The canary's version, spelt as `baseline`.
+    #[schemars(
+        required,
+        regex(pattern = canary_core::Version::PATTERN),
+        length(max = 128),
+        example = "v1.1.0"
+    )]
     pub(crate) canary: Option<String>,
+    /// The window analysed: seconds, or `90s`, `5m`, `1h30m`, `2d` (default: the
+    /// configuration's; at most 31 days). A judge replays the run since its start instead.
     pub(crate) window: Option<TextOrNumber>,
+    /// The evaluation time: RFC 3339 or Unix seconds (default: now).
     pub(crate) at: Option<TextOrNumber>,
+    /// A judge's run start: RFC 3339 or Unix seconds (default: the canary's first sample).
     pub(crate) since: Option<TextOrNumber>,
 }
 
 /// `"5m"` or `300`; `"2026-11-27T20:00:00Z"` or `1795800000`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum TextOrNumber {
     Text(String),
@@ -125,13 +146,46 @@ impl TextOrNumber {
 }
 
 /// Flagger's webhook payload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct FlaggerPayload {
+    /// The canary's name.
     pub(crate) name: String,
+    /// Its namespace.
     pub(crate) namespace: String,
+    /// Flagger's phase of the canary.
     pub(crate) phase: Option<String>,
+    /// The webhook's metadata: `baseline` and `canary` (required), optionally `since`,
+    /// `window`, `at`, and `confirm_promotion: "true"` for the gate.
     #[serde(default)]
+    #[schemars(schema_with = "flagger_metadata")]
     pub(crate) metadata: BTreeMap<String, String>,
+}
+
+/// Flagger's metadata as the service reads it: the versions required, every value text.
+fn flagger_metadata(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let version = serde_json::json!({
+        "type": "string",
+        "pattern": canary_core::Version::PATTERN,
+        "maxLength": canary_core::Version::MAX_LEN,
+    });
+    schemars::json_schema!({
+        "type": "object",
+        "properties": {
+            "baseline": version,
+            "canary": version,
+            "confirm_promotion": {"type": "string"},
+        },
+        "required": ["baseline", "canary"],
+        "additionalProperties": {"type": "string"},
+        "examples": [{"baseline": "v1.0.0", "canary": "v1.1.0"}],
+    })
+}
+
+/// An error's body: what is wrong, in one line.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ErrorBody {
+    /// What is wrong.
+    pub(crate) error: String,
 }
 
 /// An error as the API answers it: a status and `{"error": "..."}`.
@@ -156,7 +210,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(ErrorBody {
+                error: self.message,
+            }),
         )
             .into_response();
         if let Some(s) = self.retry_after {

@@ -10,6 +10,7 @@
 //! | `POST /v1/flagger/rollback` | Flagger's rollback hook: 200 only on `rollback_auto` (Flagger rolls back on 2xx), 409 otherwise |
 //! | `GET /metrics` | the service's and the judge's metrics, all named `canary_…` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready only when Prometheus answers |
+//! | `GET /openapi.json` | the API's OpenAPI 3.1 document ([`openapi::document`]) |
 //!
 //! With a judge (`--judge sequential`, `kayenta`, ...), every request replays the canary's run
 //! from its start: the request's `since`, else the canary's first sample in Prometheus within
@@ -30,6 +31,7 @@ mod analysis;
 mod api;
 mod awaiting;
 mod metrics;
+pub mod openapi;
 mod routes;
 mod server;
 

@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     pub(crate) limiter: Semaphore,
     pub(crate) metrics: ServiceMetrics,
     pub(crate) first_asked: crate::awaiting::FirstAsked,
+    /// The OpenAPI document, rendered once.
+    pub(crate) openapi: String,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -40,6 +42,7 @@ pub fn router(config: ServeConfig, judging: Judging) -> Router {
         judging,
         config,
         first_asked: Default::default(),
+        openapi: crate::openapi::document().to_string(),
     });
     let api = Router::new()
         .route("/v1/analysis", get(analysis_get).post(analysis_post))
@@ -55,6 +58,7 @@ pub fn router(config: ServeConfig, judging: Judging) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
@@ -118,6 +122,14 @@ async fn metrics(State(s): State<Shared>) -> Response {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         s.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn openapi(State(s): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        s.openapi.clone(),
     )
         .into_response()
 }

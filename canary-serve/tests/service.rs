@@ -451,3 +451,85 @@ async fn what_a_hostile_prometheus_echoes_never_reaches_the_answer() {
     assert!(!metrics.contains("prom-s3cret-token"));
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_answers_every_documented_operation_as_documented_and_nothing_else() {
+    use canary_serve::openapi::{Input, OPERATIONS};
+    let prom = prometheus();
+    let token = "a-token-of-twenty-chars";
+    let running = start(
+        &prom.url,
+        |c| c.auth_token = Some(canary_core::Secret::new(token)),
+        None,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let flagger = json!({"name": "app", "namespace": "prod",
+        "metadata": {"baseline": "v1", "canary": "v2"}});
+    for op in OPERATIONS {
+        let url = format!("{}{}", running.base, op.path);
+        let request = |authorized: bool| {
+            let mut r = match (op.method, op.input) {
+                ("get", Input::Query) => client.get(format!("{url}?baseline=v1&canary=v2")),
+                ("get", _) => client.get(&url),
+                ("post", Input::Json) => client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(json!({"baseline": "v1", "canary": "v2"}).to_string()),
+                ("post", _) => client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(flagger.to_string()),
+                (m, _) => panic!("a method the table should not have: {m}"),
+            };
+            if authorized {
+                r = r.bearer_auth(token);
+            }
+            r
+        };
+        let documented: Vec<u16> = op.responses().iter().map(|r| r.0).collect();
+        let status = request(true).send().await.unwrap().status().as_u16();
+        assert!(
+            documented.contains(&status) && status < 500,
+            "{} {}: {status}, documented {documented:?}",
+            op.method,
+            op.path
+        );
+        if op.guarded {
+            let status = request(false).send().await.unwrap().status().as_u16();
+            assert_eq!(status, 401, "{} {} without the token", op.method, op.path);
+        }
+        // The other method on a documented path, unless the table has it too: 405.
+        let other = if op.method == "get" { "post" } else { "get" };
+        if !OPERATIONS
+            .iter()
+            .any(|o| o.path == op.path && o.method == other)
+        {
+            let r = if other == "get" {
+                client.get(&url)
+            } else {
+                client.post(&url)
+            };
+            let status = r.bearer_auth(token).send().await.unwrap().status();
+            assert_eq!(status.as_u16(), 405, "{other} {}", op.path);
+        }
+    }
+    // A path the table does not list is a 404 with the error body.
+    let (status, body) = get(&format!("{}/v1/analyses", running.base)).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "no such route");
+    // The document the service serves is the table's.
+    let (status, doc) = get(&format!("{}/openapi.json", running.base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc, canary_serve::openapi::document());
+    for op in OPERATIONS {
+        let codes: Vec<String> = doc["paths"][op.path][op.method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let table: Vec<String> = op.responses().iter().map(|r| r.0.to_string()).collect();
+        assert_eq!(codes, table, "{} {}", op.method, op.path);
+    }
+}

@@ -26,6 +26,9 @@ impl Version {
     /// The longest tag the OCI distribution spec allows.
     pub const MAX_LEN: usize = 128;
 
+    /// What [`Version::new`] accepts, as a regular expression (the HTTP API's schema states it).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$";
+
     /// Validates `tag` as an image tag.
     pub fn new(tag: impl Into<String>) -> Result<Self> {
         let tag = tag.into();

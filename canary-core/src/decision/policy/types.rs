@@ -11,6 +11,7 @@ use crate::thresholds::{
 };
 
 /// What to do with the canary.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RollbackDecision {
@@ -253,6 +254,7 @@ impl MetricSpec {
 }
 
 /// How a metric moved.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComparisonStatus {
@@ -270,6 +272,7 @@ pub enum ComparisonStatus {
 }
 
 /// The evidence for one metric.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricComparison {
     /// The metric's name.
@@ -323,6 +326,7 @@ pub struct MetricComparison {
 /// For a ratio statistic (`canary / baseline`) the margin is the ratio beyond which the canary
 /// is worse; for a difference (`canary − baseline`) it is the difference. An end is `None` where
 /// the evidence does not bound it yet.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnytimeInterval {
     /// What is estimated, for people: `error rate ratio (canary / baseline)`.
@@ -358,6 +362,7 @@ impl AnytimeInterval {
 
 /// The pods behind one test: how far apart production's pods are, and how much of the canary's
 /// difference that can explain (see the sequential judge's model).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PodEvidence {
     /// The between-pod spread: the estimated standard deviation of a pod's effect on the
@@ -400,6 +405,7 @@ pub struct PodEvidence {
 }
 
 /// One power statement of [`PodEvidence::detectable`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Detectable {
     /// Canary pods (equal in traffic) the statement is for.
@@ -409,6 +415,7 @@ pub struct Detectable {
 }
 
 /// The rule behind a condition.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -434,6 +441,7 @@ pub enum Rule {
 }
 
 /// One rule that fired, with its metric.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     /// The rule.
@@ -445,6 +453,7 @@ pub struct Condition {
 }
 
 /// The result of judging a canary against its baseline, with all its evidence.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// What to do.
