@@ -129,6 +129,8 @@ def check_urls() -> None:
         problem(f"Cargo.toml: repository {repo} is not a GitHub repository")
         return
     image = f"ghcr.io/{m.group(1)}/{m.group(2)}"
+    # The chart is pushed as an OCI artifact beside the image, under the owner's `charts`.
+    charts = f"ghcr.io/{m.group(1)}/charts"
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
     github = re.compile(r"https://github\.com/(?!rust-lang/|rhysd/|kjanat/)([A-Za-z0-9-]+/[A-Za-z0-9._-]+)")
     for name in tracked:
@@ -145,13 +147,16 @@ def check_urls() -> None:
                 problem(f"{name}: {other} is not the project's repository {repo}")
         # examples/chart is the guide's own service, with its own image.
         for found in re.findall(r"ghcr\.io/[a-z0-9-]+/[a-z0-9-]+", text):
-            if found != image and not name.startswith("examples/chart/"):
-                problem(f"{name}: image {found}, the project's is {image}")
+            if found not in (image, charts) and not name.startswith("examples/chart/"):
+                problem(f"{name}: image {found}, the project's is {image} (charts: {charts})")
     values = (ROOT / "deploy/helm/canary-judge/values.yaml").read_text()
     if f"repository: {image}" not in values:
         problem(f"deploy/helm/canary-judge/values.yaml: image.repository is not {image}")
-    if f"images: {image}" not in (ROOT / ".github/workflows/release.yml").read_text():
+    release = (ROOT / ".github/workflows/release.yml").read_text()
+    if f"images: {image}" not in release:
         problem(f"release.yml: the image pushed is not {image}")
+    if f"oci://{charts}" not in release:
+        problem(f"release.yml: the chart is not pushed to oci://{charts}")
     if f'org.opencontainers.image.source="{repo}"' not in (ROOT / "Dockerfile").read_text():
         problem(f"Dockerfile: the image's source label is not {repo}")
     chart = (ROOT / "deploy/helm/canary-judge/Chart.yaml").read_text()

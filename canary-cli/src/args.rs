@@ -131,6 +131,16 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write the man pages: canary(1) and one per subcommand (canary-run(1), ...).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  canary man --out /usr/local/share/man/man1 && man canary-run"
+    ))]
+    Man {
+        /// The directory to write them into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 /// `canary config`.

@@ -30,6 +30,8 @@ const DISTROLESS_CC: [&str; 8] = [
 struct Runtime {
     base: String,
     binary: String,
+    /// Where the man pages and completions go (`COPY --from=build /out/share …`).
+    share: String,
     user: String,
     entrypoint: Vec<String>,
     cmd: Vec<String>,
@@ -44,15 +46,24 @@ fn runtime_stage() -> Runtime {
     let text = std::fs::read_to_string(&path).unwrap();
     let stages: Vec<&str> = text.split("\nFROM ").collect();
     assert!(stages.len() >= 3, "a multi-stage Dockerfile: {text}");
+    // The build stage makes the extras with the script this test runs.
+    assert!(
+        stages[stages.len() - 2].contains("scripts/package-extras.sh /out/canary /out/share"),
+        "the build stage runs scripts/package-extras.sh"
+    );
     let last = stages.last().unwrap();
     let mut lines = last.lines();
     let base = lines.next().unwrap().trim().to_owned();
-    let (mut binary, mut user, mut entrypoint, mut cmd) = (None, None, None, None);
+    let (mut binary, mut share, mut user, mut entrypoint, mut cmd) = (None, None, None, None, None);
     for line in lines {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("COPY --from=build ") {
             let parts: Vec<&str> = rest.split_whitespace().collect();
-            binary = Some(parts[1].to_owned());
+            match parts[0] {
+                "/out/canary" => binary = Some(parts[1].to_owned()),
+                "/out/share" => share = Some(parts[1].to_owned()),
+                other => panic!("a COPY this test does not reproduce: {other}"),
+            }
         } else if let Some(rest) = line.strip_prefix("USER ") {
             user = Some(rest.trim().to_owned());
         } else if let Some(rest) = line.strip_prefix("ENTRYPOINT ") {
@@ -65,7 +76,8 @@ fn runtime_stage() -> Runtime {
     }
     Runtime {
         base,
-        binary: binary.expect("COPY --from=build"),
+        binary: binary.expect("COPY --from=build /out/canary"),
+        share: share.expect("COPY --from=build /out/share"),
         user: user.expect("USER"),
         entrypoint: entrypoint.expect("ENTRYPOINT"),
         cmd: cmd.expect("CMD"),
@@ -106,6 +118,15 @@ fn copy_into(root: &Path, host: &Path, inside: &Path) {
 fn assemble(root: &Path, r: &Runtime, config: &str) {
     let binary = Path::new(env!("CARGO_BIN_EXE_canary"));
     copy_into(root, binary, Path::new(&r.binary));
+    // The extras, made by the script the build stage runs, where the COPY puts them.
+    let share = root.join(r.share.trim_start_matches('/'));
+    let out =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/package-extras.sh"))
+            .arg(binary)
+            .arg(&share)
+            .output()
+            .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     for (name, path) in needed(binary) {
         assert!(
             DISTROLESS_CC.contains(&name.as_str()),
@@ -220,6 +241,37 @@ fn the_runtime_stage_is_minimal_non_root_and_runs_the_command() {
         "{}",
         text(&probe)
     );
+
+    // The man pages and completions ship in the image, each the binary's own.
+    let share = root.join(r.share.trim_start_matches('/'));
+    for page in [
+        "canary",
+        "canary-run",
+        "canary-serve",
+        "canary-config-check",
+    ] {
+        let man = std::fs::read_to_string(share.join(format!("man/man1/{page}.1"))).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH"),
+            "{page}: {man}"
+        );
+        assert!(man.contains(&page.to_uppercase()), "{page}");
+    }
+    for (file, mark) in [
+        ("bash-completion/completions/canary", "complete -F"),
+        ("zsh/site-functions/_canary", "#compdef canary"),
+        (
+            "fish/vendor_completions.d/canary.fish",
+            "complete -c canary",
+        ),
+    ] {
+        let script = std::fs::read_to_string(share.join(file)).unwrap();
+        assert!(script.contains(mark), "{file}");
+        assert!(
+            script.contains("backtest"),
+            "{file} completes every subcommand"
+        );
+    }
 }
 
 #[test]

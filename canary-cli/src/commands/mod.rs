@@ -64,5 +64,43 @@ pub(crate) fn execute(cli: Cli) -> Result<i32, String> {
             clap_complete::generate(shell, &mut Cli::command(), "canary", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Man { out } => {
+            let written = man_pages(&out)?;
+            println!("{written} man pages in {}", out.display());
+            Ok(0)
+        }
+    }
+}
+
+/// Writes `canary.1` and one page per subcommand (`canary-config-check.1`) into `dir`; returns
+/// how many.
+fn man_pages(dir: &std::path::Path) -> Result<usize, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut root = Cli::command();
+    root.build();
+    let mut pages = Vec::new();
+    collect(&root, "canary", &mut pages);
+    for (name, command) in &pages {
+        let mut text = Vec::new();
+        clap_mangen::Man::new(command.clone())
+            .title(name.to_uppercase())
+            .render(&mut text)
+            .map_err(|e| format!("cannot render {name}(1): {e}"))?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(pages.len())
+}
+
+/// Every visible command under `command`, named as its page is (`canary-config-check`).
+fn collect(command: &clap::Command, name: &str, out: &mut Vec<(String, clap::Command)>) {
+    if command.is_hide_set() {
+        return;
+    }
+    out.push((name.to_owned(), command.clone().name(name.to_owned())));
+    for sub in command.get_subcommands() {
+        if sub.get_name() != "help" {
+            collect(sub, &format!("{name}-{}", sub.get_name()), out);
+        }
     }
 }
