@@ -55,6 +55,32 @@ fn completions_are_generated_for_each_shell() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_no_panic() {
+    // `canary completions zsh | true`, made certain: the pipe's read end is closed before the
+    // command writes. It printed a panic (clap_complete writes straight to stdout) before.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["completions", "zsh"][..],
+        &["completions", "bash"],
+        &["config", "schema"],
+        &["config", "example"],
+        &["config", "check", "examples/canary.yaml"],
+        &["man", "--out", dir.path().to_str().unwrap()],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = common::command()
+            .args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert!(!stderr(&out).contains("panicked"), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn bad_invocations_are_one_clear_line_and_exit_3() {
     let base = [
         "analyze",

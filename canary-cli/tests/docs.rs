@@ -180,35 +180,67 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
+/// Subcommands that need no store or cluster: a command line of the book that uses one is run.
+const RUNS_OFFLINE: [&str; 5] = ["config", "completions", "man", "--version", "--help"];
+
 #[test]
-fn every_canary_command_line_parses() {
+fn every_canary_command_line_parses_and_the_offline_ones_run() {
     use clap::CommandFactory;
-    let mut parsed = 0;
+    let binary = Path::new(env!("CARGO_BIN_EXE_canary"));
+    let path = format!(
+        "{}:{}",
+        binary.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Where a reader would run them: a directory with a canary.yaml.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("examples/canary.yaml"),
+        dir.path().join("canary.yaml"),
+    )
+    .unwrap();
+    let (mut parsed, mut ran) = (0, 0);
     for (page, text) in pages() {
         for block in blocks(&text, "sh") {
             // Lines continued with a backslash are one command.
             let joined = block.replace("\\\n", " ");
             for line in joined.lines() {
-                let line = line.split(" #").next().unwrap().trim();
+                let whole = line.split(" #").next().unwrap().trim();
                 // A pipeline or a redirection: the command is what comes before it.
-                let line = line.split(['|', '>', '<']).next().unwrap().trim();
-                if !line.starts_with("canary ") {
+                let command = whole.split(['|', '>', '<']).next().unwrap().trim();
+                if !command.starts_with("canary ") {
                     continue;
                 }
-                let argv = words(line);
+                let argv = words(command);
                 let result = canary_cli::Cli::command().try_get_matches_from(&argv);
                 if let Err(e) = &result {
                     assert!(
                         !e.use_stderr(),
-                        "{}: `{line}` does not parse: {e}",
+                        "{}: `{command}` does not parse: {e}",
                         page.display()
                     );
                 }
                 parsed += 1;
+                if RUNS_OFFLINE.contains(&argv[1].as_str()) {
+                    let out = std::process::Command::new("bash")
+                        .args(["-c", whole])
+                        .env("PATH", &path)
+                        .current_dir(dir.path())
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{}: `{whole}` failed: {}",
+                        page.display(),
+                        stderr(&out)
+                    );
+                    ran += 1;
+                }
             }
         }
     }
     assert!(parsed >= 15, "only {parsed} command lines");
+    assert!(ran >= 4, "only {ran} command lines ran");
 }
 
 /// mdBook's anchor of a heading.

@@ -46,7 +46,7 @@ pub(crate) fn execute(cli: Cli) -> Result<i32, String> {
         Command::Config { action } => match action {
             ConfigAction::Check { file } => {
                 config::load(&file)?;
-                println!("{}: ok", file.display());
+                print(&format!("{}: ok", file.display()))?;
                 Ok(0)
             }
             ConfigAction::Example => {
@@ -61,12 +61,16 @@ pub(crate) fn execute(cli: Cli) -> Result<i32, String> {
             }
         },
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "canary", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a failed write (a reader that
+            // stopped early), and `print` treats that as the reader's choice.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "canary", &mut script);
+            print(&String::from_utf8_lossy(&script))?;
             Ok(0)
         }
         Command::Man { out } => {
             let written = man_pages(&out)?;
-            println!("{written} man pages in {}", out.display());
+            print(&format!("{written} man pages in {}", out.display()))?;
             Ok(0)
         }
     }
