@@ -355,7 +355,9 @@ pub fn http() -> String {
                 );
             }
             if let Some(params) = op["parameters"].as_array() {
-                out.push_str("\n| query parameter | required | what it is |\n|---|---|---|\n");
+                out.push_str(
+                    "\n**Parameters**\n\n| query parameter | required | what it is |\n|---|---|---|\n",
+                );
                 for p in params {
                     out.push_str(&format!(
                         "| `{}` | {} | {} |\n",
@@ -377,7 +379,7 @@ pub fn http() -> String {
                     body.rsplit('/').next().unwrap_or(body)
                 ));
             }
-            out.push_str("\n| status | when | body |\n|---|---|---|\n");
+            out.push_str("\n**Answers**\n\n| status | when | body |\n|---|---|---|\n");
             if let Some(responses) = op["responses"].as_object() {
                 for (code, r) in responses {
                     let (media, schema) = r["content"]

@@ -75,7 +75,11 @@ fn a_reader_that_stops_early_is_no_panic() {
             .stdout(writer)
             .output()
             .unwrap();
-        assert!(!stderr(&out).contains("panicked"), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     }
 }
