@@ -16,6 +16,7 @@ pub mod fake_helm;
 pub mod http;
 pub mod live;
 pub mod logs;
+pub mod native;
 pub mod screenshot;
 pub mod services;
 pub mod tls;
