@@ -52,6 +52,17 @@ struct Series {
     metric: serde_json::Map<String, Value>,
     value: Option<(f64, String)>,
     values: Option<Vec<(f64, String)>>,
+    /// A native histogram's samples (`--enable-feature=native-histograms`, Prometheus 3).
+    histograms: Option<Vec<(f64, NativeSample)>>,
+}
+
+/// One native histogram sample as the API writes it: counts and bounds as strings, each
+/// bucket `[boundary rule, lower, upper, count]`.
+#[derive(Deserialize)]
+struct NativeSample {
+    count: String,
+    #[serde(default)]
+    buckets: Vec<(u8, String, String, String)>,
 }
 
 struct Ctx<'a> {
@@ -307,10 +318,13 @@ pub fn parse_range(
     let points = match series.as_slice() {
         [] => Vec::new(),
         [one] => {
-            let values = one
-                .values
-                .as_ref()
-                .ok_or_else(|| ctx.invalid("a matrix series without values"))?;
+            let values = one.values.as_ref().ok_or_else(|| {
+                ctx.invalid(if one.histograms.is_some() {
+                    "a native histogram where one number per instant was asked for"
+                } else {
+                    "a matrix series without values"
+                })
+            })?;
             let mut points = Vec::with_capacity(values.len());
             for (t, v) in values {
                 points.push((*t, sample(&ctx, v)?.ok()));
@@ -357,6 +371,10 @@ pub fn parse_matrix(
 ) -> Result<MatrixAnswer> {
     let ctx = Ctx { metric, query };
     let (raw, warnings) = matrix(&ctx, http_status, body)?;
+    if raw.iter().any(|s| s.histograms.is_some()) {
+        let series = native_as_cumulative(&ctx, raw)?;
+        return Ok(MatrixAnswer { series, warnings });
+    }
     let mut series = Vec::with_capacity(raw.len());
     for s in raw {
         let values = s
@@ -376,6 +394,97 @@ pub fn parse_matrix(
         series.push(LabelledSeries { labels, points });
     }
     Ok(MatrixAnswer { series, warnings })
+}
+
+/// Native histogram series as the cumulative `le` series a classic histogram has, so that
+/// everything downstream (reset correction, sums over pods, the judges' bounds) reads them
+/// alike: for each series, one series per bucket bound with the count at or below it, and
+/// `+Inf` with the total. Every series gets the same bounds (the union over the answer), so a
+/// sum over pods never misses a pod's share at a bound where that pod had no bucket yet. A
+/// bound that falls inside another sample's bucket (the resolution changed, or pods differ in
+/// schema) is left out: the count at or below it is not known there. Float and native samples
+/// in one answer are refused: summing a classic pod's buckets with a native pod's is not
+/// possible without guessing.
+fn native_as_cumulative(ctx: &Ctx<'_>, raw: Vec<Series>) -> Result<Vec<LabelledSeries>> {
+    let number = |text: &str, what: &str| -> Result<f64> {
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() || (what == "upper" && v == f64::INFINITY) => Ok(v),
+            _ => Err(ctx.invalid(format!(
+                "a native histogram's {what} {text:?} is not a finite number"
+            ))),
+        }
+    };
+    // Every sample as (time in ms, count, buckets (lower, upper, count)).
+    type Parsed = (i64, f64, Vec<(f64, f64, f64)>);
+    let mut parsed: Vec<(std::collections::BTreeMap<String, String>, Vec<Parsed>)> = Vec::new();
+    for s in raw {
+        if s.values.as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(ctx.invalid(format!(
+                "the series {} has float samples beside native histograms: a fleet partly on \
+                 classic and partly on native histograms cannot be summed; expose one kind for \
+                 every pod of both versions",
+                labels(&s.metric)
+            )));
+        }
+        let mut samples = Vec::new();
+        for (t, h) in s.histograms.unwrap_or_default() {
+            let count = number(&h.count, "count")?;
+            let mut buckets = Vec::with_capacity(h.buckets.len());
+            for (_, lower, upper, c) in &h.buckets {
+                buckets.push((
+                    number(lower, "lower bound")?,
+                    number(upper, "upper")?,
+                    number(c, "bucket count")?,
+                ));
+            }
+            samples.push(((t * 1000.0).round() as i64, count, buckets));
+        }
+        let labels = s
+            .metric
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        parsed.push((labels, samples));
+    }
+    let all = || {
+        parsed
+            .iter()
+            .flat_map(|(_, s)| s.iter().flat_map(|(_, _, b)| b.iter()))
+    };
+    let mut bounds: Vec<f64> = all().map(|b| b.1).filter(|u| u.is_finite()).collect();
+    bounds.sort_by(f64::total_cmp);
+    bounds.dedup();
+    // Only bounds no bucket straddles: there, the count at or below is exact in every sample.
+    bounds.retain(|&b| !all().any(|&(lower, upper, _)| lower < b && b < upper));
+    let mut out = Vec::with_capacity(parsed.len() * (bounds.len() + 1));
+    for (labels, samples) in &parsed {
+        for &bound in bounds.iter().chain(std::iter::once(&f64::INFINITY)) {
+            let mut labels = labels.clone();
+            let le = if bound.is_finite() {
+                format!("{bound}")
+            } else {
+                "+Inf".to_owned()
+            };
+            labels.insert("le".into(), le);
+            let points = samples
+                .iter()
+                .map(|(t, count, buckets)| {
+                    let at_or_below = if bound.is_finite() {
+                        // From +0.0: an empty `sum` of floats is -0.0.
+                        buckets
+                            .iter()
+                            .filter(|b| b.1 <= bound)
+                            .fold(0.0, |a, b| a + b.2)
+                    } else {
+                        *count
+                    };
+                    (*t, at_or_below)
+                })
+                .collect();
+            out.push(LabelledSeries { labels, points });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -508,5 +617,46 @@ mod tests {
         )
         .unwrap();
         assert!(r.points.is_empty());
+    }
+
+    #[test]
+    fn native_histograms_read_as_cumulative_bounds_shared_by_every_series() {
+        // Two pods; pod b has no bucket at 0.25 yet, and at its second sample its resolution
+        // halved (one bucket (0.125, 0.5] straddles 0.25): 0.25 is then left out for everyone.
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"pod":"a"},"histograms":[[1,{"count":"6","sum":"1","buckets":[[0,"0.0625","0.125","2"],[0,"0.125","0.25","3"],[0,"0.25","0.5","1"]]}]]},
+            {"metric":{"pod":"b"},"histograms":[[1,{"count":"2","sum":"1","buckets":[[0,"0.25","0.5","2"]]}],[2,{"count":"5","sum":"1","buckets":[[0,"0.125","0.5","5"]]}]]}]}}"#;
+        let m = parse_matrix("latency", "q", 200, body).unwrap();
+        let at = |pod: &str, le: &str| {
+            m.series
+                .iter()
+                .find(|s| s.labels["pod"] == pod && s.labels["le"] == le)
+                .map(|s| s.points.clone())
+        };
+        assert_eq!(at("a", "0.125"), Some(vec![(1000, 2.0)]));
+        assert_eq!(at("a", "0.5"), Some(vec![(1000, 6.0)]));
+        assert_eq!(at("a", "+Inf"), Some(vec![(1000, 6.0)]));
+        assert_eq!(at("b", "0.125"), Some(vec![(1000, 0.0), (2000, 0.0)]));
+        assert_eq!(at("b", "0.5"), Some(vec![(1000, 2.0), (2000, 5.0)]));
+        assert_eq!(at("a", "0.25"), None, "straddled by pod b's coarser bucket");
+        assert_eq!(m.series.len(), 2 * 3);
+    }
+
+    #[test]
+    fn a_fleet_half_classic_half_native_is_refused_not_summed() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"pod":"a"},"histograms":[[1,{"count":"6","sum":"1","buckets":[[0,"0.0625","0.125","6"]]}]]},
+            {"metric":{"pod":"b","le":"0.1"},"values":[[1,"3"]]}]}}"#;
+        let e = parse_matrix("latency", "q", 200, body).unwrap_err();
+        assert!(e.to_string().contains("cannot be summed"), "{e}");
+        // A native histogram where one number was asked for is named, not "no values".
+        let one = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"histograms":[[1,{"count":"1","sum":"1","buckets":[]}]]}]}}"#;
+        let e = parse_range("p99", "q", 200, one).unwrap_err();
+        assert!(e.to_string().contains("native histogram"), "{e}");
+        // A count that is not a number is an error, never a value.
+        let bad = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"histograms":[[1,{"count":"NaN","sum":"1","buckets":[]}]]}]}}"#;
+        assert!(parse_matrix("latency", "q", 200, bad).is_err());
     }
 }
