@@ -446,16 +446,22 @@ fn native_as_cumulative(ctx: &Ctx<'_>, raw: Vec<Series>) -> Result<Vec<LabelledS
             .collect();
         parsed.push((labels, samples));
     }
-    let all = || {
-        parsed
-            .iter()
-            .flat_map(|(_, s)| s.iter().flat_map(|(_, _, b)| b.iter()))
-    };
-    let mut bounds: Vec<f64> = all().map(|b| b.1).filter(|u| u.is_finite()).collect();
-    bounds.sort_by(f64::total_cmp);
+    // The distinct buckets of the whole answer: far fewer than pods × points × buckets.
+    let mut layout: Vec<(f64, f64)> = parsed
+        .iter()
+        .flat_map(|(_, s)| s.iter().flat_map(|(_, _, b)| b.iter()))
+        .map(|&(lower, upper, _)| (lower, upper))
+        .collect();
+    layout.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.total_cmp(&b.0)));
+    layout.dedup();
+    let mut bounds: Vec<f64> = layout
+        .iter()
+        .map(|b| b.1)
+        .filter(|u| u.is_finite())
+        .collect();
     bounds.dedup();
     // Only bounds no bucket straddles: there, the count at or below is exact in every sample.
-    bounds.retain(|&b| !all().any(|&(lower, upper, _)| lower < b && b < upper));
+    bounds.retain(|&b| !layout.iter().any(|&(lower, upper)| lower < b && b < upper));
     let mut out = Vec::with_capacity(parsed.len() * (bounds.len() + 1));
     for (labels, samples) in &parsed {
         for &bound in bounds.iter().chain(std::iter::once(&f64::INFINITY)) {
