@@ -179,27 +179,30 @@ fn serve(listener: TcpListener, instruments: Arc<Mutex<Instruments>>, stop: Arc<
     }
 }
 
-/// A scrape config for `pods`, every `interval`, each target's `pod` label its pod's name.
-fn scrape_config(pods: &[&Pod], interval: Duration) -> String {
+/// A scrape config for `targets` (address, pod name), every `interval`, each target's `pod`
+/// label its pod's name.
+pub(crate) fn scrape_config(targets: &[(String, &str)], interval: Duration) -> String {
     let mut config = format!(
         "global:\n  scrape_interval: {0}ms\n  scrape_timeout: {0}ms\nscrape_configs:\n  - job_name: pods\n    static_configs:\n",
         interval.as_millis()
     );
-    for pod in pods {
+    for (target, name) in targets {
         config.push_str(&format!(
-            "      - targets: ['{}']\n        labels:\n          pod: '{}'\n",
-            pod.target(),
-            pod.name
+            "      - targets: ['{target}']\n        labels:\n          pod: '{name}'\n"
         ));
     }
     config
+}
+
+fn targets<'a>(pods: &[&'a Pod]) -> Vec<(String, &'a str)> {
+    pods.iter().map(|p| (p.target(), p.name.as_str())).collect()
 }
 
 /// Prometheus scraping `pods` live every `interval`.
 pub fn prometheus_scraping(pods: &[&Pod], interval: Duration) -> Service {
     let dir = TempDir::new().expect("temp dir");
     let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, scrape_config(pods, interval)).expect("write config");
+    std::fs::write(&config, scrape_config(&targets(pods), interval)).expect("write config");
     let data = dir.path().join("data");
     Service::start("prometheus", dir, "/-/ready", move || {
         let port = free_port();
@@ -217,7 +220,7 @@ pub fn prometheus_scraping(pods: &[&Pod], interval: Duration) -> Service {
 pub fn victoria_metrics_scraping(pods: &[&Pod], interval: Duration) -> Service {
     let dir = TempDir::new().expect("temp dir");
     let config = dir.path().join("scrape.yml");
-    std::fs::write(&config, scrape_config(pods, interval)).expect("write config");
+    std::fs::write(&config, scrape_config(&targets(pods), interval)).expect("write config");
     let data = dir.path().join("data");
     Service::start("victoria-metrics", dir, "/health", move || {
         let port = free_port();

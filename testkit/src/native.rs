@@ -393,17 +393,8 @@ fn serve(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>,
 pub fn prometheus_scraping_native(pods: &[&NativePod], interval: Duration) -> Service {
     let dir = TempDir::new().expect("temp dir");
     let config = dir.path().join("prometheus.yml");
-    let mut text = format!(
-        "global:\n  scrape_interval: {0}ms\n  scrape_timeout: {0}ms\nscrape_configs:\n  - job_name: pods\n    static_configs:\n",
-        interval.as_millis()
-    );
-    for pod in pods {
-        text.push_str(&format!(
-            "      - targets: ['{}']\n        labels:\n          pod: '{}'\n",
-            pod.target(),
-            pod.name
-        ));
-    }
+    let targets: Vec<(String, &str)> = pods.iter().map(|p| (p.target(), p.name.as_str())).collect();
+    let text = crate::live::scrape_config(&targets, interval);
     std::fs::write(&config, text).expect("write config");
     let data = dir.path().join("data");
     Service::start("prometheus", dir, "/-/ready", move || {
