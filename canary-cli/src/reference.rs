@@ -14,28 +14,41 @@ pub fn cli() -> String {
         "# Command line\n\n{GENERATED}\n\nEvery command's help, as `canary … --help` prints it. \
          [The `canary` command](../cli.md) explains how the commands fit together.\n"
     );
-    let mut root = Cli::command().term_width(100);
-    root.build();
-    walk(&mut root, "canary", &mut out);
+    for (path, mut command) in commands(Cli::command().term_width(100)) {
+        let help = command.render_long_help().to_string();
+        out.push_str(&format!(
+            "\n## `{}`\n\n```text\n{}\n```\n",
+            path.join(" "),
+            help.trim_end()
+        ));
+    }
     out
 }
 
-fn walk(command: &mut clap::Command, path: &str, out: &mut String) {
-    if command.is_hide_set() {
-        return;
-    }
-    let help = command.render_long_help().to_string();
-    out.push_str(&format!(
-        "\n## `{path}`\n\n```text\n{}\n```\n",
-        help.trim_end()
-    ));
-    for sub in command.get_subcommands_mut() {
-        if sub.get_name() == "help" {
-            continue;
+/// Every visible command of `root` with the names on its way (`["canary", "config",
+/// "check"]`), `help` left out: the walk this page and the man pages share.
+pub(crate) fn commands(mut root: clap::Command) -> Vec<(Vec<String>, clap::Command)> {
+    fn walk(
+        command: &clap::Command,
+        path: Vec<String>,
+        out: &mut Vec<(Vec<String>, clap::Command)>,
+    ) {
+        if command.is_hide_set() {
+            return;
         }
-        let name = format!("{path} {}", sub.get_name());
-        walk(sub, &name, out);
+        out.push((path.clone(), command.clone()));
+        for sub in command.get_subcommands() {
+            if sub.get_name() != "help" {
+                let mut next = path.clone();
+                next.push(sub.get_name().to_owned());
+                walk(sub, next, out);
+            }
+        }
     }
+    root.build();
+    let mut out = Vec::new();
+    walk(&root, vec!["canary".to_owned()], &mut out);
+    out
 }
 
 /// The configuration reference: every key of `canary.yaml`, its type, default and meaning,

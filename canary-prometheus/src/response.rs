@@ -406,9 +406,10 @@ pub fn parse_matrix(
 /// in one answer are refused: summing a classic pod's buckets with a native pod's is not
 /// possible without guessing.
 fn native_as_cumulative(ctx: &Ctx<'_>, raw: Vec<Series>) -> Result<Vec<LabelledSeries>> {
-    let number = |text: &str, what: &str| -> Result<f64> {
+    // A bucket's upper bound may be +Inf (a custom layout's last bucket); nothing else may.
+    let number = |text: &str, what: &str, infinite_ok: bool| -> Result<f64> {
         match text.parse::<f64>() {
-            Ok(v) if v.is_finite() || (what == "upper" && v == f64::INFINITY) => Ok(v),
+            Ok(v) if v.is_finite() || (infinite_ok && v == f64::INFINITY) => Ok(v),
             _ => Err(ctx.invalid(format!(
                 "a native histogram's {what} {text:?} is not a finite number"
             ))),
@@ -428,13 +429,13 @@ fn native_as_cumulative(ctx: &Ctx<'_>, raw: Vec<Series>) -> Result<Vec<LabelledS
         }
         let mut samples = Vec::new();
         for (t, h) in s.histograms.unwrap_or_default() {
-            let count = number(&h.count, "count")?;
+            let count = number(&h.count, "count", false)?;
             let mut buckets = Vec::with_capacity(h.buckets.len());
             for (_, lower, upper, c) in &h.buckets {
                 buckets.push((
-                    number(lower, "lower bound")?,
-                    number(upper, "upper")?,
-                    number(c, "bucket count")?,
+                    number(lower, "lower bound", false)?,
+                    number(upper, "upper bound", true)?,
+                    number(c, "bucket count", false)?,
                 ));
             }
             samples.push(((t * 1000.0).round() as i64, count, buckets));

@@ -216,3 +216,21 @@ async fn the_source_reads_native_histograms_per_pod_at_their_own_resolution() {
     assert_eq!(count_at(pod_b, f64::INFINITY), 35.0);
     assert_eq!(last.counters[names::REQUESTS], 85.0);
 }
+
+#[test]
+fn a_scraper_that_does_not_ask_for_protobuf_gets_the_classic_buckets() {
+    let pod = NativePod::start("app-0", "v1", 3);
+    pod.serve(100, "200", 0.120, 0.9);
+    pod.serve(7, "500", 2.0, 0.9);
+    let (status, text) = testkit::services::get(pod.port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for line in [
+        r#"http_request_duration_seconds_bucket{version="v1",le="0.1"} 0"#,
+        r#"http_request_duration_seconds_bucket{version="v1",le="0.25"} 100"#,
+        r#"http_request_duration_seconds_bucket{version="v1",le="+Inf"} 107"#,
+        r#"http_requests_total{version="v1",status="500"} 7"#,
+        "# EOF",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}

@@ -66,7 +66,6 @@ def test_the_served_document_is_the_committed_one(service):
 
 
 def test_schemathesis_finds_nothing(service, tmp_path):
-    report = tmp_path / "report"
     result = subprocess.run(
         [
             str(SCHEMATHESIS),
@@ -89,10 +88,6 @@ def test_schemathesis_finds_nothing(service, tmp_path):
             "20",
             "--seed",
             "1",
-            "--report",
-            "junit",
-            "--report-dir",
-            str(report),
             "--no-color",
         ],
         capture_output=True,

@@ -251,6 +251,7 @@ pub fn document() -> Value {
     let error = schema::<ErrorBody>(Contract::Serialize, &mut components);
     let request = schema::<AnalysisRequest>(Contract::Deserialize, &mut components);
     let flagger = schema::<FlaggerPayload>(Contract::Deserialize, &mut components);
+    let parameters = query_parameters(&request, &components);
     let mut paths = Map::new();
     for op in OPERATIONS {
         let mut responses = Map::new();
@@ -290,21 +291,20 @@ pub fn document() -> Value {
             "description": op.description,
             "responses": responses,
         });
-        match op.input {
-            Input::None => {}
-            Input::Query => operation["parameters"] = query_parameters(),
-            Input::Json => {
-                operation["requestBody"] = json!({
-                    "required": true,
-                    "content": {"application/json": {"schema": request.clone()}},
-                })
+        let body = match op.input {
+            Input::None => None,
+            Input::Query => {
+                operation["parameters"] = parameters.clone();
+                None
             }
-            Input::Flagger => {
-                operation["requestBody"] = json!({
-                    "required": true,
-                    "content": {"application/json": {"schema": flagger.clone()}},
-                })
-            }
+            Input::Json => Some(&request),
+            Input::Flagger => Some(&flagger),
+        };
+        if let Some(schema) = body {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": schema}},
+            });
         }
         if op.guarded {
             operation["security"] = json!([{"bearer": []}]);
@@ -334,16 +334,14 @@ pub fn document() -> Value {
     })
 }
 
-/// The analysis' parameters in a query string, from the request's own schema.
-fn query_parameters() -> Value {
-    let mut components = Map::new();
-    let reference = schema::<AnalysisRequest>(Contract::Deserialize, &mut components);
+/// The analysis' parameters in a query string, from the request's schema (`reference` into
+/// `components`).
+fn query_parameters(reference: &Value, components: &Map<String, Value>) -> Value {
     let name = reference["$ref"]
         .as_str()
         .and_then(|r| r.rsplit('/').next())
-        .unwrap_or_default()
-        .to_owned();
-    let request = components.get(&name).cloned().unwrap_or(Value::Null);
+        .unwrap_or_default();
+    let request = components.get(name).cloned().unwrap_or(Value::Null);
     let required: Vec<&str> = request["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())

@@ -157,6 +157,24 @@ impl Drop for Pod {
 }
 
 fn serve(listener: TcpListener, instruments: Arc<Mutex<Instruments>>, stop: Arc<AtomicBool>) {
+    answer_scrapes(listener, &stop, |_| {
+        let mut body = String::new();
+        let i = instruments.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = encode(&mut body, &i.registry);
+        (
+            body.into_bytes(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    });
+}
+
+/// Answers every scrape on `listener` with `respond(request head)`: the body and its media
+/// type. Until `stop`.
+pub(crate) fn answer_scrapes(
+    listener: TcpListener,
+    stop: &AtomicBool,
+    respond: impl Fn(&str) -> (Vec<u8>, &'static str),
+) {
     while !stop.load(Ordering::SeqCst) {
         let Ok((mut stream, _)) = listener.accept() else {
             std::thread::sleep(Duration::from_millis(10));
@@ -164,18 +182,15 @@ fn serve(listener: TcpListener, instruments: Arc<Mutex<Instruments>>, stop: Arc<
         };
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut request = [0u8; 4096];
-        let _ = stream.read(&mut request);
-        let mut body = String::new();
-        {
-            let i = instruments.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = encode(&mut body, &i.registry);
-        }
+        let mut request = [0u8; 8192];
+        let n = stream.read(&mut request).unwrap_or(0);
+        let (body, media) = respond(&String::from_utf8_lossy(&request[..n]));
         let _ = write!(
             stream,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 200 OK\r\nContent-Type: {media}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
+        let _ = stream.write_all(&body);
     }
 }
 
@@ -200,17 +215,28 @@ fn targets<'a>(pods: &[&'a Pod]) -> Vec<(String, &'a str)> {
 
 /// Prometheus scraping `pods` live every `interval`.
 pub fn prometheus_scraping(pods: &[&Pod], interval: Duration) -> Service {
+    prometheus_scraping_targets(&targets(pods), interval, &[])
+}
+
+/// Prometheus scraping `targets` (address, pod name) every `interval`, with `flags` besides.
+pub(crate) fn prometheus_scraping_targets(
+    targets: &[(String, &str)],
+    interval: Duration,
+    flags: &[&str],
+) -> Service {
     let dir = TempDir::new().expect("temp dir");
     let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, scrape_config(&targets(pods), interval)).expect("write config");
+    std::fs::write(&config, scrape_config(targets, interval)).expect("write config");
     let data = dir.path().join("data");
+    let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
     Service::start("prometheus", dir, "/-/ready", move || {
         let port = free_port();
-        let args = vec![
+        let mut args = vec![
             format!("--config.file={}", config.display()),
             format!("--storage.tsdb.path={}", data.display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
         ];
+        args.extend(flags.iter().cloned());
         (port, args)
     })
 }

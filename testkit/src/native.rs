@@ -8,16 +8,12 @@
 //! field numbers and types follow `metrics.proto` (proto2: repeated scalars unpacked).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tempfile::TempDir;
-
-use crate::free_port;
 use crate::services::Service;
 
 /// The media type a scraper asks for to get native histograms.
@@ -364,47 +360,22 @@ fn exposition(s: &State, version: &str, protobuf: bool) -> (Vec<u8>, &'static st
 }
 
 fn serve(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, version: &str) {
-    while !stop.load(Ordering::SeqCst) {
-        let Ok((mut stream, _)) = listener.accept() else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut request = [0u8; 8192];
-        let n = stream.read(&mut request).unwrap_or(0);
-        let head = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
-        let protobuf = head.contains("application/vnd.google.protobuf");
-        let (body, media) = {
-            let s = state.lock().unwrap_or_else(|e| e.into_inner());
-            exposition(&s, version, protobuf)
-        };
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\nContent-Type: {media}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = stream.write_all(&body);
-    }
+    crate::live::answer_scrapes(listener, &stop, |head| {
+        let protobuf = head
+            .to_ascii_lowercase()
+            .contains("application/vnd.google.protobuf");
+        let s = state.lock().unwrap_or_else(|e| e.into_inner());
+        exposition(&s, version, protobuf)
+    });
 }
 
 /// Prometheus scraping `pods` live every `interval`, with native histograms turned on
 /// (`--enable-feature=native-histograms`: it then asks for protobuf first).
 pub fn prometheus_scraping_native(pods: &[&NativePod], interval: Duration) -> Service {
-    let dir = TempDir::new().expect("temp dir");
-    let config = dir.path().join("prometheus.yml");
     let targets: Vec<(String, &str)> = pods.iter().map(|p| (p.target(), p.name.as_str())).collect();
-    let text = crate::live::scrape_config(&targets, interval);
-    std::fs::write(&config, text).expect("write config");
-    let data = dir.path().join("data");
-    Service::start("prometheus", dir, "/-/ready", move || {
-        let port = free_port();
-        let args = vec![
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", data.display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--enable-feature=native-histograms".to_owned(),
-        ];
-        (port, args)
-    })
+    crate::live::prometheus_scraping_targets(
+        &targets,
+        interval,
+        &["--enable-feature=native-histograms"],
+    )
 }

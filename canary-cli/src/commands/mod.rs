@@ -80,13 +80,11 @@ pub(crate) fn execute(cli: Cli) -> Result<i32, String> {
 /// how many.
 fn man_pages(dir: &std::path::Path) -> Result<usize, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut root = Cli::command();
-    root.build();
-    let mut pages = Vec::new();
-    collect(&root, "canary", &mut pages);
-    for (name, command) in &pages {
+    let pages = crate::reference::commands(Cli::command());
+    for (path, command) in &pages {
+        let name = path.join("-");
         let mut text = Vec::new();
-        clap_mangen::Man::new(command.clone())
+        clap_mangen::Man::new(command.clone().name(name.clone()))
             .title(name.to_uppercase())
             .render(&mut text)
             .map_err(|e| format!("cannot render {name}(1): {e}"))?;
@@ -94,17 +92,4 @@ fn man_pages(dir: &std::path::Path) -> Result<usize, String> {
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(pages.len())
-}
-
-/// Every visible command under `command`, named as its page is (`canary-config-check`).
-fn collect(command: &clap::Command, name: &str, out: &mut Vec<(String, clap::Command)>) {
-    if command.is_hide_set() {
-        return;
-    }
-    out.push((name.to_owned(), command.clone().name(name.to_owned())));
-    for sub in command.get_subcommands() {
-        if sub.get_name() != "help" {
-            collect(sub, &format!("{name}-{}", sub.get_name()), out);
-        }
-    }
 }
